@@ -1,0 +1,185 @@
+// augur's configuration: the plain data every component reads, and the loader that builds it from
+// YAML. The loader validates everything up front (unknown keys, bad durations, bad URLs) so the rest
+// of augur can trust a Config it is handed. No yaml-cpp type appears in this header.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace augur::config {
+
+using Duration = std::chrono::milliseconds;
+
+// "host:port"; host may be a name, an IPv4 address or a bracketed IPv6 address.
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+enum class HintFormat { nat_headers, prefix_headers, nvext, dynamo_priority_header };
+enum class PriorityMode { normal, inverted };
+
+struct UpstreamTimeouts {
+  Duration connect{std::chrono::seconds(5)};
+  Duration response_headers{std::chrono::seconds(300)};  // request sent -> response header
+  Duration stream_idle{std::chrono::seconds(300)};       // between two response body reads
+  Duration write{std::chrono::seconds(60)};              // sending the request upstream
+  Duration total{0};  // 0 = none: long generations must not be cut
+};
+
+struct UpstreamPool {
+  std::size_t max_idle_per_thread = 64;
+  Duration idle_timeout{std::chrono::seconds(4)};  // below vLLM/uvicorn's 5 s keep-alive
+  Duration max_age{std::chrono::seconds(300)};
+};
+
+struct Tls {
+  bool verify = true;
+  std::string ca_file;      // empty: the system store
+  std::string server_name;  // SNI and certificate name; empty: the URL's host
+};
+
+struct Upstream {
+  std::string name;
+  std::string url;  // as written
+  // Parsed from url:
+  bool https = false;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string base_path;  // "" or "/prefix" (no trailing slash), prepended to the request target
+  std::vector<HintFormat> hints;
+  bool nvext_strict = false;
+  PriorityMode priority_mode = PriorityMode::normal;
+  UpstreamTimeouts timeouts;
+  UpstreamPool pool;
+  Tls tls;
+};
+
+// First matching route wins; a route with neither prefix nor model matches everything. Requests no
+// route matches go to the first upstream.
+struct Route {
+  std::string path_prefix;  // empty: any path
+  std::string model;        // empty: any model
+  std::vector<std::string> upstreams;  // names; load-balanced by least outstanding requests
+};
+
+struct Limits {
+  std::size_t max_header_bytes = 64 * 1024;
+  std::size_t max_body_bytes = 32 * 1024 * 1024;
+  Duration header_timeout{std::chrono::seconds(30)};  // whole request header (slowloris bound)
+  Duration body_timeout{std::chrono::seconds(60)};    // whole request body
+  Duration idle_timeout{std::chrono::seconds(120)};   // keep-alive wait for the next request
+  Duration write_timeout{std::chrono::seconds(60)};   // any single write to the client
+  std::size_t max_connections = 100000;
+};
+
+struct Admin {
+  Endpoint listen{"127.0.0.1", 9464};
+  std::string token;  // empty: no auth
+};
+
+struct Context {
+  Duration run_idle_timeout{std::chrono::seconds(30)};
+  bool trust_client_hints = false;
+  std::size_t max_runs = 100000;  // bound on the live run table
+};
+
+struct StaticPrediction {
+  double total_requests = 10;
+  double osl = 512;
+  double iat_ms = 250;
+  int latency_sensitivity = 2;
+};
+
+struct Prediction {
+  std::string trie_file;  // NAT prediction_trie.json loaded at start; empty: none
+  StaticPrediction fallback;  // YAML key: `static`
+  int sensitivity_scale = 5;
+};
+
+struct Learning {
+  bool enabled = true;
+  Duration rebuild_interval{std::chrono::seconds(60)};
+  std::size_t rebuild_runs = 0;  // also rebuild after this many closed runs; 0 = interval only
+  std::size_t queue_capacity = 65536;
+};
+
+struct Store {
+  std::string kind = "memory";  // memory | redis
+  std::string snapshot_file;
+  Duration snapshot_interval{std::chrono::seconds(60)};
+  std::string url = "redis://127.0.0.1:6379";
+  std::string ns = "default";  // YAML key: `namespace`
+  std::string key_prefix = "augur:";
+  std::string replica;  // empty: hostname-pid
+};
+
+struct Sona {
+  bool enabled = true;
+  std::string preset = "default";
+};
+
+struct AccessLog {
+  std::string target = "off";  // off | stdout | a file path
+};
+
+struct Config {
+  std::string source;  // file the config came from ("<embedded default>" when none)
+  Endpoint listen{"127.0.0.1", 8080};
+  Admin admin;
+  unsigned threads = 0;  // 0 = one per core
+  std::vector<Upstream> upstreams;
+  std::vector<Route> routes;
+  Limits limits;
+  Context context;
+  Prediction prediction;
+  Learning learning;
+  Store store;
+  Sona sona;
+  AccessLog access_log;
+  Duration shutdown_timeout{std::chrono::seconds(30)};  // drain deadline on SIGTERM/SIGINT
+};
+
+// A bad config: where (file, 1-based line, dotted key path) and what. what() is the whole message,
+// "FILE:LINE: KEY: MESSAGE", ready to print.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, int line, std::string key, std::string message);
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+  const std::string& key() const { return key_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string file_;
+  int line_;
+  std::string key_;
+  std::string message_;
+};
+
+// Loads and validates a YAML config file. Throws ConfigError (also for an unreadable file or
+// invalid YAML). Thread-safe (no shared state).
+Config load_file(const std::string& path);
+
+// Same, from text; `source` names it in errors.
+Config load_string(const std::string& yaml, const std::string& source);
+
+// The embedded default: every key at its default, no upstreams (augur then starts its bundled
+// mock upstream).
+Config defaults();
+
+// Parses "30s", "250ms", "2m", "1h", "1500us" (also a bare number = milliseconds). nullopt if bad.
+std::optional<Duration> parse_duration(const std::string& text);
+
+// Parses "host:port" / "[v6]:port" / ":port" (host 0.0.0.0). nullopt if bad.
+std::optional<Endpoint> parse_endpoint(const std::string& text);
+
+const char* to_string(HintFormat format);
+
+}  // namespace augur::config

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything augur needs to build, test and benchmark, from Debian's packages only.
+# Idempotent: packages already present are left alone; safe to run on every CI start.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git curl ca-certificates openssl
+  libboost1.81-dev libssl-dev
+  libsimdjson-dev libhiredis-dev libyaml-cpp-dev
+  doctest-dev libbenchmark-dev
+  prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  redis-server nginx-light wrk python3
+)
+# Node and npm (for the test that drives augur with the `openai` npm package): the machine's own
+# install wins; Debian's only when none is there.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
