@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# bench_proxy.sh: what does augur add on top of its upstream, next to nginx doing comparable work?
+# One run measures, against the same augur-mock-upstream on loopback:
+#   direct  (wrk → mock), nginx (wrk → nginx → mock), augur (wrk → augur → mock)
+# (1) latency p50/p99 at one connection (wrk -c1 --latency), (2) requests/s at --conns connections,
+# plus the proxy's CPU time per request during (2), which is far less noisy than RPS on a busy box.
+# Targets are interleaved within each repetition and the median of the repetitions is reported.
+# Output: a Markdown report on stdout (and --out FILE). See --help.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+AUGUR_BIN=${AUGUR_BIN:-$REPO/build/proxy/augur}
+MOCK_BIN=${MOCK_BIN:-$REPO/build/loadtest/mock/augur-mock-upstream}
+NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+NGINX_TEMPLATE=$REPO/loadtest/nginx/proxy.conf.in
+DURATION=10      # seconds per measurement
+WARMUP=2         # seconds of warm-up per target (fills keep-alive pools, caches)
+REPS=3
+CONNS=64
+SERVER_CPU=0     # mock and proxies share this CPU (as a proxy and its origin would on one core)
+CLIENT_CPU=1     # wrk
+WITH_AUGUR=auto  # auto: if the binary exists
+WITH_NGINX=1
+MOCK_ECHO=0      # 1: keep the mock's request echo (bigger responses, more mock CPU)
+MOCK_TOKENS=16
+OUT=""
+KEEP_TMP=0
+
+usage() {
+  cat <<EOF
+usage: $0 [options]
+  --augur PATH       augur binary (env AUGUR_BIN; default $AUGUR_BIN)
+  --mock PATH        augur-mock-upstream binary (env MOCK_BIN; default $MOCK_BIN)
+  --nginx PATH       nginx binary (env NGINX_BIN; default $NGINX_BIN)
+  --no-augur         skip augur (default: skipped with a note when the binary is missing)
+  --require-augur    fail when augur is missing or does not start
+  --no-nginx         skip nginx
+  --duration S       seconds per measurement (default $DURATION)
+  --warmup S         warm-up seconds per target (default $WARMUP)
+  --reps N           repetitions; the median is reported (default $REPS)
+  --conns N          connections for the throughput run (default $CONNS)
+  --server-cpu N     CPU for mock and proxies (default $SERVER_CPU)
+  --client-cpu N     CPU for wrk (default $CLIENT_CPU)
+  --tokens N         completion tokens per mock response (default $MOCK_TOKENS)
+  --mock-echo        keep the mock's request-header/body echo in responses
+  --out FILE         also write the report to FILE
+  --keep-tmp         keep the temporary directory (configs, logs, raw wrk output)
+EOF
+}
+
+die() {
+  echo "bench_proxy: $*" >&2
+  exit 1
+}
+
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --augur) AUGUR_BIN=$2; WITH_AUGUR=auto; shift 2 ;;
+    --mock) MOCK_BIN=$2; shift 2 ;;
+    --nginx) NGINX_BIN=$2; shift 2 ;;
+    --no-augur) WITH_AUGUR=0; shift ;;
+    --require-augur) WITH_AUGUR=1; shift ;;
+    --no-nginx) WITH_NGINX=0; shift ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --reps) REPS=$2; shift 2 ;;
+    --conns) CONNS=$2; shift 2 ;;
+    --server-cpu) SERVER_CPU=$2; shift 2 ;;
+    --client-cpu) CLIENT_CPU=$2; shift 2 ;;
+    --tokens) MOCK_TOKENS=$2; shift 2 ;;
+    --mock-echo) MOCK_ECHO=1; shift ;;
+    --out) OUT=$2; shift 2 ;;
+    --keep-tmp) KEEP_TMP=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+done
+
+for n in "$DURATION" "$WARMUP" "$REPS" "$CONNS" "$MOCK_TOKENS"; do
+  [[ $n =~ ^[0-9]+$ ]] || die "not a whole number: $n"
+done
+((REPS >= 1 && DURATION >= 1 && CONNS >= 1)) || die "--reps, --duration and --conns must be >= 1"
+command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
+[[ -x $MOCK_BIN ]] || die "mock binary not found: $MOCK_BIN (cmake --build BUILD --target augur-mock-upstream)"
+NOTES=()
+if [[ $WITH_NGINX == 1 && ! -x $NGINX_BIN ]]; then
+  NOTES+=("nginx skipped: $NGINX_BIN not found")
+  WITH_NGINX=0
+fi
+if [[ $WITH_AUGUR != 0 && ! -x $AUGUR_BIN ]]; then
+  [[ $WITH_AUGUR == 1 ]] && die "augur binary not found: $AUGUR_BIN"
+  NOTES+=("augur skipped: $AUGUR_BIN not found")
+  WITH_AUGUR=0
+fi
+
+# Pinning: servers on one CPU, the load generator on another, so wrk never steals the servers' CPU.
+PIN_SERVER=() PIN_CLIENT=()
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+  PIN_SERVER=(taskset -c "$SERVER_CPU")
+  PIN_CLIENT=(taskset -c "$CLIENT_CPU")
+else
+  NOTES+=("no CPU pinning (needs taskset and 2 CPUs)")
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_proxy.XXXXXX")
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $KEEP_TMP == 1 ]]; then echo "bench_proxy: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until something accepts on 127.0.0.1:$1, or $2 seconds pass, or process $3 dies.
+wait_port() {
+  local port=$1 deadline=$((SECONDS + $2)) pid=$3
+  while ((SECONDS < deadline)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# Sum of user+system CPU ticks of the given processes (threads included).
+cpu_ticks() {
+  local pid
+  for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
+    # Fields 14/15 (utime/stime) of each line; drop "pid (comm) " first, comm may hold spaces.
+    awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# The upstream.
+mock_args=(--listen 127.0.0.1:0 --threads 1 --tokens "$MOCK_TOKENS")
+[[ $MOCK_ECHO == 1 ]] || mock_args+=(--no-echo)
+"${PIN_SERVER[@]}" "$MOCK_BIN" "${mock_args[@]}" >"$TMP/mock.out" 2>"$TMP/mock.err" &
+MOCK_PID=$!
+PIDS+=("$MOCK_PID")
+for _ in $(seq 100); do
+  grep -q '^listening on ' "$TMP/mock.out" 2>/dev/null && break
+  sleep 0.05
+done
+MOCK_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/mock.out")
+[[ -n $MOCK_PORT ]] || die "mock did not start: $(cat "$TMP/mock.err")"
+
+TARGETS=(direct)
+declare -A URL PROC_PIDS
+URL[direct]=http://127.0.0.1:$MOCK_PORT
+PROC_PIDS[direct]=""  # no proxy
+
+# ---------------------------------------------------------------------------------------------
+# nginx.
+if [[ $WITH_NGINX == 1 ]]; then
+  NGINX_PORT=$(free_port)
+  mkdir -p "$TMP/nginx/tmp"
+  sed -e "s|@PREFIX@|$TMP/nginx|g" -e "s|@LISTEN_PORT@|$NGINX_PORT|g" \
+    -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" "$NGINX_TEMPLATE" >"$TMP/nginx/nginx.conf"
+  chmod -R a+rwX "$TMP/nginx"  # the worker may run as an unprivileged user
+  "${PIN_SERVER[@]}" "$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
+    -e "$TMP/nginx/error.log" >"$TMP/nginx/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  if wait_port "$NGINX_PORT" 10 "$NGINX_PID"; then
+    TARGETS+=(nginx)
+    URL[nginx]=http://127.0.0.1:$NGINX_PORT
+    PROC_PIDS[nginx]="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
+  else
+    NOTES+=("nginx failed to start: $(tail -3 "$TMP/nginx/error.log" "$TMP/nginx/stdout.log" 2>/dev/null | tr '\n' ' ')")
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# augur, with the keys of config/config.hpp; learning and SONA off so the figure is the proxy path.
+if [[ $WITH_AUGUR != 0 ]]; then
+  AUGUR_PORT=$(free_port)
+  AUGUR_ADMIN_PORT=$(free_port)
+  cat >"$TMP/augur.yaml" <<EOF
+listen: 127.0.0.1:$AUGUR_PORT
+admin:
+  listen: 127.0.0.1:$AUGUR_ADMIN_PORT
+threads: 1
+upstreams:
+  - name: mock
+    url: http://127.0.0.1:$MOCK_PORT
+    hints: [nat_headers]
+learning:
+  enabled: false
+sona:
+  enabled: false
+access_log:
+  target: "off"
+EOF
+  "${PIN_SERVER[@]}" "$AUGUR_BIN" serve --config "$TMP/augur.yaml" >"$TMP/augur.log" 2>&1 &
+  AUGUR_PID=$!
+  PIDS+=("$AUGUR_PID")
+  if wait_port "$AUGUR_PORT" 15 "$AUGUR_PID"; then
+    TARGETS+=(augur)
+    URL[augur]=http://127.0.0.1:$AUGUR_PORT
+    PROC_PIDS[augur]=$AUGUR_PID
+  else
+    [[ $WITH_AUGUR == 1 ]] && die "augur did not start: $(tail -5 "$TMP/augur.log")"
+    NOTES+=("augur failed to start: $(tail -3 "$TMP/augur.log" | tr '\n' ' ')")
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The request: a ~300-byte chat completion with the context headers an agent framework sends.
+cat >"$TMP/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["x-nat-run-id"] = "bench-run-0001"
+wrk.headers["x-nat-function-path"] = "react_workflow/react_agent"
+wrk.body = '{"model":"mock-model","messages":[{"role":"system","content":"You are a careful ' ..
+  'assistant that plans tool calls."},{"role":"user","content":"Find the three most recent ' ..
+  'incidents for service checkout and summarise the root causes in two sentences."}],' ..
+  '"max_tokens":256,"temperature":0}'
+EOF
+
+# Every target must answer the request with 200 before it is measured.
+for t in "${TARGETS[@]}"; do
+  code=$(curl -s -o "$TMP/check-$t.out" -w '%{http_code}' -m 5 -X POST \
+    -H 'Content-Type: application/json' -H 'x-nat-run-id: bench-check' \
+    -d '{"model":"mock-model","messages":[{"role":"user","content":"hi"}]}' \
+    "${URL[$t]}/v1/chat/completions" || true)
+  [[ $code == 200 ]] || die "$t answered $code to the check request: $(head -c 300 "$TMP/check-$t.out")"
+done
+
+# run_wrk NAME TARGET CONNS SECONDS EXTRA...: raw output in $TMP/NAME.txt.
+run_wrk() {
+  local name=$1 target=$2 conns=$3 secs=$4
+  shift 4
+  "${PIN_CLIENT[@]}" wrk -t1 -c"$conns" -d"${secs}s" -s "$TMP/post.lua" "$@" "${URL[$target]}" \
+    >"$TMP/$name.txt" 2>&1 || die "wrk failed for $target: $(tail -3 "$TMP/$name.txt")"
+}
+
+# Latency percentile from wrk --latency output, in µs.
+wrk_pct() {
+  awk -v p="$2%" '$1 == p {
+      v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+      f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : -1
+      printf "%.0f\n", v * f; exit }' "$1"
+}
+wrk_rps() { awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' "$1"; }
+wrk_requests() { awk '/ requests in / { print $1; exit }' "$1"; }
+# Non-2xx responses plus socket errors.
+wrk_errors() {
+  awk '/Non-2xx or 3xx responses:/ { e += $NF }
+       /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i }
+       END { print e + 0 }' "$1"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "bench_proxy: targets ${TARGETS[*]}; $REPS x (${DURATION}s at c=1 + ${DURATION}s at c=$CONNS) each" >&2
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if ((WARMUP > 0)); then
+  for t in "${TARGETS[@]}"; do run_wrk "warmup-$t" "$t" "$CONNS" "$WARMUP"; done
+fi
+
+# CPU µs per request of processes $3... between tick counts $1 and $2 for wrk output $4.
+per_request() {
+  awk -v d=$(($2 - $1)) -v hz="$(getconf CLK_TCK)" -v n="$(wrk_requests "$3")" \
+    'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0) }'
+}
+
+declare -A P50 P99 RPS CPU MOCKCPU ERR
+for rep in $(seq "$REPS"); do
+  for t in "${TARGETS[@]}"; do
+    echo "bench_proxy: rep $rep/$REPS $t" >&2
+    run_wrk "lat-$t-$rep" "$t" 1 "$DURATION" --latency
+    P50[$t]+="$(wrk_pct "$TMP/lat-$t-$rep.txt" 50) "
+    P99[$t]+="$(wrk_pct "$TMP/lat-$t-$rep.txt" 99) "
+    # shellcheck disable=SC2086 # PROC_PIDS holds a list
+    before=$(cpu_ticks ${PROC_PIDS[$t]})
+    mock_before=$(cpu_ticks "$MOCK_PID")
+    run_wrk "rps-$t-$rep" "$t" "$CONNS" "$DURATION"
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks ${PROC_PIDS[$t]})
+    mock_after=$(cpu_ticks "$MOCK_PID")
+    RPS[$t]+="$(wrk_rps "$TMP/rps-$t-$rep.txt") "
+    CPU[$t]+="$(per_request "$before" "$after" "$TMP/rps-$t-$rep.txt") "
+    MOCKCPU[$t]+="$(per_request "$mock_before" "$mock_after" "$TMP/rps-$t-$rep.txt") "
+    ERR[$t]=$((${ERR[$t]:-0} + $(wrk_errors "$TMP/lat-$t-$rep.txt") + $(wrk_errors "$TMP/rps-$t-$rep.txt")))
+  done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------------------------------------
+# Report.
+declare -A M50 M99 MRPS MCPU MMOCK
+for t in "${TARGETS[@]}"; do
+  # shellcheck disable=SC2086
+  M50[$t]=$(median ${P50[$t]})
+  # shellcheck disable=SC2086
+  M99[$t]=$(median ${P99[$t]})
+  # shellcheck disable=SC2086
+  MRPS[$t]=$(median ${RPS[$t]})
+  # shellcheck disable=SC2086
+  MCPU[$t]=$(median ${CPU[$t]})
+  # shellcheck disable=SC2086
+  MMOCK[$t]=$(median ${MOCKCPU[$t]})
+done
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+report() {
+  echo "## Proxy overhead: direct vs nginx vs augur"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPU ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))," \
+    "git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'); load average $LOAD_BEFORE before, $LOAD_AFTER after."
+  echo "Servers pinned to CPU $SERVER_CPU, wrk ($(wrk --version 2>&1 | head -1 | awk '{ print $2 }')) to CPU $CLIENT_CPU;" \
+    "median of $REPS repetitions of ${DURATION}s; POST /v1/chat/completions, ~300-byte body, 2 x-nat-* headers;" \
+    "mock: 1 thread, $MOCK_TOKENS tokens, non-streaming, echo $([[ $MOCK_ECHO == 1 ]] && echo on || echo off)."
+  echo
+  echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | mock CPU µs/req | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for t in "${TARGETS[@]}"; do
+    if [[ $t == direct ]]; then
+      add50=— add99=— cpu=—
+    else
+      add50=$(calc '%+.0f' "${M50[$t]} - ${M50[direct]}")
+      add99=$(calc '%+.0f' "${M99[$t]} - ${M99[direct]}")
+      cpu=${MCPU[$t]}
+    fi
+    echo "| $t | ${M50[$t]} | ${M99[$t]} | $add50 | $add99 | ${MRPS[$t]} | $(calc '%.2f' "${MRPS[$t]} / ${MRPS[direct]}") | $cpu | ${MMOCK[$t]} | ${ERR[$t]} |"
+  done
+  echo
+  if [[ -n ${M50[augur]:-} && -n ${M50[nginx]:-} ]]; then
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+    echo "augur / nginx: added p50 $(ratio "$(calc '%.0f' "${M50[augur]} - ${M50[direct]}")" "$(calc '%.0f' "${M50[nginx]} - ${M50[direct]}")")×," \
+      "added p99 $(ratio "$(calc '%.0f' "${M99[augur]} - ${M99[direct]}")" "$(calc '%.0f' "${M99[nginx]} - ${M99[direct]}")")×," \
+      "RPS $(ratio "${MRPS[augur]}" "${MRPS[nginx]}")×, CPU/req $(ratio "${MCPU[augur]}" "${MCPU[nginx]}")×"
+    echo
+  fi
+  echo "Raw per repetition:"
+  echo
+  for t in "${TARGETS[@]}"; do
+    echo "- $t: p50 ${P50[$t]}/ p99 ${P99[$t]}/ RPS ${RPS[$t]}/ proxy CPU ${CPU[$t]}/ mock CPU ${MOCKCPU[$t]}"
+  done
+  for n in "${NOTES[@]}"; do echo "- note: $n"; done
+  echo
+  echo "Added latency is target minus direct, so noise can make it negative. RPS at c=$CONNS has the" \
+    "proxy and the mock sharing CPU $SERVER_CPU: it is a relative figure, not a ceiling. CPU µs/req is the" \
+    "proxy's user+system time over the throughput run divided by the requests it served."
+}
+
+if [[ -n $OUT ]]; then report | tee "$OUT"; else report; fi

@@ -1,0 +1,719 @@
+// The mock upstream's server: accept loop, one coroutine per connection (each on its own strand),
+// request parsing with limits and timeouts, routing, control headers and injected faults.
+// Responses are assembled with string appends into per-connection buffers and written with one
+// gather-write, so a small non-streaming answer costs a few µs of CPU.
+#include "loadtest/mock/mock_upstream.hpp"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <mutex>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "loadtest/mock/request_scan.hpp"
+#include "loadtest/mock/responses.hpp"
+
+namespace augur::mock {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// Mid-stream faults fire after this many token events unless x-mock-fault-after says otherwise.
+constexpr std::int64_t kDefaultFaultAfter = 2;
+// Upper bound for x-mock-body-size, so a typo cannot make the mock allocate gigabytes.
+constexpr std::int64_t kMaxPaddedBody = 256LL * 1024 * 1024;
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return h;
+}
+
+enum class Fault {
+  none,
+  reset_before_headers,
+  close_before_headers,
+  hang_before_headers,
+  reset_mid_stream,
+  hang_mid_stream,
+  malformed,
+  close_after_response,
+  unknown,
+};
+
+Fault parse_fault(std::string_view v) {
+  if (v.empty()) return Fault::none;
+  if (v == "reset-before-headers") return Fault::reset_before_headers;
+  if (v == "close-before-headers") return Fault::close_before_headers;
+  if (v == "hang-before-headers") return Fault::hang_before_headers;
+  if (v == "reset-mid-stream") return Fault::reset_mid_stream;
+  if (v == "hang-mid-stream") return Fault::hang_mid_stream;
+  if (v == "malformed") return Fault::malformed;
+  if (v == "close-after-response") return Fault::close_after_response;
+  return Fault::unknown;
+}
+
+std::optional<std::int64_t> parse_count(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || end != v.data() + v.size() || n < 0) return std::nullopt;
+  return n;
+}
+
+// The x-mock-* request headers, read in one pass over the fields.
+struct Controls {
+  std::optional<std::int64_t> latency_ms, tokens, chunk_delay_ms, first_token_delay_ms;
+  std::optional<std::int64_t> status, body_size, fault_after;
+  Fault fault = Fault::none;
+  std::string_view fault_text;
+};
+
+Controls read_controls(const http::fields& fields) {
+  Controls c;
+  for (const auto& f : fields) {
+    const std::string_view name = sv(f.name_string());
+    if (name.size() <= 7 || !beast::iequals(name.substr(0, 7), "x-mock-")) continue;
+    const std::string_view key = name.substr(7);
+    const std::string_view value = sv(f.value());
+    if (beast::iequals(key, "latency-ms")) {
+      c.latency_ms = parse_count(value);
+    } else if (beast::iequals(key, "tokens")) {
+      c.tokens = parse_count(value);
+    } else if (beast::iequals(key, "chunk-delay-ms")) {
+      c.chunk_delay_ms = parse_count(value);
+    } else if (beast::iequals(key, "first-token-delay-ms")) {
+      c.first_token_delay_ms = parse_count(value);
+    } else if (beast::iequals(key, "status")) {
+      c.status = parse_count(value);
+    } else if (beast::iequals(key, "body-size")) {
+      c.body_size = parse_count(value);
+    } else if (beast::iequals(key, "fault-after")) {
+      c.fault_after = parse_count(value);
+    } else if (beast::iequals(key, "fault")) {
+      c.fault_text = value;
+      c.fault = parse_fault(value);
+    }
+  }
+  return c;
+}
+
+// {"name":"v1, v2",...}: names lower-cased, repeated fields joined in arrival order.
+void append_headers_json(std::string& out, const http::fields& fields) {
+  out += '{';
+  bool first = true;
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    bool repeated = false;
+    for (auto jt = fields.begin(); jt != it; ++jt) {
+      if (beast::iequals(jt->name_string(), it->name_string())) {
+        repeated = true;
+        break;
+      }
+    }
+    if (repeated) continue;
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    std::size_t name_start = out.size();
+    append_json_escaped(out, sv(it->name_string()));
+    for (std::size_t i = name_start; i < out.size(); ++i) {
+      if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] - 'A' + 'a');
+    }
+    out += R"(":")";
+    append_json_escaped(out, sv(it->value()));
+    for (auto jt = std::next(it); jt != fields.end(); ++jt) {
+      if (beast::iequals(jt->name_string(), it->name_string())) {
+        out += ", ";
+        append_json_escaped(out, sv(jt->value()));
+      }
+    }
+    out += '"';
+  }
+  out += '}';
+}
+
+// Lets stop() reach connections whose concrete stream type it does not know.
+struct ConnectionBase : std::enable_shared_from_this<ConnectionBase> {
+  virtual ~ConnectionBase() = default;
+  virtual void close_from_outside() = 0;
+};
+
+template <class Stream>
+constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+// Owned by its coroutine (and referenced weakly by the registry). Everything but
+// close_from_outside() runs on the connection's strand.
+template <class Stream>
+struct Connection final : ConnectionBase {
+  template <class... Args>
+  explicit Connection(std::uint64_t connection_id, Args&&... args)
+      : stream(std::forward<Args>(args)...), timer(stream.get_executor()), id(connection_id) {}
+
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream); }
+
+  void close_from_outside() override {
+    auto self = shared_from_this();
+    asio::post(stream.get_executor(), [self, this] {
+      closed = true;
+      timer.cancel();
+      tcp().close();
+    });
+  }
+
+  Stream stream;
+  asio::steady_timer timer;  // latency and chunk pacing; cancelled by close_from_outside()
+  beast::flat_buffer buffer;
+  std::string head, body, echo, scratch;  // reused across requests
+  std::uint64_t id;
+  std::uint64_t served = 0;
+  bool closed = false;
+};
+
+// State shared by the accept loop and every connection (MockUpstream::Impl is this).
+struct Server {
+  Server(asio::io_context& context, MockOptions o)
+      : ioc(context), opts(std::move(o)), acceptor(asio::make_strand(context)) {
+    append_json_escaped(model_json, opts.model);
+    if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
+      ssl.emplace(asio::ssl::context::tls_server);
+      ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1);
+      ssl->use_certificate_chain_file(opts.tls_cert_file);
+      ssl->use_private_key_file(opts.tls_key_file, asio::ssl::context::pem);
+    }
+  }
+
+  asio::io_context& ioc;
+  MockOptions opts;
+  std::string model_json;  // opts.model, JSON-escaped once
+  std::optional<asio::ssl::context> ssl;
+  tcp::acceptor acceptor;  // on its own strand so stop() can close it from any thread
+  std::atomic<bool> stopped{false};
+  std::atomic<std::uint64_t> next_connection{1}, next_response{1};
+  std::atomic<std::uint64_t> accepted{0}, open{0}, requests{0}, failures{0};
+  std::mutex mu;  // guards live
+  std::unordered_map<std::uint64_t, std::weak_ptr<ConnectionBase>> live;
+};
+
+template <class Stream>
+asio::awaitable<bool> write_buffers(Server& s, Connection<Stream>& c, const auto& buffers) {
+  if (c.closed) co_return false;
+  c.tcp().expires_after(s.opts.write_timeout);
+  auto [ec, n] = co_await asio::async_write(c.stream, buffers, kTuple);
+  co_return !ec && !c.closed;
+}
+
+template <class Stream>
+asio::awaitable<bool> sleep_for(Connection<Stream>& c, Millis d) {
+  if (d.count() > 0 && !c.closed) {
+    c.timer.expires_after(d);
+    // Cancellation (stop()) and expiry both just end the wait; `closed` tells them apart.
+    co_await c.timer.async_wait(kTuple);
+  }
+  co_return !c.closed;
+}
+
+// RST instead of FIN: SO_LINGER with a zero timeout makes close() abort the connection.
+template <class Stream>
+void abort_connection(Connection<Stream>& c) {
+  error_code ec;
+  c.tcp().socket().set_option(tcp::socket::linger(true, 0), ec);
+  c.tcp().close();
+}
+
+template <class Stream>
+void close_gracefully(Connection<Stream>& c) {
+  error_code ec;
+  c.tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+  c.tcp().close();
+}
+
+// For the hang faults: no timeout, reads (and drops) until the peer closes or stop() is called.
+template <class Stream>
+asio::awaitable<void> wait_until_peer_leaves(Connection<Stream>& c) {
+  c.tcp().expires_never();
+  std::array<char, 1024> sink;
+  while (!c.closed) {
+    auto [ec, n] = co_await c.tcp().async_read_some(asio::buffer(sink), kTuple);
+    if (ec) break;
+  }
+  c.tcp().close();
+}
+
+// Status line and the headers every response carries; the caller adds framing and the blank line.
+template <class Stream>
+void begin_head(Server& s, Connection<Stream>& c, int status, std::string_view content_type,
+                bool keep_alive) {
+  std::string& h = c.head;
+  h.clear();
+  h += "HTTP/1.1 ";
+  append_int(h, status);
+  h += ' ';
+  h += sv(http::obsolete_reason(http::int_to_status(static_cast<unsigned>(status))));
+  h += "\r\nserver: augur-mock\r\ncontent-type: ";
+  h += content_type;
+  h += "\r\nx-mock-connection-id: ";
+  append_int(h, static_cast<std::int64_t>(c.id));
+  h += "\r\nx-mock-connection-requests: ";
+  append_int(h, static_cast<std::int64_t>(c.served));
+  if (s.opts.echo) {
+    h += "\r\nx-mock-request-headers: ";
+    h += c.echo;
+  }
+  if (!keep_alive) h += "\r\nconnection: close";
+  h += "\r\n";
+}
+
+// ,"mock":{...} — what this request looked like on arrival (for tests of what a proxy sent).
+template <class Stream>
+void append_mock_echo(Server& s, Connection<Stream>& c, const http::request<http::string_body>& req) {
+  if (!s.opts.echo) return;
+  std::string& b = c.body;
+  b += R"(,"mock":{"method":")";
+  append_json_escaped(b, sv(req.method_string()));
+  b += R"(","target":")";
+  append_json_escaped(b, sv(req.target()));
+  b += R"(","request_headers":)";
+  b += c.echo;
+  b += R"(,"request_body":")";
+  append_json_escaped(b, req.body());
+  b += R"("})";
+}
+
+// Writes c.head + content-length + c.body. Returns false when the connection is gone.
+template <class Stream>
+asio::awaitable<bool> send_body(Server& s, Connection<Stream>& c) {
+  c.head += "content-length: ";
+  append_int(c.head, static_cast<std::int64_t>(c.body.size()));
+  c.head += "\r\n\r\n";
+  const std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head), asio::buffer(c.body)};
+  co_return co_await write_buffers(s, c, bufs);
+}
+
+template <class Stream>
+asio::awaitable<bool> send_error(Server& s, Connection<Stream>& c,
+                                 const http::request<http::string_body>* req, int status,
+                                 std::string_view message, bool keep_alive) {
+  begin_head(s, c, status, "application/json", keep_alive);
+  c.body.clear();
+  append_error_body(c.body, message, error_type_for_status(status), "");
+  if (req != nullptr) {
+    c.body.pop_back();  // reopen the envelope to add the echo member
+    append_mock_echo(s, c, *req);
+    c.body += '}';
+  }
+  co_return co_await send_body(s, c);
+}
+
+// A request that could not be read: answer 4xx when it was a protocol error, then close.
+template <class Stream>
+asio::awaitable<bool> reject(Server& s, Connection<Stream>& c, error_code ec) {
+  int status = 0;
+  if (ec == http::error::header_limit) {
+    status = 431;
+  } else if (ec == http::error::body_limit) {
+    status = 413;
+  } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+             ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    status = 400;
+  }
+  if (status != 0) {
+    c.echo = "{}";
+    co_await send_error(s, c, nullptr, status, "mock: " + ec.message(), false);
+    close_gracefully(c);
+  } else {
+    c.tcp().close();
+  }
+  co_return false;
+}
+
+// Streams a completion as SSE (chunked), or, for a non-streaming request, sends the JSON body;
+// mid-stream faults cut either after `fault_after` events (or half the body).
+template <class Stream>
+asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c,
+                                      const http::request<http::string_body>& req,
+                                      const CompletionInfo& info, const Behaviour& b,
+                                      const Controls& ctl, bool stream, bool include_usage,
+                                      bool keep_alive) {
+  const bool mid_fault = ctl.fault == Fault::reset_mid_stream || ctl.fault == Fault::hang_mid_stream;
+  auto fire = [&]() -> asio::awaitable<bool> {
+    if (ctl.fault == Fault::reset_mid_stream) {
+      abort_connection(c);
+    } else {
+      co_await wait_until_peer_leaves(c);
+    }
+    co_return false;
+  };
+
+  if (!stream) {
+    c.body.clear();
+    append_completion_open(c.body, info);
+    append_mock_echo(s, c, req);
+    append_padding_and_close(
+        c.body, static_cast<std::size_t>(std::min(ctl.body_size.value_or(0), kMaxPaddedBody)));
+    begin_head(s, c, 200, "application/json", keep_alive);
+    if (!mid_fault) co_return co_await send_body(s, c);
+    c.head += "content-length: ";
+    append_int(c.head, static_cast<std::int64_t>(c.body.size()));
+    c.head += "\r\n\r\n";
+    const std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head),
+                                                 asio::buffer(c.body.data(), c.body.size() / 2)};
+    if (!co_await write_buffers(s, c, bufs)) co_return false;
+    co_return co_await fire();
+  }
+
+  begin_head(s, c, 200, "text/event-stream", keep_alive);
+  c.head += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+  if (!co_await write_buffers(s, c, asio::buffer(c.head))) co_return false;
+
+  // One HTTP chunk per event: "<hex size>\r\n" + event + "\r\n".
+  auto send_chunk = [&](bool last) -> asio::awaitable<bool> {
+    char size_line[24];
+    auto res = std::to_chars(size_line, size_line + 16, c.scratch.size(), 16);
+    *res.ptr++ = '\r';
+    *res.ptr++ = '\n';
+    static constexpr std::string_view kEnd = "\r\n";
+    static constexpr std::string_view kEndLast = "\r\n0\r\n\r\n";
+    const std::array<asio::const_buffer, 3> bufs{
+        asio::buffer(size_line, static_cast<std::size_t>(res.ptr - size_line)),
+        asio::buffer(c.scratch), asio::buffer(last ? kEndLast : kEnd)};
+    co_return co_await write_buffers(s, c, bufs);
+  };
+
+  const std::int64_t fault_after = ctl.fault_after.value_or(kDefaultFaultAfter);
+  for (std::int64_t i = 0; i < info.completion_tokens; ++i) {
+    if (mid_fault && i == fault_after) co_return co_await fire();
+    if (!co_await sleep_for(c, i == 0 ? b.first_token_delay : b.chunk_delay)) co_return false;
+    c.scratch.clear();
+    append_token_event(c.scratch, info, i);
+    if (!co_await send_chunk(false)) co_return false;
+  }
+  if (mid_fault) co_return co_await fire();
+
+  c.scratch.clear();
+  append_finish_event(c.scratch, info);
+  if (include_usage) append_usage_event(c.scratch, info);
+  c.scratch += "data: [DONE]\n\n";
+  co_return co_await send_chunk(true);
+}
+
+template <class Stream>
+asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(s.opts.max_header_bytes));
+  parser.body_limit(s.opts.max_body_bytes);
+
+  c.tcp().expires_after(s.opts.idle_timeout);
+  if (auto [ec, n] = co_await http::async_read_header(c.stream, c.buffer, parser, kTuple); ec) {
+    co_return co_await reject(s, c, ec);
+  }
+  if (!parser.is_done()) {
+    // curl and others wait (up to 1 s) for this before sending a large body.
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (!co_await write_buffers(s, c, asio::buffer(k100))) co_return false;
+    }
+    c.tcp().expires_after(s.opts.read_timeout);
+    if (auto [ec, n] = co_await http::async_read(c.stream, c.buffer, parser, kTuple); ec) {
+      co_return co_await reject(s, c, ec);
+    }
+  }
+
+  const auto& req = parser.get();
+  ++c.served;
+  s.requests.fetch_add(1, std::memory_order_relaxed);
+  const bool keep_alive = req.keep_alive();
+  const std::string_view method = sv(req.method_string());
+  const std::string_view target = sv(req.target());
+  const std::string_view path = target.substr(0, target.find('?'));
+  const Controls ctl = read_controls(req);
+  c.echo.clear();
+  if (s.opts.echo) append_headers_json(c.echo, req);
+
+  switch (ctl.fault) {
+    case Fault::reset_before_headers:
+      abort_connection(c);
+      co_return false;
+    case Fault::close_before_headers:
+      close_gracefully(c);
+      co_return false;
+    case Fault::hang_before_headers:
+      co_await wait_until_peer_leaves(c);
+      co_return false;
+    case Fault::malformed: {
+      static constexpr std::string_view kGarbage =
+          "\x01\x02 this is not HTTP \x7f\xfe\r\nHTTP/9.9 ???\r\n\r\n{garbage";
+      co_await write_buffers(s, c, asio::buffer(kGarbage));
+      close_gracefully(c);
+      co_return false;
+    }
+    case Fault::unknown:
+      co_await send_error(s, c, &req, 400,
+                          "mock: unknown x-mock-fault '" + std::string(ctl.fault_text) + "'",
+                          keep_alive);
+      co_return keep_alive && !c.closed;
+    default:
+      break;
+  }
+  const bool close_after = ctl.fault == Fault::close_after_response;
+  auto finish = [&](bool written) {
+    if (!written) return false;
+    if (close_after || !keep_alive) {
+      close_gracefully(c);
+      return false;
+    }
+    return true;
+  };
+
+  const bool chat = method == "POST" && path == "/v1/chat/completions";
+  const bool legacy = method == "POST" && path == "/v1/completions";
+  if (!chat && !legacy) {
+    if (!co_await sleep_for(c, Millis(ctl.latency_ms.value_or(0)))) co_return false;
+    if (ctl.status && *ctl.status >= 400 && *ctl.status <= 599) {
+      co_return finish(co_await send_error(s, c, &req, static_cast<int>(*ctl.status),
+                                           "mock: x-mock-status " + std::to_string(*ctl.status),
+                                           keep_alive));
+    }
+    if (method == "GET" && path == "/healthz") {
+      begin_head(s, c, 200, "application/json", keep_alive);
+      c.body = R"({"status":"ok"})";
+      co_return finish(co_await send_body(s, c));
+    }
+    if (method == "GET" && path == "/v1/models") {
+      begin_head(s, c, 200, "application/json", keep_alive);
+      c.body = R"({"object":"list","data":[{"id":")";
+      c.body += s.model_json;
+      c.body += R"(","object":"model","created":0,"owned_by":"augur-mock"}])";
+      append_mock_echo(s, c, req);
+      c.body += '}';
+      co_return finish(co_await send_body(s, c));
+    }
+    std::string message = "Invalid URL (";
+    message += method;
+    message += ' ';
+    message += path;
+    message += ')';
+    co_return finish(co_await send_error(s, c, &req, 404, message, keep_alive));
+  }
+
+  const RequestFields fields = scan_request(req.body());
+  if (!fields.is_object) {
+    co_return finish(co_await send_error(
+        s, c, &req, 400, "We could not parse the JSON body of your request.", keep_alive));
+  }
+
+  Behaviour b;
+  b.tokens = s.opts.tokens;
+  b.latency = s.opts.latency;
+  b.first_token_delay = s.opts.first_token_delay;
+  b.chunk_delay = s.opts.chunk_delay;
+  if (s.opts.tokens_spread > 0) {
+    const double u =
+        static_cast<double>(splitmix64(s.opts.seed ^ fnv1a(req.body())) >> 11) * 0x1.0p-53;
+    b.tokens = std::max<std::int64_t>(
+        0, std::llround(static_cast<double>(b.tokens) * (1 + s.opts.tokens_spread * (2 * u - 1))));
+  }
+  if (s.opts.behaviour) {
+    RequestView view;
+    view.method = method;
+    view.target = target;
+    view.body = req.body();
+    view.model = fields.model;
+    view.stream = fields.stream;
+    view.connection_id = c.id;
+    view.request_on_connection = c.served;
+    view.fields_ = &static_cast<const http::fields&>(req);
+    b = s.opts.behaviour(view, b);
+  }
+  if (ctl.tokens) b.tokens = *ctl.tokens;
+  if (ctl.latency_ms) b.latency = Millis(*ctl.latency_ms);
+  if (ctl.first_token_delay_ms) b.first_token_delay = Millis(*ctl.first_token_delay_ms);
+  if (ctl.chunk_delay_ms) b.chunk_delay = Millis(*ctl.chunk_delay_ms);
+
+  if (!co_await sleep_for(c, b.latency)) co_return false;
+  if (ctl.status && *ctl.status >= 400 && *ctl.status <= 599) {
+    co_return finish(co_await send_error(s, c, &req, static_cast<int>(*ctl.status),
+                                         "mock: x-mock-status " + std::to_string(*ctl.status),
+                                         keep_alive));
+  }
+
+  CompletionInfo info;
+  info.chat = chat;
+  info.id = s.next_response.fetch_add(1, std::memory_order_relaxed);
+  info.created = static_cast<std::int64_t>(std::time(nullptr));
+  info.model = fields.model.empty() ? std::string_view(s.model_json) : fields.model;
+  info.seed = s.opts.seed;
+  info.prompt_tokens = std::max<std::int64_t>(1, static_cast<std::int64_t>(req.body().size() / 4));
+  info.completion_tokens = b.tokens;
+  if (fields.max_tokens && *fields.max_tokens < b.tokens) {
+    info.completion_tokens = *fields.max_tokens;
+    info.finish_reason = "length";
+  }
+  bool include_usage = false;
+  if (fields.stream) {
+    include_usage = s.opts.stream_usage == StreamUsage::always ||
+                    (s.opts.stream_usage == StreamUsage::requested && fields.include_usage);
+    info.usage_null_in_chunks = include_usage;
+  }
+  co_return finish(co_await send_completion(s, c, req, info, b, ctl, fields.stream, include_usage,
+                                            keep_alive));
+}
+
+template <class Stream>
+asio::awaitable<void> run_connection(std::shared_ptr<Server> s,
+                                     std::shared_ptr<Connection<Stream>> c) {
+  {
+    std::lock_guard lock(s->mu);
+    s->live.emplace(c->id, c);
+  }
+  s->open.fetch_add(1, std::memory_order_relaxed);
+  struct Leave {
+    Server& s;
+    std::uint64_t id;
+    ~Leave() {
+      std::lock_guard lock(s.mu);
+      s.live.erase(id);
+      s.open.fetch_sub(1, std::memory_order_relaxed);
+    }
+  } leave{*s, c->id};
+  // stop() sets `stopped` before walking `live`, so a connection registered too late sees it here.
+  if (s->stopped.load()) co_return;
+
+  if constexpr (kIsTls<Stream>) {
+    c->tcp().expires_after(s->opts.read_timeout);
+    auto [ec] = co_await c->stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+    if (ec) co_return;
+  }
+  while (co_await serve_one(*s, *c)) {
+  }
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<Server> s) {
+  for (;;) {
+    const asio::any_io_executor strand = s->opts.strand_per_connection
+                                             ? asio::any_io_executor(asio::make_strand(s->ioc))
+                                             : asio::any_io_executor(s->ioc.get_executor());
+    auto [ec, socket] = co_await s->acceptor.async_accept(strand, kTuple);
+    if (s->stopped.load()) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !s->acceptor.is_open()) co_return;
+      // Out of descriptors and the like: back off rather than spin.
+      asio::steady_timer pause(s->acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(kTuple);
+      continue;
+    }
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    s->accepted.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t id = s->next_connection.fetch_add(1, std::memory_order_relaxed);
+    auto on_done = [s](std::exception_ptr e) {
+      if (e) s->failures.fetch_add(1, std::memory_order_relaxed);
+    };
+    if (s->ssl) {
+      using Tls = asio::ssl::stream<beast::tcp_stream>;
+      auto c = std::make_shared<Connection<Tls>>(id, std::move(socket), *s->ssl);
+      asio::co_spawn(strand, run_connection(s, std::move(c)), on_done);
+    } else {
+      auto c = std::make_shared<Connection<beast::tcp_stream>>(id, std::move(socket));
+      asio::co_spawn(strand, run_connection(s, std::move(c)), on_done);
+    }
+  }
+}
+
+}  // namespace
+
+struct MockUpstream::Impl : Server {
+  using Server::Server;
+};
+
+std::string_view RequestView::header(std::string_view name) const {
+  if (fields_ == nullptr) return {};
+  const auto& fields = *static_cast<const http::fields*>(fields_);
+  const auto it = fields.find(beast::string_view(name.data(), name.size()));
+  return it == fields.end() ? std::string_view{} : sv(it->value());
+}
+
+MockUpstream::MockUpstream(asio::io_context& ioc, MockOptions options)
+    : impl_(std::make_shared<Impl>(ioc, std::move(options))) {}
+
+MockUpstream::~MockUpstream() { stop(); }
+
+std::uint16_t MockUpstream::bind(const std::string& host, std::uint16_t port) {
+  tcp::resolver resolver(impl_->ioc);
+  const auto results =
+      resolver.resolve(host, std::to_string(port), tcp::resolver::numeric_service);
+  const tcp::endpoint endpoint = results.begin()->endpoint();
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  return acceptor.local_endpoint().port();
+}
+
+void MockUpstream::start() {
+  auto s = impl_;
+  asio::co_spawn(s->acceptor.get_executor(), accept_loop(s), [s](std::exception_ptr e) {
+    if (e) s->failures.fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
+void MockUpstream::stop() {
+  auto s = impl_;
+  if (s->stopped.exchange(true)) return;
+  asio::post(s->acceptor.get_executor(), [s] {
+    error_code ignored;
+    s->acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<ConnectionBase>> open;
+  {
+    std::lock_guard lock(s->mu);
+    for (auto& [id, weak] : s->live) {
+      if (auto c = weak.lock()) open.push_back(std::move(c));
+    }
+  }
+  for (auto& c : open) c->close_from_outside();
+}
+
+bool MockUpstream::tls() const { return impl_->ssl.has_value(); }
+
+MockStats MockUpstream::stats() const {
+  MockStats st;
+  st.connections_accepted = impl_->accepted.load(std::memory_order_relaxed);
+  st.connections_open = impl_->open.load(std::memory_order_relaxed);
+  st.requests = impl_->requests.load(std::memory_order_relaxed);
+  return st;
+}
+
+}  // namespace augur::mock

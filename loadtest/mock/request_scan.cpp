@@ -1,0 +1,182 @@
+// Hand-written JSON walk for scan_request(): strict enough to reject what is not JSON (the mock
+// answers 400 then, as OpenAI does), lenient about numbers, and bounded in nesting depth so hostile
+// input cannot blow the stack.
+#include "loadtest/mock/request_scan.hpp"
+
+#include <charconv>
+
+namespace augur::mock {
+namespace {
+
+constexpr int kMaxDepth = 128;
+
+class Cursor {
+ public:
+  explicit Cursor(std::string_view text) : s_(text) {}
+
+  bool at_end() {
+    skip_ws();
+    return i_ == s_.size();
+  }
+
+  // Raw contents of a string (escapes kept), cursor after the closing quote.
+  bool string(std::string_view& raw) {
+    skip_ws();
+    if (i_ >= s_.size() || s_[i_] != '"') return false;
+    const std::size_t start = ++i_;
+    while (i_ < s_.size()) {
+      const char c = s_[i_];
+      if (c == '"') {
+        raw = s_.substr(start, i_ - start);
+        ++i_;
+        return true;
+      }
+      if (c == '\\') {
+        i_ += 2;
+        continue;
+      }
+      if (static_cast<unsigned char>(c) < 0x20) return false;
+      ++i_;
+    }
+    return false;
+  }
+
+  // Any value; `raw` is its text (for a string: with the quotes).
+  bool value(std::string_view& raw, int depth) {
+    skip_ws();
+    if (i_ >= s_.size() || depth > kMaxDepth) return false;
+    const std::size_t start = i_;
+    bool ok = false;
+    switch (s_[i_]) {
+      case '"': {
+        std::string_view ignored;
+        ok = string(ignored);
+        break;
+      }
+      case '{':
+        ok = object([](std::string_view, std::string_view) {}, depth + 1);
+        break;
+      case '[':
+        ok = array(depth + 1);
+        break;
+      case 't':
+        ok = literal("true");
+        break;
+      case 'f':
+        ok = literal("false");
+        break;
+      case 'n':
+        ok = literal("null");
+        break;
+      default:
+        ok = number();
+    }
+    if (ok) raw = s_.substr(start, i_ - start);
+    return ok;
+  }
+
+  // Calls on_member(raw_key, raw_value) for each member, in order.
+  template <class OnMember>
+  bool object(OnMember&& on_member, int depth) {
+    if (!eat('{')) return false;
+    if (eat('}')) return true;
+    for (;;) {
+      std::string_view key, val;
+      if (!string(key) || !eat(':') || !value(val, depth)) return false;
+      on_member(key, val);
+      if (eat(',')) continue;
+      return eat('}');
+    }
+  }
+
+ private:
+  void skip_ws() {
+    while (i_ < s_.size() &&
+           (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
+      ++i_;
+  }
+
+  bool eat(char c) {
+    skip_ws();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+
+  bool array(int depth) {
+    if (!eat('[')) return false;
+    if (eat(']')) return true;
+    for (;;) {
+      std::string_view ignored;
+      if (!value(ignored, depth)) return false;
+      if (eat(',')) continue;
+      return eat(']');
+    }
+  }
+
+  bool literal(std::string_view word) {
+    if (s_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    return true;
+  }
+
+  bool number() {
+    const std::size_t start = i_;
+    while (i_ < s_.size()) {
+      const char c = s_[i_];
+      if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+        ++i_;
+      } else {
+        break;
+      }
+    }
+    return i_ > start;
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+std::optional<std::int64_t> to_count(std::string_view raw) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
+  if (ec != std::errc{} || end != raw.data() + raw.size() || v < 0) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+RequestFields scan_request(std::string_view body) {
+  RequestFields f;
+  std::optional<std::int64_t> max_tokens, max_completion_tokens;
+  Cursor cur(body);
+  const bool ok = cur.object(
+      [&](std::string_view key, std::string_view val) {
+        if (key == "model") {
+          f.model = val.size() >= 2 && val.front() == '"' ? val.substr(1, val.size() - 2)
+                                                          : std::string_view{};
+        } else if (key == "stream") {
+          f.stream = val == "true";
+        } else if (key == "max_tokens") {
+          max_tokens = to_count(val);
+        } else if (key == "max_completion_tokens") {
+          max_completion_tokens = to_count(val);
+        } else if (key == "stream_options") {
+          Cursor inner(val);
+          f.include_usage = false;
+          inner.object(
+              [&](std::string_view k, std::string_view v) {
+                if (k == "include_usage") f.include_usage = v == "true";
+              },
+              1);
+        }
+      },
+      0);
+  f.is_object = ok && cur.at_end();
+  f.max_tokens = max_tokens ? max_tokens : max_completion_tokens;
+  return f;
+}
+
+}  // namespace augur::mock

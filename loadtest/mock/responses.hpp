@@ -1,0 +1,56 @@
+// String-append builders for the mock upstream's OpenAI JSON bodies and SSE events. No JSON library
+// on purpose: the mock is the upstream in proxy benchmarks, so a response must cost a few µs of CPU.
+// Every function appends to `out` (callers reuse one buffer per connection) and is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace augur::mock {
+
+// What a completion response says about itself; shared by the full body and the stream events.
+struct CompletionInfo {
+  bool chat = true;            // chat.completion(s) vs text_completion (legacy /v1/completions)
+  std::uint64_t id = 0;        // rendered "chatcmpl-mock-<id>" / "cmpl-mock-<id>"
+  std::int64_t created = 0;    // unix seconds
+  std::string_view model;      // already JSON-escaped (echoed from the request or the default)
+  std::uint64_t seed = 0;      // picks the words
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::string_view finish_reason = "stop";
+  bool usage_null_in_chunks = false;  // OpenAI adds "usage":null to chunks when usage is requested
+};
+
+void append_int(std::string& out, std::int64_t value);
+
+// Appends `text` JSON-escaped (no surrounding quotes). Bytes >= 0x80 pass through unchanged.
+void append_json_escaped(std::string& out, std::string_view text);
+
+// The text of output token `index` (0-based): a space and a word, deterministic in (seed, index),
+// JSON-safe as is.
+void append_token(std::string& out, std::uint64_t seed, std::int64_t index);
+
+// Whole non-streaming body without its closing '}', so the caller may add members (the "mock" echo,
+// padding) before close_object().
+void append_completion_open(std::string& out, const CompletionInfo& info);
+
+// Adds ,"padding":"xxx…" so that, once closed with '}', out holds at least `size` bytes.
+void append_padding_and_close(std::string& out, std::size_t size);
+
+// One SSE event "data: {...}\n\n" (no HTTP chunk framing): the chunk carrying token `index`.
+void append_token_event(std::string& out, const CompletionInfo& info, std::int64_t index);
+// The chunk with an empty delta and finish_reason.
+void append_finish_event(std::string& out, const CompletionInfo& info);
+// The usage chunk: "choices": [] and "usage": {...}.
+void append_usage_event(std::string& out, const CompletionInfo& info);
+
+// {"error":{"message":…,"type":…,"param":null,"code":…}}; `message` is escaped here. An empty
+// `code` is written as null.
+void append_error_body(std::string& out, std::string_view message, std::string_view type,
+                       std::string_view code);
+
+// The OpenAI error `type` conventionally used for an HTTP status.
+std::string_view error_type_for_status(int status);
+
+}  // namespace augur::mock
