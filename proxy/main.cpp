@@ -1,0 +1,95 @@
+// augur's command line: `serve` (the default), `check-config`, `trie ...`, `--version`.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "config/config.hpp"
+#include "proxy/server.hpp"
+
+namespace {
+
+struct ServeOverrides {
+  std::string listen;
+  std::string admin_listen;
+};
+
+int serve(const std::string& config_path, const ServeOverrides& overrides) {
+  augur::config::Config cfg;
+  try {
+    cfg = config_path.empty() ? augur::config::defaults() : augur::config::load_file(config_path);
+  } catch (const augur::config::ConfigError& e) {
+    std::cerr << "augur: " << e.what() << "\n";
+    return 2;
+  }
+  const auto override_endpoint = [](const std::string& text, const char* flag,
+                                    augur::config::Endpoint& into) {
+    if (text.empty()) return true;
+    const auto ep = augur::config::parse_endpoint(text);
+    if (!ep) {
+      std::cerr << "augur: " << flag << ": not a HOST:PORT: \"" << text << "\"\n";
+      return false;
+    }
+    into = *ep;
+    return true;
+  };
+  if (!override_endpoint(overrides.listen, "--listen", cfg.listen) ||
+      !override_endpoint(overrides.admin_listen, "--admin-listen", cfg.admin.listen)) {
+    return 2;
+  }
+  try {
+    augur::proxy::Server server(std::move(cfg), config_path);
+    return server.run();
+  } catch (const std::exception& e) {
+    std::cerr << "augur: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int check_config(const std::string& path) {
+  try {
+    const auto cfg = augur::config::load_file(path);
+    std::cout << path << ": ok (" << cfg.upstreams.size() << " upstream(s), " << cfg.routes.size()
+              << " route(s))\n";
+    return 0;
+  } catch (const augur::config::ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("augur"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  CLI::App app{"augur: a learning reverse proxy that tells LLM routers what each agent call will do"};
+  app.set_version_flag("--version", std::string("augur ") + AUGUR_VERSION);
+  app.require_subcommand(0, 1);
+
+  std::string config_path;
+  app.add_option("--config", config_path, "YAML config file (serve is the default command)");
+
+  ServeOverrides overrides;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the proxy (the default command)");
+  serve_cmd->add_option("--config", config_path,
+                        "YAML config file; without one, the embedded default with the bundled "
+                        "mock upstream");
+  for (auto* cmd : {static_cast<CLI::App*>(&app), serve_cmd}) {
+    cmd->add_option("--listen", overrides.listen, "Override `listen` (HOST:PORT, port 0 = any)");
+    cmd->add_option("--admin-listen", overrides.admin_listen, "Override `admin.listen`");
+  }
+
+  std::string check_path;
+  auto* check_cmd = app.add_subcommand("check-config", "Validate a config file and exit");
+  check_cmd->add_option("file", check_path, "YAML config file")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (check_cmd->parsed()) return check_config(check_path);
+  return serve(config_path, overrides);
+}

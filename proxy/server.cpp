@@ -1,0 +1,344 @@
+#include "proxy/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <stdexcept>
+#include <thread>
+
+#include "loadtest/mock/mock_upstream.hpp"
+#include "proxy/http_errors.hpp"
+#include "proxy/session.hpp"
+#include "proxy/worker.hpp"
+
+namespace augur::proxy {
+
+namespace http = beast::http;
+
+namespace {
+
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+tcp::endpoint resolve_listen(const config::Endpoint& ep) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(ep.host, ec);
+  if (ec) {
+    asio::io_context tmp;
+    tcp::resolver resolver(tmp);
+    auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
+    if (ec || results.empty()) {
+      throw std::runtime_error("cannot resolve listen address \"" + ep.to_string() + "\"");
+    }
+    return results.begin()->endpoint();
+  }
+  return {address, ep.port};
+}
+
+std::unique_ptr<tcp::acceptor> open_acceptor(asio::io_context& ioc, const tcp::endpoint& ep,
+                                             bool reuse_port, const char* what) {
+  auto acc = std::make_unique<tcp::acceptor>(ioc);
+  boost::system::error_code ec;
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && reuse_port) {
+    // One acceptor per io thread on the same port; the kernel spreads the connections.
+    const int one = 1;
+    if (::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ec = boost::system::error_code(errno, boost::system::system_category());
+    }
+  }
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error(std::string("cannot listen on ") + ep.address().to_string() + ":" +
+                             std::to_string(ep.port()) + " (" + what + "): " + ec.message());
+  }
+  return acc;
+}
+
+std::string endpoint_string(const tcp::endpoint& ep) {
+  const auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+Server::Server(config::Config cfg, std::string config_path)
+    : config_path_(std::move(config_path)) {
+  unsigned threads = cfg.threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+
+  // The runtime must exist before workers copy it.
+  publish(std::make_shared<const config::Config>(cfg));
+  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+
+  if (cfg.upstreams.empty()) publish(std::make_shared<const config::Config>(with_mock_upstream(cfg)));
+
+  tcp::endpoint ep = resolve_listen(cfg.listen);
+  for (auto& w : workers_) {
+    acceptors_.push_back(open_acceptor(w->ioc(), ep, true, "listen"));
+    if (ep.port() == 0) ep = acceptors_.back()->local_endpoint();  // the others join this port
+  }
+  proxy_endpoint_ = acceptors_.front()->local_endpoint();
+  admin_acceptor_ = open_acceptor(workers_.front()->ioc(), resolve_listen(cfg.admin.listen), false,
+                                  "admin.listen");
+  admin_endpoint_ = admin_acceptor_->local_endpoint();
+}
+
+Server::~Server() = default;
+
+config::Config Server::with_mock_upstream(config::Config cfg) {
+  // No upstream configured: serve the bundled mock on loopback so a newcomer can curl at once.
+  mock_ = std::make_unique<mock::MockUpstream>(workers_.front()->ioc(), mock::MockOptions{});
+  const auto port = mock_->bind("127.0.0.1", 0);
+  mock_->start();
+  mock_url_ = "http://127.0.0.1:" + std::to_string(port);
+  config::Upstream u;
+  u.name = "mock";
+  u.url = mock_url_;
+  u.host = "127.0.0.1";
+  u.port = port;
+  u.hints = {config::HintFormat::nat_headers};
+  cfg.upstreams.push_back(std::move(u));
+  spdlog::info("no upstream configured: serving the bundled mock upstream at {}", mock_url_);
+  return cfg;
+}
+
+void Server::publish(std::shared_ptr<const config::Config> cfg) {
+  auto current = runtime();
+  auto rt = std::make_shared<Runtime>();
+  rt->routing = build_routing(*cfg, current ? current->routing.get() : nullptr);
+  rt->config = std::move(cfg);
+  rt->generation = generation_.load() + 1;
+  std::atomic_store(&runtime_, std::shared_ptr<const Runtime>(std::move(rt)));
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+bool Server::reload() {
+  if (config_path_.empty()) {
+    spdlog::warn("SIGHUP: running on the embedded default config, nothing to reload");
+    return false;
+  }
+  try {
+    auto fresh = config::load_file(config_path_);
+    const auto current = runtime();
+    if (fresh.listen.to_string() != current->config->listen.to_string() ||
+        fresh.admin.listen.to_string() != current->config->admin.listen.to_string() ||
+        fresh.threads != current->config->threads) {
+      spdlog::warn("SIGHUP: listen, admin.listen and threads take effect only on restart");
+    }
+    if (fresh.upstreams.empty() && mock_) {
+      config::Upstream u = current->config->upstreams.front();
+      fresh.upstreams.push_back(std::move(u));  // keep serving the bundled mock
+    }
+    publish(std::make_shared<const config::Config>(std::move(fresh)));
+    spdlog::info("SIGHUP: reloaded {} (generation {})", config_path_, generation());
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: keeping the running config; new one rejected: {}", e.what());
+    return false;
+  }
+}
+
+Server::Totals Server::totals() const {
+  Totals t;
+  for (const auto& w : workers_) {
+    auto& c = const_cast<Worker&>(*w).counters();
+    t.connections_open += c.connections_open.load(std::memory_order_relaxed);
+    t.connections_accepted += c.connections_accepted.load(std::memory_order_relaxed);
+    t.requests += c.requests.load(std::memory_order_relaxed);
+    t.inflight += c.inflight.load(std::memory_order_relaxed);
+    t.upstream_retries += c.upstream_retries.load(std::memory_order_relaxed);
+    t.client_errors += c.client_errors.load(std::memory_order_relaxed);
+    t.upstream_errors += c.upstream_errors.load(std::memory_order_relaxed);
+  }
+  return t;
+}
+
+int Server::run() {
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    auto& w = *workers_[i];
+    asio::co_spawn(w.ioc(), accept_loop(w, *acceptors_[i]), asio::detached);
+    w.start_maintenance();
+  }
+  auto& main_ioc = workers_.front()->ioc();
+  asio::co_spawn(main_ioc, admin_loop(), asio::detached);
+  asio::co_spawn(main_ioc, signal_loop(), asio::detached);
+
+  ready_ = true;
+  // Tests and scripts read the bound ports from this line.
+  std::printf("augur listening on %s admin %s\n", endpoint_string(proxy_endpoint_).c_str(),
+              endpoint_string(admin_endpoint_).c_str());
+  std::fflush(stdout);
+  spdlog::info("augur listening on {} (admin {}), {} io thread(s), upstreams: {}",
+               endpoint_string(proxy_endpoint_), endpoint_string(admin_endpoint_),
+               workers_.size(), runtime()->config->upstreams.size());
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    threads.emplace_back([&w = *workers_[i]] { w.ioc().run(); });
+  }
+  main_ioc.run();
+  for (auto& t : threads) t.join();
+  spdlog::info("augur stopped");
+  return 0;
+}
+
+void Server::request_shutdown() {
+  asio::post(workers_.front()->ioc(), [this] {
+    if (draining_.exchange(true)) return;
+    asio::co_spawn(workers_.front()->ioc(), drain(), asio::detached);
+  });
+}
+
+asio::awaitable<void> Server::drain() {
+  const auto deadline = std::chrono::steady_clock::now() + runtime()->config->shutdown_timeout;
+  spdlog::info("draining: no new connections; waiting up to {} ms for in-flight requests",
+               runtime()->config->shutdown_timeout.count());
+  // Stage 1: stop accepting, close idle keep-alive connections; busy ones close after their
+  // current response.
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    asio::post(workers_[i]->ioc(), [this, i] {
+      boost::system::error_code ec;
+      acceptors_[i]->close(ec);
+      workers_[i]->begin_drain();
+      workers_[i]->stop_maintenance();
+    });
+  }
+  // Stage 2: wait for in-flight work, up to the deadline.
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    const auto t = totals();
+    if (t.connections_open == 0) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("drain deadline reached with {} connection(s) open: closing them",
+                   t.connections_open);
+      break;
+    }
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  // Stage 3: stop everything still running.
+  boost::system::error_code ec;
+  admin_acceptor_->close(ec);
+  if (mock_) mock_->stop();
+  for (auto& w : workers_) w->ioc().stop();
+}
+
+asio::awaitable<void> Server::signal_loop() {
+  asio::signal_set signals(co_await asio::this_coro::executor, SIGINT, SIGTERM, SIGHUP);
+  for (;;) {
+    auto [ec, signo] = co_await signals.async_wait(tuple_awaitable);
+    if (ec) co_return;
+    if (signo == SIGHUP) {
+      reload();
+      continue;
+    }
+    spdlog::info("signal {}: shutting down", signo);
+    request_shutdown();
+    co_return;
+  }
+}
+
+asio::awaitable<void> Server::accept_loop(Worker& worker, tcp::acceptor& acc) {
+  for (;;) {
+    auto [ec, socket] = co_await acc.async_accept(worker.ioc(), tuple_awaitable);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
+      // EMFILE and friends: back off briefly instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(worker.ioc(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(tuple_awaitable);
+      continue;
+    }
+    if (totals().connections_open >= runtime()->config->limits.max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);  // over the connection limit: refuse rather than degrade everyone
+      continue;
+    }
+    asio::co_spawn(worker.ioc(), serve_client(std::move(socket), worker),
+                   [](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("client session ended by an exception: {}", ex.what());
+                     }
+                   });
+  }
+}
+
+asio::awaitable<void> Server::admin_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await admin_acceptor_->async_accept(tuple_awaitable);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !admin_acceptor_->is_open()) co_return;
+      continue;
+    }
+    asio::co_spawn(admin_acceptor_->get_executor(), admin_session(std::move(socket)),
+                   asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::admin_session(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(64 * 1024);
+    stream.expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+    if (ec) break;
+    const auto& req = parser.get();
+    const auto rt = runtime();
+    const bool keep_alive = req.keep_alive();
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+
+    http::response<http::string_body> res{http::status::ok, req.version()};
+    res.set(http::field::server, "augur");
+    const auto& token = rt->config->admin.token;
+    if (!token.empty() && req[http::field::authorization] != "Bearer " + token) {
+      res = error_response(ProxyError::unauthorized, "missing or wrong bearer token",
+                           req.version(), keep_alive);
+      res.set(http::field::www_authenticate, "Bearer");
+    } else if (path == "/healthz") {
+      res.set(http::field::content_type, "text/plain");
+      res.body() = "ok\n";
+    } else if (path == "/readyz") {
+      res.set(http::field::content_type, "text/plain");
+      if (ready()) {
+        res.body() = "ready\n";
+      } else {
+        res.result(http::status::service_unavailable);
+        res.body() = draining() ? "draining\n" : "starting\n";
+      }
+    } else {
+      res = error_response(ProxyError::not_found, "no such admin endpoint", req.version(),
+                           keep_alive);
+    }
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    stream.expires_after(std::chrono::seconds(30));
+    auto [wec, wn] = co_await http::async_write(stream, res, tuple_awaitable);
+    if (wec || !keep_alive) break;
+  }
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace augur::proxy

@@ -1,0 +1,85 @@
+// The proxy process: io threads (one io_context each, share-nothing), the client listener (one
+// SO_REUSEPORT acceptor per thread), the admin listener, signals (SIGTERM/SIGINT drain, SIGHUP
+// reload) and the runtime snapshot every request reads.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "proxy/routing.hpp"
+
+namespace augur::mock {
+class MockUpstream;
+}
+
+namespace augur::proxy {
+
+class Worker;
+
+class Server {
+ public:
+  // Binds both listeners (so port 0 is resolved before run()). `config_path` is re-read on SIGHUP;
+  // empty means the embedded default (nothing to reload). With no upstream configured, the bundled
+  // mock upstream is started in-process and used. Throws std::runtime_error when a listener
+  // cannot be bound or TLS settings are unusable.
+  Server(config::Config cfg, std::string config_path);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Runs until a drain completes; returns the process exit code (0 after a clean drain).
+  int run();
+
+  // Starts the staged shutdown. Thread-safe.
+  void request_shutdown();
+
+  // Re-reads the config file; a broken one is logged and the running config kept. Returns
+  // whether the new config is in effect. Thread-safe.
+  bool reload();
+
+  std::shared_ptr<const Runtime> runtime() const { return std::atomic_load(&runtime_); }
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+  boost::asio::ip::tcp::endpoint proxy_endpoint() const { return proxy_endpoint_; }
+  boost::asio::ip::tcp::endpoint admin_endpoint() const { return admin_endpoint_; }
+  bool ready() const { return ready_.load() && !draining_.load(); }
+  bool draining() const { return draining_.load(); }
+
+  // Totals over every worker, for the admin endpoints.
+  struct Totals {
+    std::uint64_t connections_open = 0, connections_accepted = 0, requests = 0, inflight = 0,
+                  upstream_retries = 0, client_errors = 0, upstream_errors = 0;
+  };
+  Totals totals() const;
+
+ private:
+  boost::asio::awaitable<void> accept_loop(Worker& worker, boost::asio::ip::tcp::acceptor& acc);
+  boost::asio::awaitable<void> admin_loop();
+  boost::asio::awaitable<void> admin_session(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> signal_loop();
+  boost::asio::awaitable<void> drain();
+  void publish(std::shared_ptr<const config::Config> cfg);
+  config::Config with_mock_upstream(config::Config cfg);
+
+  std::string config_path_;
+  std::shared_ptr<const Runtime> runtime_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
+  boost::asio::ip::tcp::endpoint proxy_endpoint_;
+  boost::asio::ip::tcp::endpoint admin_endpoint_;
+  std::unique_ptr<mock::MockUpstream> mock_;
+  std::string mock_url_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<std::uint64_t> open_connections_{0};
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace augur::proxy

@@ -1,0 +1,573 @@
+#include "proxy/session.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <cerrno>
+#include <memory>
+#include <optional>
+
+#include "proxy/http_errors.hpp"
+#include "proxy/http_util.hpp"
+#include "proxy/request_info.hpp"
+#include "proxy/server.hpp"
+#include "proxy/worker.hpp"
+
+namespace augur::proxy {
+
+namespace http = beast::http;
+
+namespace {
+
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+// An upstream that refused a connection is skipped this long (Envoy's "no healthy upstream").
+constexpr auto refused_cooldown = std::chrono::seconds(1);
+
+using Request = http::request<http::string_body>;
+
+bool is_timeout(const beast::error_code& ec) {
+  return ec == beast::error::timeout || ec == asio::error::timed_out;
+}
+
+bool is_closed(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == http::error::partial_message ||
+         ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe;
+}
+
+// How one attempt at an upstream ended.
+enum class Attempt {
+  done,              // a response (complete or cut short) went to the client
+  stale,             // a reused connection was dead before any response byte: retry once
+  connect_failed,    // could not connect: try another upstream
+  failed,            // failed before any response byte; `error` says how to answer
+  client_gone,       // the client went away; nothing more to send
+};
+
+struct AttemptResult {
+  Attempt kind = Attempt::done;
+  ProxyError error = ProxyError::upstream_refused;
+  std::string message;
+  bool client_keep_alive = false;
+  bool upstream_reusable = false;
+};
+
+// Watches the client socket while augur waits on the upstream, so a client that hangs up cancels
+// the upstream request instead of leaving it generating tokens nobody reads. The state is shared
+// with the wait handler, which may run after the session ended; `generation` makes late handlers
+// harmless.
+struct ClientWatch {
+  bool active = false;
+  bool gone = false;
+  std::uint64_t generation = 0;
+  beast::tcp_stream* upstream = nullptr;
+};
+
+// Bounds every client read and write. Unlike beast::tcp_stream's expiry, a deadline here cancels
+// the pending operation but leaves the socket open, so augur can still answer 408. The timer
+// handler may run after the session is gone; it only touches the shared state, and `alive` and
+// `generation` make a late or superseded expiry harmless.
+class ClientDeadline {
+ public:
+  ClientDeadline(tcp::socket& socket)
+      : timer_(socket.get_executor()), state_(std::make_shared<State>(&socket)) {}
+  ~ClientDeadline() { state_->socket = nullptr; }
+
+  void arm(config::Duration d) {
+    state_->fired = false;
+    const auto generation = ++state_->generation;
+    timer_.expires_after(d);
+    timer_.async_wait([state = state_, generation](const beast::error_code& ec) {
+      if (ec || !state->socket || state->generation != generation) return;
+      state->fired = true;
+      beast::error_code ignored;
+      state->socket->cancel(ignored);
+    });
+  }
+  bool fired() const { return state_->fired; }
+
+ private:
+  struct State {
+    explicit State(tcp::socket* s) : socket(s) {}
+    tcp::socket* socket;
+    bool fired = false;
+    std::uint64_t generation = 0;
+  };
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
+class ClientSession final : public SessionLink {
+ public:
+  ClientSession(tcp::socket socket, Worker& worker)
+      : worker_(worker),
+        socket_(std::move(socket)),
+        deadline_(socket_),
+        watch_(std::make_shared<ClientWatch>()) {
+    worker_.link(*this);
+    beast::error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string();
+    socket_.set_option(tcp::no_delay(true), ec);
+  }
+
+  void close_idle() override {
+    beast::error_code ec;
+    socket_.cancel(ec);
+  }
+
+  asio::awaitable<void> run();
+
+ private:
+  asio::awaitable<bool> handle(Request& req, bool client_keep_alive);
+  asio::awaitable<AttemptResult> attempt(ConnectionPool& pool, Request& req, bool client_keep_alive);
+  template <class Stream>
+  asio::awaitable<AttemptResult> exchange(Stream& up, UpstreamConn& conn, Request& req,
+                                          bool client_keep_alive,
+                                          const config::UpstreamTimeouts& up_cfg);
+  asio::awaitable<void> send_error(ProxyError e, std::string_view message, unsigned version,
+                                   bool keep_alive);
+  asio::awaitable<bool> write_to_client(http::response_serializer<http::buffer_body>& sr,
+                                        bool header_only);
+
+  void watch_client(beast::tcp_stream* upstream);
+  void unwatch_client();
+
+  const config::Config& cfg() const { return *worker_.runtime().config; }
+
+  Worker& worker_;
+  tcp::socket socket_;
+  ClientDeadline deadline_;
+  beast::flat_buffer buffer_;
+  std::string remote_;
+  std::shared_ptr<ClientWatch> watch_;
+};
+
+void ClientSession::watch_client(beast::tcp_stream* upstream) {
+  auto& w = *watch_;
+  w.upstream = upstream;
+  if (w.active) return;
+  w.active = true;
+  w.gone = false;
+  const auto generation = ++w.generation;
+  const int fd = socket_.native_handle();
+  socket_.async_wait(
+      tcp::socket::wait_read, [state = watch_, generation, fd](const beast::error_code& ec) {
+        if (!state->active || state->generation != generation) return;
+        if (ec == asio::error::operation_aborted) {
+          state->active = false;  // cancelled by a client deadline: re-armed on next use
+          return;
+        }
+        char c;
+        const auto r = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        const bool closed = ec || r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+        if (!closed) return;  // a pipelined request is waiting: the client is still there
+        state->gone = true;
+        if (state->upstream) state->upstream->cancel();
+      });
+}
+
+void ClientSession::unwatch_client() {
+  auto& w = *watch_;
+  if (!w.active) return;
+  w.active = false;
+  w.upstream = nullptr;
+  beast::error_code ec;
+  socket_.cancel(ec);  // only the watch is pending on the client socket here
+}
+
+asio::awaitable<void> ClientSession::send_error(ProxyError e, std::string_view message,
+                                                unsigned version, bool keep_alive) {
+  auto res = error_response(e, message, version == 10 ? 10 : 11, keep_alive);
+  deadline_.arm(cfg().limits.write_timeout);
+  co_await http::async_write(socket_, res, tuple_awaitable);
+  if (e != ProxyError::not_found) worker_.counters().client_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<void> ClientSession::run() {
+  auto& counters = worker_.counters();
+  counters.connections_open.fetch_add(1, std::memory_order_relaxed);
+  counters.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+
+  for (;;) {
+    if (worker_.draining()) break;
+    const auto& limits = cfg().limits;
+
+    // Between requests: wait for the first byte under the keep-alive idle timeout. A drain
+    // cancels this wait.
+    if (buffer_.size() == 0) {
+      idle = true;
+      deadline_.arm(limits.idle_timeout);
+      auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(4096), tuple_awaitable);
+      idle = false;
+      if (ec) break;
+      buffer_.commit(n);
+    }
+
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    deadline_.arm(limits.header_timeout);  // bounds slowloris headers
+    auto [hec, hn] = co_await http::async_read_header(socket_, buffer_, parser, tuple_awaitable);
+    if (hec) {
+      if (hec == http::error::header_limit) {
+        co_await send_error(ProxyError::headers_too_large, "request headers exceed the limit", 11,
+                            false);
+      } else if (hec == http::error::body_limit) {
+        co_await send_error(ProxyError::body_too_large, "request body exceeds the limit", 11,
+                            false);
+      } else if (deadline_.fired()) {
+        co_await send_error(ProxyError::client_timeout, "request headers not received in time",
+                            11, false);
+      } else if (!is_closed(hec) && hec != asio::error::operation_aborted) {
+        co_await send_error(ProxyError::bad_request,
+                            std::string("malformed request: ") + hec.message(), 11, false);
+      }
+      break;
+    }
+
+    auto& header = parser.get();
+    const unsigned version = header.version();
+    // RFC 9112 6.1: a request whose transfer coding does not end in chunked cannot be framed.
+    if (header.count(http::field::transfer_encoding) && !parser.chunked()) {
+      co_await send_error(ProxyError::bad_request, "unsupported transfer-encoding", version,
+                          false);
+      break;
+    }
+    if (version != 11 && version != 10) {
+      co_await send_error(ProxyError::bad_request, "unsupported HTTP version", 11, false);
+      break;
+    }
+
+    if (!parser.is_done()) {
+      if (beast::iequals(header[http::field::expect], "100-continue")) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        deadline_.arm(limits.write_timeout);
+        auto [cec, cn] = co_await asio::async_write(socket_, asio::buffer(cont),
+                                                     tuple_awaitable);
+        if (cec) break;
+      }
+      deadline_.arm(limits.body_timeout);
+      auto [bec, bn] = co_await http::async_read(socket_, buffer_, parser, tuple_awaitable);
+      if (bec) {
+        if (bec == http::error::body_limit) {
+          co_await send_error(ProxyError::body_too_large, "request body exceeds the limit",
+                              version, false);
+        } else if (deadline_.fired()) {
+          co_await send_error(ProxyError::client_timeout, "request body not received in time",
+                              version, false);
+        } else if (!is_closed(bec) && bec != asio::error::operation_aborted) {
+          co_await send_error(ProxyError::bad_request,
+                              std::string("malformed request body: ") + bec.message(), version,
+                              false);
+        }
+        break;
+      }
+    }
+
+    Request req = parser.release();
+    const bool client_keep_alive = req.keep_alive() && !worker_.draining();
+    if (!co_await handle(req, client_keep_alive)) break;
+    if (buffer_.capacity() > 64 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
+  }
+
+  beast::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.close(ec);
+  counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive) {
+  auto& counters = worker_.counters();
+  counters.requests.fetch_add(1, std::memory_order_relaxed);
+  counters.inflight.fetch_add(1, std::memory_order_relaxed);
+  struct InflightGuard {
+    WorkerCounters& c;
+    ~InflightGuard() { c.inflight.fetch_sub(1, std::memory_order_relaxed); }
+  } inflight_guard{counters};
+
+  // Holding the snapshot keeps it (and the upstream targets) alive through a reload mid-request.
+  const std::shared_ptr<const Runtime> runtime_hold = worker_.runtime_ptr();
+  const Runtime& rt = *runtime_hold;
+  const unsigned version = req.version();
+
+  const std::string original_target(req.target());
+  const RequestInfo info = parse_request_body(req.body());
+  const auto candidates = rt.routing->candidates(original_target, info.model);
+  if (candidates.empty()) {
+    co_await send_error(ProxyError::no_upstream, "no upstream is configured for this request",
+                        version, client_keep_alive);
+    co_return client_keep_alive;
+  }
+
+  prepare_upstream_request(req, remote_);
+
+  std::uint64_t tried = 0;
+  AttemptResult last{Attempt::failed, ProxyError::no_upstream,
+                     "no healthy upstream: every candidate refused connections just now"};
+  for (std::size_t n = 0; n < candidates.size(); ++n) {
+    const auto now = Clock::now();
+    const int pick = rt.routing->pick(candidates, tried, now);
+    if (pick < 0) break;
+    tried |= std::uint64_t{1} << pick;
+    const auto& target = rt.routing->upstreams[candidates[pick]];
+    auto& health = *target->health;
+    health.requests.fetch_add(1, std::memory_order_relaxed);
+    health.outstanding.fetch_add(1, std::memory_order_relaxed);
+    struct OutstandingGuard {
+      UpstreamHealth& h;
+      ~OutstandingGuard() { h.outstanding.fetch_sub(1, std::memory_order_relaxed); }
+    } outstanding_guard{health};
+
+    if (target->cfg.base_path.empty()) {
+      req.target(original_target);
+    } else {
+      req.target(target->cfg.base_path + original_target);
+    }
+    req.set(http::field::host, target->host_header);
+
+    last = co_await attempt(worker_.pool(target), req, client_keep_alive);
+    if (last.kind == Attempt::connect_failed) {
+      health.failures.fetch_add(1, std::memory_order_relaxed);
+      health.down_until_ns.store((Clock::now() + refused_cooldown).time_since_epoch().count(),
+                                 std::memory_order_relaxed);
+      continue;  // fail over to the next candidate
+    }
+    break;
+  }
+
+  switch (last.kind) {
+    case Attempt::done:
+      co_return last.client_keep_alive && !worker_.draining();
+    case Attempt::client_gone:
+      co_return false;
+    case Attempt::connect_failed:
+    case Attempt::stale:
+    case Attempt::failed:
+      counters.upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      co_await send_error(last.error, last.message, version, client_keep_alive);
+      co_return client_keep_alive && !worker_.draining();
+  }
+  co_return false;
+}
+
+asio::awaitable<AttemptResult> ClientSession::attempt(ConnectionPool& pool, Request& req,
+                                                      bool client_keep_alive) {
+  auto conn = pool.take_idle(Clock::now());
+  for (int round = 0; round < 2; ++round) {
+    if (!conn) {
+      beast::error_code ec;
+      conn = co_await pool.connect(ec);
+      if (!conn) {
+        if (is_timeout(ec)) {
+          co_return AttemptResult{Attempt::connect_failed, ProxyError::upstream_timeout,
+                                  "upstream connect timed out"};
+        }
+        co_return AttemptResult{Attempt::connect_failed, ProxyError::upstream_refused,
+                                "upstream connection failed: " + ec.message()};
+      }
+    }
+    AttemptResult r = co_await conn->visit([&](auto& s) {
+      return exchange(s, *conn, req, client_keep_alive, pool.target().cfg.timeouts);
+    });
+    if (r.kind == Attempt::stale && round == 0) {
+      // The server closed a pooled connection we thought was idle; nothing was processed.
+      worker_.counters().upstream_retries.fetch_add(1, std::memory_order_relaxed);
+      conn.reset();
+      continue;
+    }
+    if (r.kind == Attempt::stale) {
+      r.kind = Attempt::failed;
+      r.error = ProxyError::upstream_refused;
+      r.message = "upstream closed the connection before responding";
+    }
+    if (r.upstream_reusable) pool.give_back(std::move(conn), Clock::now());
+    co_return r;
+  }
+  co_return AttemptResult{Attempt::failed, ProxyError::upstream_refused,
+                          "upstream closed the connection before responding"};
+}
+
+asio::awaitable<bool> ClientSession::write_to_client(
+    http::response_serializer<http::buffer_body>& sr, bool header_only) {
+  deadline_.arm(cfg().limits.write_timeout);
+  beast::error_code ec;
+  if (header_only) {
+    std::tie(ec, std::ignore) = co_await http::async_write_header(socket_, sr, tuple_awaitable);
+  } else {
+    std::tie(ec, std::ignore) = co_await http::async_write(socket_, sr, tuple_awaitable);
+    if (ec == http::error::need_buffer) ec = {};
+  }
+  co_return !ec && !watch_->gone;
+}
+
+template <class Stream>
+asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn,
+                                                       Request& req, bool client_keep_alive,
+                                                       const config::UpstreamTimeouts& up_cfg) {
+  auto& lowest = conn.tcp();
+  const bool reused = conn.reused();
+
+  lowest.expires_after(up_cfg.write);
+  auto [wec, wn] = co_await http::async_write(up, req, tuple_awaitable);
+  if (wec) {
+    if (reused && !is_timeout(wec)) co_return AttemptResult{Attempt::stale};
+    if (is_timeout(wec)) {
+      co_return AttemptResult{Attempt::failed, ProxyError::upstream_timeout,
+                              "upstream did not accept the request in time"};
+    }
+    co_return AttemptResult{Attempt::failed, ProxyError::upstream_refused,
+                            "upstream reset the connection: " + wec.message()};
+  }
+
+  const bool head = req.method() == http::verb::head;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  watch_client(&lowest);
+  lowest.expires_after(up_cfg.response_headers);
+  beast::error_code rec;
+  for (;;) {
+    parser.emplace();
+    parser->body_limit(boost::none);
+    parser->header_limit(64 * 1024);
+    if (head) parser->skip(true);
+    std::tie(rec, std::ignore) = co_await http::async_read_header(up, conn.buffer, *parser,
+                                                                 tuple_awaitable);
+    // An interim 1xx (other than 101) precedes the real response: skip it.
+    const unsigned status = parser->get().result_int();
+    if (rec || status >= 200 || status == 101) break;
+  }
+  auto& p = *parser;
+  if (watch_->gone) {
+    unwatch_client();
+    co_return AttemptResult{Attempt::client_gone};
+  }
+  if (rec) {
+    unwatch_client();
+    if (is_timeout(rec)) {
+      co_return AttemptResult{Attempt::failed, ProxyError::upstream_timeout,
+                              "upstream did not respond in time"};
+    }
+    const bool closed = rec == http::error::end_of_stream || rec == asio::error::eof ||
+                        rec == asio::error::connection_reset || rec == asio::error::broken_pipe;
+    if (closed && reused && !p.got_some()) co_return AttemptResult{Attempt::stale};
+    if (closed) {
+      co_return AttemptResult{Attempt::failed, ProxyError::upstream_refused,
+                              "upstream closed the connection before responding"};
+    }
+    co_return AttemptResult{Attempt::failed, ProxyError::upstream_invalid,
+                            "upstream sent an invalid response: " + rec.message()};
+  }
+
+  auto& res = p.get();
+  const bool upstream_keep_alive = res.keep_alive();
+  const bool event_stream = is_event_stream(res);
+  client_keep_alive = shape_response(res, p.content_length().has_value(), head, req.version(),
+                                     client_keep_alive);
+
+  http::response_serializer<http::buffer_body> sr{res};
+  auto buffer = worker_.take_buffer();
+  struct BufferGuard {
+    Worker& w;
+    std::unique_ptr<char[]>& b;
+    ~BufferGuard() { w.give_buffer(std::move(b)); }
+  } buffer_guard{worker_, buffer};
+  char* const buf = buffer.get();
+  constexpr std::size_t buf_size = Worker::relay_buffer_size;
+
+  AttemptResult result{Attempt::done};
+  result.client_keep_alive = client_keep_alive;
+
+  // Streams: the header goes out at once, before the first event.
+  if (!p.is_done() && conn.buffer.size() == 0) {
+    res.body().data = nullptr;
+    res.body().more = true;
+    if (!co_await write_to_client(sr, true)) {
+      unwatch_client();
+      co_return AttemptResult{Attempt::client_gone};
+    }
+  }
+
+  SseTail tail;
+  beast::error_code upstream_error;
+  do {
+    if (!p.is_done()) {
+      res.body().data = buf;
+      res.body().size = buf_size;
+      lowest.expires_after(up_cfg.stream_idle);
+      auto [ec, n] = co_await http::async_read_some(up, conn.buffer, p, tuple_awaitable);
+      if (ec == http::error::need_buffer) ec = {};
+      const std::size_t got = buf_size - res.body().size;
+      res.body().data = buf;
+      res.body().size = got;
+      res.body().more = !p.is_done();
+      if (ec || watch_->gone) {
+        upstream_error = ec ? ec : asio::error::operation_aborted;
+        res.body().more = true;
+        if (got > 0 && !watch_->gone) {
+          tail.feed(buf, got);
+          if (!co_await write_to_client(sr, false)) break;
+        }
+        break;
+      }
+      if (event_stream) tail.feed(buf, got);
+      // A read can end on a chunk header with no data yet; an empty write would emit the
+      // zero-size chunk that means end-of-body.
+      if (got == 0 && !p.is_done()) continue;
+    } else {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+    }
+    if (!co_await write_to_client(sr, false)) {
+      unwatch_client();
+      co_return AttemptResult{Attempt::client_gone};
+    }
+  } while (!sr.is_done());
+  unwatch_client();
+
+  if (watch_->gone) co_return AttemptResult{Attempt::client_gone};
+
+  if (upstream_error) {
+    worker_.counters().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+    // The status line is gone; what is left is to end the body so the client can tell.
+    if (event_stream && res.chunked()) {
+      std::string event = tail.separator();
+      event += sse_error_event(is_timeout(upstream_error) ? ProxyError::upstream_timeout
+                                                          : ProxyError::upstream_refused,
+                               is_timeout(upstream_error)
+                                   ? "upstream stream stalled"
+                                   : "upstream connection lost mid-stream");
+      res.body().data = event.data();
+      res.body().size = event.size();
+      res.body().more = false;
+      if (!co_await write_to_client(sr, false)) co_return AttemptResult{Attempt::client_gone};
+      co_return result;  // cleanly terminated chunked stream: the client connection stays usable
+    }
+    result.client_keep_alive = false;  // a truncated body: only closing tells the client
+    co_return result;
+  }
+  result.upstream_reusable = upstream_keep_alive && p.is_done();
+  co_return result;
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_client(tcp::socket socket, Worker& worker) {
+  ClientSession session(std::move(socket), worker);
+  co_await session.run();
+}
+
+}  // namespace augur::proxy

@@ -1,0 +1,133 @@
+#include "proxy/upstream_pool.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/host_name.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <stdexcept>
+
+namespace augur::proxy {
+
+namespace {
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+constexpr auto resolve_ttl = std::chrono::seconds(30);
+
+UpstreamConn::Plain& plain_of(UpstreamConn::Plain& s) { return s; }
+UpstreamConn::Plain& plain_of(UpstreamConn::Tls& s) { return beast::get_lowest_layer(s); }
+}  // namespace
+
+std::shared_ptr<asio::ssl::context> make_tls_context(const config::Upstream& u) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  if (!u.tls.ca_file.empty()) {
+    ctx->load_verify_file(u.tls.ca_file, ec);
+    if (ec) {
+      throw std::runtime_error("upstream \"" + u.name + "\": cannot load tls.ca_file \"" +
+                               u.tls.ca_file + "\": " + ec.message());
+    }
+  } else {
+    ctx->set_default_verify_paths(ec);
+  }
+  ctx->set_verify_mode(u.tls.verify ? asio::ssl::verify_peer : asio::ssl::verify_none);
+  return ctx;
+}
+
+UpstreamConn::UpstreamConn(asio::any_io_executor ex, const UpstreamTarget& target)
+    : created(Clock::now()),
+      last_used(created),
+      stream_(target.tls ? std::variant<Plain, Tls>(std::in_place_type<Tls>, ex, *target.tls)
+                         : std::variant<Plain, Tls>(std::in_place_type<Plain>, ex)) {}
+
+beast::tcp_stream& UpstreamConn::tcp() {
+  return std::visit([](auto& s) -> beast::tcp_stream& { return plain_of(s); }, stream_);
+}
+
+ConnectionPool::ConnectionPool(std::shared_ptr<const UpstreamTarget> target)
+    : target_(std::move(target)) {}
+
+bool ConnectionPool::expired(const UpstreamConn& c, Clock::time_point now) const {
+  const auto& pool = target_->cfg.pool;
+  return now - c.last_used >= pool.idle_timeout || now - c.created >= pool.max_age;
+}
+
+std::unique_ptr<UpstreamConn> ConnectionPool::take_idle(Clock::time_point now) {
+  while (!idle_.empty()) {
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    if (!expired(*conn, now)) return conn;
+    beast::error_code ignored;
+    conn->tcp().socket().close(ignored);
+  }
+  return nullptr;
+}
+
+void ConnectionPool::give_back(std::unique_ptr<UpstreamConn> conn, Clock::time_point now) {
+  conn->last_used = now;
+  ++conn->uses;
+  if (idle_.size() >= target_->cfg.pool.max_idle_per_thread || expired(*conn, now)) return;
+  conn->tcp().expires_never();
+  idle_.push_back(std::move(conn));
+}
+
+void ConnectionPool::sweep(Clock::time_point now) {
+  std::erase_if(idle_, [&](const std::unique_ptr<UpstreamConn>& c) { return expired(*c, now); });
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
+    boost::system::error_code& ec) {
+  const auto target = target_;  // keep alive across suspension (a reload may retarget)
+  const auto& cfg = target->cfg;
+  auto ex = co_await asio::this_coro::executor;
+  const auto now = Clock::now();
+
+  if (resolved_.empty() || now - resolved_at_ > resolve_ttl) {
+    tcp::resolver resolver(ex);
+    auto [rec, results] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port),
+                                                           tuple_awaitable);
+    if (rec) {
+      ec = rec;
+      co_return nullptr;
+    }
+    resolved_.clear();
+    for (const auto& r : results) resolved_.push_back(r.endpoint());
+    resolved_at_ = now;
+  }
+
+  auto conn = std::make_unique<UpstreamConn>(ex, *target);
+  auto& tcp_stream = conn->tcp();
+  tcp_stream.expires_after(cfg.timeouts.connect);
+  auto [cec, endpoint] = co_await tcp_stream.async_connect(resolved_, tuple_awaitable);
+  if (cec) {
+    ec = cec == beast::error::timeout ? asio::error::timed_out : cec;
+    resolved_.clear();  // the address may have moved
+    co_return nullptr;
+  }
+  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+  ec = {};
+
+  if (auto* tls = conn->tls_stream()) {
+    const std::string& name = cfg.tls.server_name.empty() ? cfg.host : cfg.tls.server_name;
+    // SNI, so virtual-hosted upstreams present the right certificate.
+    if (!SSL_set_tlsext_host_name(tls->native_handle(), name.c_str())) {
+      ec = asio::error::invalid_argument;
+      co_return nullptr;
+    }
+    if (cfg.tls.verify) tls->set_verify_callback(asio::ssl::host_name_verification(name));
+    tcp_stream.expires_after(cfg.timeouts.connect);
+    auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, tuple_awaitable);
+    if (hec) {
+      ec = hec == beast::error::timeout ? asio::error::timed_out : hec;
+      co_return nullptr;
+    }
+  }
+  tcp_stream.expires_never();
+  co_return conn;
+}
+
+}  // namespace augur::proxy

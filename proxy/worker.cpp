@@ -1,0 +1,63 @@
+#include "proxy/worker.hpp"
+
+#include "proxy/server.hpp"
+
+namespace augur::proxy {
+
+namespace {
+constexpr auto sweep_period = std::chrono::seconds(1);
+constexpr std::size_t max_free_buffers = 256;
+}  // namespace
+
+Worker::Worker(Server& server, unsigned index)
+    : server_(server), index_(index), runtime_(server.runtime()) {}
+
+const std::shared_ptr<const Runtime>& Worker::runtime_ptr() {
+  // One relaxed load per request; the shared_ptr copy only happens after a reload.
+  if (server_.generation() != runtime_->generation) runtime_ = server_.runtime();
+  return runtime_;
+}
+
+ConnectionPool& Worker::pool(const std::shared_ptr<const UpstreamTarget>& target) {
+  auto it = pools_.find(target->key);
+  if (it == pools_.end()) {
+    it = pools_.emplace(target->key, std::make_unique<ConnectionPool>(target)).first;
+  } else if (&it->second->target() != target.get()) {
+    it->second->retarget(target);  // same name and URL after a reload: keep the connections
+  }
+  return *it->second;
+}
+
+std::unique_ptr<char[]> Worker::take_buffer() {
+  if (free_buffers_.empty()) return std::make_unique<char[]>(relay_buffer_size);
+  auto buf = std::move(free_buffers_.back());
+  free_buffers_.pop_back();
+  return buf;
+}
+
+void Worker::give_buffer(std::unique_ptr<char[]> buf) {
+  if (buf && free_buffers_.size() < max_free_buffers) free_buffers_.push_back(std::move(buf));
+}
+
+void Worker::begin_drain() {
+  draining_ = true;
+  for (auto& s : sessions_) {
+    if (s.idle) s.close_idle();
+  }
+}
+
+void Worker::start_maintenance() {
+  sweep_timer_.expires_after(sweep_period);
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    const auto now = Clock::now();
+    // Pools are never erased while running (a session may hold one across an await); the pool
+    // of an upstream a reload removed just empties here.
+    for (auto& [key, pool] : pools_) pool->sweep(now);
+    start_maintenance();
+  });
+}
+
+void Worker::stop_maintenance() { sweep_timer_.cancel(); }
+
+}  // namespace augur::proxy

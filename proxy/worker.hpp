@@ -1,0 +1,91 @@
+// One io thread of the proxy: its io_context, its connection pools, its sessions. Everything here
+// is touched only from that thread (share-nothing), apart from the atomic counters the admin
+// endpoints read.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/routing.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace augur::proxy {
+
+class Server;
+
+// What a worker needs of each client session to drain it: sessions link themselves into their
+// worker's list for their whole life (no allocation), and say whether they are between requests.
+class SessionLink : public boost::intrusive::list_base_hook<
+                        boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+ public:
+  virtual ~SessionLink() = default;
+  bool idle = false;
+  virtual void close_idle() = 0;  // cancel the wait for the next request
+};
+
+// Counters a worker bumps without contention; readers on other threads load them relaxed.
+struct WorkerCounters {
+  std::atomic<std::uint64_t> connections_accepted{0};
+  std::atomic<std::uint64_t> connections_open{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> inflight{0};
+  std::atomic<std::uint64_t> upstream_retries{0};
+  std::atomic<std::uint64_t> client_errors{0};
+  std::atomic<std::uint64_t> upstream_errors{0};
+};
+
+class Worker {
+ public:
+  Worker(Server& server, unsigned index);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  asio::io_context& ioc() { return ioc_; }
+  Server& server() { return server_; }
+  unsigned index() const { return index_; }
+  WorkerCounters& counters() { return counters_; }
+
+  // The current config and routing, refreshed when the server's generation moved on. The
+  // reference stays valid until the next call on this thread; hold runtime_ptr() across awaits.
+  const Runtime& runtime() { return *runtime_ptr(); }
+  const std::shared_ptr<const Runtime>& runtime_ptr();
+
+  // This thread's pool for an upstream (created on first use, retargeted after a reload).
+  ConnectionPool& pool(const std::shared_ptr<const UpstreamTarget>& target);
+
+  // A relay buffer for one response in flight; give it back when done. Keeps idle connections
+  // from each holding a buffer.
+  std::unique_ptr<char[]> take_buffer();
+  void give_buffer(std::unique_ptr<char[]> buf);
+  static constexpr std::size_t relay_buffer_size = 16 * 1024;
+
+  void link(SessionLink& s) { sessions_.push_back(s); }
+  std::size_t session_count() const { return sessions_.size(); }
+
+  // Called on this worker's thread: closes idle sessions; busy ones close after their response.
+  void begin_drain();
+  bool draining() const { return draining_; }
+
+  void start_maintenance();  // periodic idle-pool sweep
+  void stop_maintenance();
+
+ private:
+  Server& server_;
+  unsigned index_;
+  asio::io_context ioc_{1};
+  WorkerCounters counters_;
+  std::shared_ptr<const Runtime> runtime_;
+  std::unordered_map<std::string, std::unique_ptr<ConnectionPool>> pools_;
+  std::vector<std::unique_ptr<char[]>> free_buffers_;
+  boost::intrusive::list<SessionLink, boost::intrusive::constant_time_size<false>> sessions_;
+  bool draining_ = false;
+  asio::steady_timer sweep_timer_{ioc_};
+};
+
+}  // namespace augur::proxy

@@ -1,0 +1,352 @@
+"""The proxy core through real sockets: passthrough, streaming, keep-alive, errors, signals."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (AUGUR_BIN, Augur, IntegrationTest, Mock, ScriptedUpstream, build_request,
+                     chat_body, config, connect, free_port, read_response, request, respond)
+
+
+class Passthrough(IntegrationTest):
+    def test_non_streaming_request_and_response_pass_byte_identical(self):
+        upstream_body = b'{"id":"cmpl-1","object":"chat.completion","choices":[],"x":"\xc3\xa9"}'
+
+        def handler(req, conn):
+            respond(conn, body=upstream_body,
+                    headers={"X-Upstream": "yes", "Keep-Alive": "timeout=5",
+                             "Connection": "keep-alive, X-Drop-Me", "X-Drop-Me": "hop"})
+            return True
+
+        up = self.own(ScriptedUpstream(handler))
+        augur = self.own(Augur(config([("up", up.url)])))
+        sent = json.dumps(chat_body()).encode()
+        resp = request(augur.port, "POST", "/v1/chat/completions?x=1", sent,
+                       {"Content-Type": "application/json", "X-Client": "c1",
+                        "Connection": "keep-alive, X-Secret", "X-Secret": "hop-by-hop",
+                        "Proxy-Connection": "keep-alive", "TE": "trailers"})
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, upstream_body)  # the response body, byte for byte
+        self.assertEqual(resp.header("x-upstream"), "yes")
+        # Hop-by-hop fields, and the ones Connection names, stop at augur (RFC 9110 7.6.1).
+        self.assertIsNone(resp.header("keep-alive"))
+        self.assertIsNone(resp.header("x-drop-me"))
+
+        req = up.requests[0]
+        self.assertEqual(req["body"], sent)  # the request body, byte for byte
+        self.assertEqual(req["method"], "POST")
+        self.assertEqual(req["target"], "/v1/chat/completions?x=1")
+        got = dict(req["headers"])
+        self.assertEqual(got["x-client"], "c1")
+        self.assertEqual(got["content-type"], "application/json")
+        self.assertEqual(got["content-length"], str(len(sent)))
+        self.assertEqual(got["host"], f"127.0.0.1:{up.port}")
+        self.assertEqual(got["x-forwarded-for"], "127.0.0.1")
+        self.assertEqual(got["x-forwarded-proto"], "http")
+        for hop in ("x-secret", "proxy-connection", "te", "connection"):
+            self.assertNotIn(hop, got)
+
+    def test_x_forwarded_for_is_appended(self):
+        up = self.own(ScriptedUpstream(lambda req, conn: respond(conn) or True))
+        augur = self.own(Augur(config([("up", up.url)])))
+        request(augur.port, "GET", "/v1/models", headers={"X-Forwarded-For": "10.1.2.3"})
+        self.assertEqual(dict(up.requests[0]["headers"])["x-forwarded-for"], "10.1.2.3, 127.0.0.1")
+
+    def test_base_path_and_routing_by_model_and_prefix(self):
+        a = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"a"') or True))
+        b = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"b"') or True))
+        extra = ("routes:\n"
+                 "  - { model: big-model, upstreams: [b] }\n"
+                 "  - { path_prefix: /v1/embeddings, upstreams: [b] }\n")
+        augur = self.own(Augur(config([("a", a.url + "/base"), ("b", b.url)], extra)))
+        self.assertEqual(request(augur.port, "POST", "/v1/chat/completions",
+                                 chat_body(model="big-model")).body, b'"b"')
+        self.assertEqual(request(augur.port, "POST", "/v1/embeddings", {"input": "x"}).body, b'"b"')
+        self.assertEqual(request(augur.port, "POST", "/v1/chat/completions",
+                                 chat_body(model="small")).body, b'"a"')
+        self.assertEqual(a.requests[0]["target"], "/base/v1/chat/completions")
+
+    def test_upstream_error_statuses_pass_through_unchanged(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)])))
+        for status in (400, 429, 500, 503):
+            resp = request(augur.port, "POST", "/v1/chat/completions", chat_body(),
+                           {"x-mock-status": str(status)})
+            direct = request(mock.port, "POST", "/v1/chat/completions", chat_body(),
+                             {"x-mock-status": str(status)})
+            self.assertEqual(resp.status, status)
+            self.assertEqual(resp.json()["error"], direct.json()["error"])
+
+
+class Streaming(IntegrationTest):
+    def test_sse_arrives_incrementally(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)])))
+        tokens, delay_ms = 8, 250
+        with connect(augur.port) as s:
+            s.sendall(build_request("POST", "/v1/chat/completions",
+                                    json.dumps(chat_body(stream=True)).encode(),
+                                    {"Content-Type": "application/json",
+                                     "x-mock-tokens": str(tokens),
+                                     "x-mock-chunk-delay-ms": str(delay_ms)}))
+            start = time.monotonic()
+            buf = b""
+            first_event_at = None
+            while b"data: [DONE]" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                if first_event_at is None and b"data: {" in buf:
+                    first_event_at = time.monotonic() - start
+            total = time.monotonic() - start
+        head = buf.split(b"\r\n\r\n", 1)[0].decode().lower()
+        self.assertIn("text/event-stream", head)
+        self.assertIn("transfer-encoding: chunked", head)
+        self.assertIn("x-accel-buffering: no", head)
+        self.assertIn(b"data: [DONE]", buf)
+        # The upstream spends (tokens-1)*delay between its first and last event; a proxy that
+        # buffered would deliver the first event only at the end.
+        upstream_span = (tokens - 1) * delay_ms / 1000
+        self.assertIsNotNone(first_event_at)
+        self.assertLess(first_event_at, total - upstream_span / 2,
+                        f"first event after {first_event_at:.3f}s of {total:.3f}s")
+
+    def test_upstream_dying_mid_stream_ends_with_sse_error_event(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)])))
+        with connect(augur.port) as s:
+            s.sendall(build_request("POST", "/v1/chat/completions",
+                                    json.dumps(chat_body(stream=True)).encode(),
+                                    {"Content-Type": "application/json",
+                                     "x-mock-fault": "reset-mid-stream",
+                                     "x-mock-fault-after": "2"}))
+            resp, _ = read_response(s)
+        self.assertEqual(resp.status, 200)
+        events = [e for e in resp.body.decode().split("\n\n") if e.strip()]
+        self.assertGreaterEqual(len(events), 3)
+        self.assertTrue(events[0].startswith("data: {"))
+        last = events[-1]
+        self.assertTrue(last.startswith("data: "), last)
+        err = json.loads(last[len("data: "):])["error"]
+        self.assertIn("message", err)
+        self.assertEqual(err["type"], "upstream_error")
+
+
+class KeepAlive(IntegrationTest):
+    def test_client_and_upstream_connections_are_reused(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)])))
+        ids = set()
+        with connect(augur.port) as s:
+            buf = b""
+            for i in range(5):
+                s.sendall(build_request("POST", "/v1/chat/completions",
+                                        json.dumps(chat_body()).encode(),
+                                        {"Content-Type": "application/json"}))
+                resp, buf = read_response(s, buf)
+                self.assertEqual(resp.status, 200)
+                ids.add(resp.header("x-mock-connection-id"))
+                last_index = int(resp.header("x-mock-connection-requests"))
+        self.assertEqual(len(ids), 1, "augur opened more than one upstream connection")
+        self.assertEqual(last_index, 5)
+        # A second client reuses the same pooled upstream connection.
+        resp = request(augur.port, "POST", "/v1/chat/completions", chat_body())
+        self.assertEqual(resp.header("x-mock-connection-id"), ids.pop())
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)])))
+        with connect(augur.port) as s:
+            batch = b"".join(build_request("POST", "/v1/chat/completions",
+                                           json.dumps(chat_body(model=f"m{i}")).encode(),
+                                           {"Content-Type": "application/json"})
+                             for i in range(4))
+            s.sendall(batch)
+            buf = b""
+            for i in range(4):
+                resp, buf = read_response(s, buf)
+                self.assertEqual(resp.json()["model"], f"m{i}")
+
+    def test_dead_pooled_connection_is_retried_transparently(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)])))
+        # The mock answers, then drops the keep-alive connection without saying so.
+        first = request(augur.port, "POST", "/v1/chat/completions", chat_body(),
+                        {"x-mock-fault": "close-after-response"})
+        self.assertEqual(first.status, 200)
+        time.sleep(0.2)
+        second = request(augur.port, "POST", "/v1/chat/completions", chat_body())
+        self.assertEqual(second.status, 200)
+        self.assertNotEqual(first.header("x-mock-connection-id"),
+                            second.header("x-mock-connection-id"))
+
+
+class Errors(IntegrationTest):
+    def test_502_when_upstream_refuses(self):
+        augur = self.own(Augur(config([("dead", f"http://127.0.0.1:{free_port()}")])))
+        err = self.assertOpenAIError(request(augur.port, "POST", "/v1/chat/completions",
+                                             chat_body()), 502)
+        self.assertEqual(err["type"], "upstream_error")
+        # Recently refused and nothing else to try: no upstream available.
+        self.assertOpenAIError(request(augur.port, "POST", "/v1/chat/completions", chat_body()),
+                               503)
+
+    def test_failover_to_a_live_upstream(self):
+        mock = self.own(Mock())
+        extra = "routes:\n  - { upstreams: [dead, mock] }\n"
+        augur = self.own(Augur(config([("dead", f"http://127.0.0.1:{free_port()}"),
+                                       ("mock", mock.url)], extra)))
+        for _ in range(3):
+            self.assertEqual(request(augur.port, "POST", "/v1/chat/completions",
+                                     chat_body()).status, 200)
+
+    def test_502_when_upstream_resets_or_sends_garbage(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)])))
+        for fault in ("reset-before-headers", "close-before-headers", "malformed"):
+            err = self.assertOpenAIError(
+                request(augur.port, "POST", "/v1/chat/completions", chat_body(),
+                        {"x-mock-fault": fault}), 502)
+            self.assertEqual(err["type"], "upstream_error", fault)
+        # augur keeps serving.
+        self.assertEqual(request(augur.port, "POST", "/v1/chat/completions", chat_body()).status,
+                         200)
+
+    def test_504_when_upstream_is_too_slow(self):
+        mock = self.own(Mock())
+        up = f'{{ name: mock, url: "{mock.url}", timeouts: {{ response_headers: 300ms }} }}'
+        augur = self.own(Augur(config([up])))
+        err = self.assertOpenAIError(request(augur.port, "POST", "/v1/chat/completions",
+                                             chat_body(), {"x-mock-latency-ms": "3000"}), 504)
+        self.assertEqual(err["type"], "timeout")
+
+    def test_413_431_and_400(self):
+        mock = self.own(Mock())
+        extra = "limits: { max_body_bytes: 1000, max_header_bytes: 2048 }\n"
+        augur = self.own(Augur(config([("mock", mock.url)], extra)))
+        self.assertOpenAIError(request(augur.port, "POST", "/v1/chat/completions",
+                                       b"x" * 5000, {"Content-Type": "application/json"}), 413)
+        self.assertOpenAIError(request(augur.port, "GET", "/v1/models",
+                                       headers={"X-Big": "y" * 4000}), 431)
+        with connect(augur.port) as s:
+            s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            resp, _ = read_response(s)
+        self.assertOpenAIError(resp, 400)
+        # Request smuggling: both Content-Length and Transfer-Encoding.
+        with connect(augur.port) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+            resp, _ = read_response(s)
+        self.assertOpenAIError(resp, 400)
+
+    def test_408_for_a_slow_client(self):
+        mock = self.own(Mock())
+        extra = "limits: { header_timeout: 500ms }\n"
+        augur = self.own(Augur(config([("mock", mock.url)], extra)))
+        with connect(augur.port) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # never finished
+            resp, _ = read_response(s, timeout=10)
+        self.assertOpenAIError(resp, 408)
+
+    def test_client_disconnect_cancels_the_upstream_request(self):
+        def handler(req, conn):
+            conn.recv(1)  # blocks until augur closes its side: we never answer
+            return False
+
+        up = self.own(ScriptedUpstream(handler))
+        augur = self.own(Augur(config([("up", up.url)])))
+        s = connect(augur.port)
+        s.sendall(build_request("POST", "/v1/chat/completions", json.dumps(chat_body()).encode(),
+                                {"Content-Type": "application/json"}))
+        deadline = time.monotonic() + 10
+        while not up.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertTrue(up.requests)
+        s.close()
+        while up.closed_connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(up.closed_connections, 1, "upstream request still open after client left")
+
+
+class Signals(IntegrationTest):
+    def test_sigterm_drains_an_in_flight_stream(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)], "shutdown_timeout: 20s\n")))
+        s = connect(augur.port)
+        s.sendall(build_request("POST", "/v1/chat/completions",
+                                json.dumps(chat_body(stream=True)).encode(),
+                                {"Content-Type": "application/json", "x-mock-tokens": "10",
+                                 "x-mock-chunk-delay-ms": "150"}))
+        first = s.recv(65536)
+        self.assertIn(b"200", first.split(b"\r\n")[0])
+        augur.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # New connections are refused while the stream is still being served.
+        with self.assertRaises(OSError):
+            connect(augur.port, timeout=2).close()
+        buf = first
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        self.assertIn(b"data: [DONE]", buf)
+        self.assertEqual(augur.wait(timeout=20), 0)
+
+    def test_sighup_reload_picks_up_a_new_upstream(self):
+        a = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"a"') or True))
+        b = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"b"') or True))
+        augur = self.own(Augur(config([("a", a.url)])))
+        self.assertEqual(request(augur.port, "GET", "/v1/models").body, b'"a"')
+        # A broken new config is rejected and the running one kept.
+        augur.rewrite_config("upstreams: [ {name: x, url: 'ftp://nope'} ]\n")
+        augur.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        self.assertEqual(request(augur.port, "GET", "/v1/models").body, b'"a"')
+        augur.rewrite_config(config([("b", b.url)]))
+        augur.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        body = b""
+        while time.monotonic() < deadline:
+            body = request(augur.port, "GET", "/v1/models").body
+            if body == b'"b"':
+                break
+            time.sleep(0.1)
+        self.assertEqual(body, b'"b"')
+
+
+class Config(IntegrationTest):
+    def test_malformed_config_is_rejected_with_file_line_and_key(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("listen: 127.0.0.1:0\nupstreams:\n  - name: a\n    url: http://127.0.0.1:1\n"
+                    "    timeouts: { conect: 5s }\n")
+            path = f.name
+        self.addCleanup(os.unlink, path)
+        check = subprocess.run([AUGUR_BIN, "check-config", path], capture_output=True, text=True)
+        self.assertNotEqual(check.returncode, 0)
+        self.assertIn(f"{path}:5:", check.stderr)
+        self.assertIn("upstreams[0].timeouts.conect", check.stderr)
+        serve = subprocess.run([AUGUR_BIN, "serve", "--config", path], capture_output=True,
+                               text=True, timeout=30)
+        self.assertNotEqual(serve.returncode, 0)
+        self.assertIn(f"{path}:5:", serve.stderr)
+
+    def test_embedded_default_serves_the_bundled_mock(self):
+        augur = self.own(Augur(None, ["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]))
+        resp = request(augur.port, "POST", "/v1/chat/completions", chat_body())
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.json()["object"], "chat.completion")
+        self.assertEqual(request(augur.admin_port, "GET", "/healthz").status, 200)
+        self.assertEqual(request(augur.admin_port, "GET", "/readyz").status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
