@@ -1,0 +1,431 @@
+// BuilderState <-> compact JSON, the form a replica's accumulators take in Redis
+// ({p}{ns}:acc:{replica}). simdjson stays inside this file.
+//
+// {"format":"augur.trie.state","version":1,"relative_accuracy":0.01,"exact_limit":128,
+//  "runs":N,"calls":N,"nodes":[{"path":["a","b"],"any":IA,"by_call_index":{"1":IA}}, ...]}
+// IA = {"remaining_calls":M,"interarrival_ms":M,"output_tokens":M,"sensitivity":S}
+// S  = {"count":n,"mean":x,"m2":x}            (just {"count":0} when empty)
+// M  = S + {"min":x,"max":x,"samples":[...]}  while exact, or
+//      S + {"min":x,"max":x,"zero":n,"pos":[offset,[counts]],"neg":[offset,[counts]]}
+#include <simdjson.h>
+
+#include <cmath>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "learning/trie/builder.hpp"
+#include "learning/trie/field_path.hpp"
+#include "learning/trie/json_text.hpp"
+
+namespace augur::trie {
+
+namespace {
+
+constexpr std::string_view kFormat = "augur.trie.state";
+constexpr std::int64_t kVersion = 1;
+
+// ---- writing ----
+
+void write_moments_fields(std::string& out, const Moments& m) {
+  out += "\"count\":";
+  json_text::append_uint(out, m.count());
+  if (m.count() == 0) return;
+  out += ",\"mean\":";
+  json_text::append_double(out, m.mean());
+  out += ",\"m2\":";
+  json_text::append_double(out, m.m2());
+}
+
+void write_store(std::string& out, const QuantileSketch::Store& s) {
+  out += '[';
+  json_text::append_int(out, s.offset);
+  out += ",[";
+  for (std::size_t i = 0; i < s.counts.size(); ++i) {
+    if (i > 0) out += ',';
+    json_text::append_uint(out, s.counts[i]);
+  }
+  out += "]]";
+}
+
+void write_metric(std::string& out, const MetricAccumulator& m) {
+  out += '{';
+  write_moments_fields(out, m.moments());
+  if (m.moments().count() > 0) {
+    const QuantileSketch::Parts p = m.sketch().parts();
+    out += ",\"min\":";
+    json_text::append_double(out, p.min);
+    out += ",\"max\":";
+    json_text::append_double(out, p.max);
+    if (p.exact) {
+      out += ",\"samples\":[";
+      for (std::size_t i = 0; i < p.samples.size(); ++i) {
+        if (i > 0) out += ',';
+        json_text::append_double(out, p.samples[i]);
+      }
+      out += ']';
+    } else {
+      out += ",\"zero\":";
+      json_text::append_uint(out, p.zero_count);
+      out += ",\"pos\":";
+      write_store(out, p.positive);
+      out += ",\"neg\":";
+      write_store(out, p.negative);
+    }
+  }
+  out += '}';
+}
+
+void write_index(std::string& out, const IndexAccumulators& a) {
+  out += "{\"remaining_calls\":";
+  write_metric(out, a.remaining_calls);
+  out += ",\"interarrival_ms\":";
+  write_metric(out, a.interarrival_ms);
+  out += ",\"output_tokens\":";
+  write_metric(out, a.output_tokens);
+  out += ",\"sensitivity\":{";
+  write_moments_fields(out, a.sensitivity);
+  out += "}}";
+}
+
+// ---- reading ----
+
+namespace dom = simdjson::dom;
+
+class StateReader {
+ public:
+  // Fills `state` (fresh) and returns the run and call counters recorded in `text`.
+  std::pair<std::uint64_t, std::uint64_t> read(std::string_view text, BuilderState& state) {
+    path_.prefix = "builder state: ";
+    dom::parser parser;
+    dom::element doc;
+    if (const auto error = parser.parse(text.data(), text.size()).get(doc); error) {
+      path_.fail(std::string("invalid JSON: ") + simdjson::error_message(error));
+    }
+    const dom::object top = object_of(doc);
+    {
+      FieldScope scope(path_, "format");
+      if (string_of(field(top, "format")) != kFormat) path_.fail("not an augur trie state");
+    }
+    {
+      FieldScope scope(path_, "version");
+      if (int_of(field(top, "version")) != kVersion) path_.fail("unsupported state version");
+    }
+    // The sketch parameters are part of the format: merging buckets of another width would be
+    // wrong.
+    {
+      FieldScope scope(path_, "relative_accuracy");
+      if (double_of(field(top, "relative_accuracy")) != QuantileSketch::kRelativeAccuracy) {
+        path_.fail("state was written with a different sketch accuracy");
+      }
+    }
+    {
+      FieldScope scope(path_, "exact_limit");
+      if (uint_of(field(top, "exact_limit")) != QuantileSketch::kExactLimit) {
+        path_.fail("state was written with a different exact-sample limit");
+      }
+    }
+    std::uint64_t runs = 0;
+    std::uint64_t calls = 0;
+    {
+      FieldScope scope(path_, "runs");
+      runs = uint_of(field(top, "runs"));
+    }
+    {
+      FieldScope scope(path_, "calls");
+      calls = uint_of(field(top, "calls"));
+    }
+    FieldScope scope(path_, "nodes");
+    const dom::element nodes = field(top, "nodes");
+    if (nodes.type() != dom::element_type::ARRAY) path_.fail("must be an array");
+    std::size_t i = 0;
+    std::vector<std::string_view> node_path;
+    const dom::array node_list = nodes.get_array().value_unsafe();
+    for (const dom::element item : node_list) {
+      FieldScope item_scope(path_, i++);
+      const dom::object obj = object_of(item);
+      {
+        FieldScope path_scope(path_, "path");
+        read_path(field(obj, "path"), node_path);
+      }
+      if (!first_time(node_path)) path_.fail("duplicate node path");
+      NodeAccumulators& acc = state.node(node_path);
+      {
+        FieldScope any_scope(path_, "any");
+        acc.any_index = read_index(field(obj, "any"));
+      }
+      FieldScope by_scope(path_, "by_call_index");
+      const dom::element by = field(obj, "by_call_index");
+      for (const dom::key_value_pair kv : object_of(by)) {
+        path_.push_quoted(kv.key);
+        const std::uint32_t index = call_index_of(kv.key);
+        const auto [it, inserted] = acc.by_call_index.try_emplace(index);
+        if (!inserted) path_.fail("duplicate call index");
+        it->second = read_index(kv.value);
+        path_.pop();
+      }
+    }
+    return {runs, calls};
+  }
+
+ private:
+  // True the first time a node path is listed (paths remembered as length-prefixed keys).
+  bool first_time(std::span<const std::string_view> p) {
+    std::string key;
+    for (const std::string_view name : p) {
+      key += std::to_string(name.size());
+      key += ':';
+      key += name;
+    }
+    return seen_paths_.insert(std::move(key)).second;
+  }
+
+  dom::element field(const dom::object& obj, std::string_view key) {
+    dom::element found;
+    bool has = false;
+    for (const dom::key_value_pair kv : obj) {
+      if (kv.key != key) continue;
+      if (has) path_.fail("duplicate key \"" + std::string(key) + "\"");
+      found = kv.value;
+      has = true;
+    }
+    if (!has) path_.fail("missing key \"" + std::string(key) + "\"");
+    return found;
+  }
+
+  std::optional<dom::element> optional_field(const dom::object& obj, std::string_view key) {
+    for (const dom::key_value_pair kv : obj) {
+      if (kv.key == key) return field(obj, key);
+    }
+    return std::nullopt;
+  }
+
+  dom::object object_of(dom::element e) {
+    if (e.type() != dom::element_type::OBJECT) path_.fail("must be an object");
+    return e.get_object().value_unsafe();
+  }
+
+  std::string_view string_of(dom::element e) {
+    if (e.type() != dom::element_type::STRING) path_.fail("must be a string");
+    return e.get_string().value_unsafe();
+  }
+
+  std::int64_t int_of(dom::element e) {
+    if (e.type() == dom::element_type::INT64) return e.get_int64().value_unsafe();
+    path_.fail("must be an integer");
+  }
+
+  std::uint64_t uint_of(dom::element e) {
+    if (e.type() == dom::element_type::UINT64) return e.get_uint64().value_unsafe();
+    if (e.type() == dom::element_type::INT64 && e.get_int64().value_unsafe() >= 0) {
+      return static_cast<std::uint64_t>(e.get_int64().value_unsafe());
+    }
+    path_.fail("must be a non-negative integer");
+  }
+
+  double double_of(dom::element e) {
+    double v = 0;
+    switch (e.type()) {
+      case dom::element_type::DOUBLE:
+        v = e.get_double().value_unsafe();
+        break;
+      case dom::element_type::INT64:
+        v = static_cast<double>(e.get_int64().value_unsafe());
+        break;
+      case dom::element_type::UINT64:
+        v = static_cast<double>(e.get_uint64().value_unsafe());
+        break;
+      default:
+        path_.fail("must be a number");
+    }
+    if (!std::isfinite(v)) path_.fail("must be finite");
+    return v;
+  }
+
+  std::uint32_t call_index_of(std::string_view key) {
+    if (key.empty() || key[0] == '0') path_.fail("call index must be a positive integer");
+    std::uint64_t v = 0;
+    for (const char c : key) {
+      if (c < '0' || c > '9') path_.fail("call index must be a positive integer");
+      if (v <= kMaxCallIndex) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (v > kMaxCallIndex) path_.fail("call index is too large");
+    return static_cast<std::uint32_t>(v);
+  }
+
+  void read_path(dom::element e, std::vector<std::string_view>& out) {
+    if (e.type() != dom::element_type::ARRAY) path_.fail("must be an array of strings");
+    out.clear();
+    std::size_t i = 0;
+    const dom::array names = e.get_array().value_unsafe();
+    for (const dom::element name : names) {
+      FieldScope scope(path_, i++);
+      out.push_back(string_of(name));
+    }
+    if (out.size() > kMaxTrieDepth) path_.fail("path is too deep");
+  }
+
+  Moments read_moments(const dom::object& obj) {
+    std::uint64_t count = 0;
+    {
+      FieldScope scope(path_, "count");
+      count = uint_of(field(obj, "count"));
+    }
+    if (count == 0) return {};
+    double mean = 0;
+    double m2 = 0;
+    {
+      FieldScope scope(path_, "mean");
+      mean = double_of(field(obj, "mean"));
+    }
+    {
+      FieldScope scope(path_, "m2");
+      m2 = double_of(field(obj, "m2"));
+    }
+    try {
+      return Moments::from_parts(count, mean, m2);
+    } catch (const TrieError& e) {
+      path_.fail(e.what());
+    }
+  }
+
+  QuantileSketch::Store read_store(dom::element e) {
+    QuantileSketch::Store s;
+    if (e.type() != dom::element_type::ARRAY) path_.fail("must be [offset, [counts]]");
+    const dom::array arr = e.get_array().value_unsafe();
+    if (arr.size() != 2) path_.fail("must be [offset, [counts]]");
+    auto it = arr.begin();
+    const std::int64_t offset = int_of(*it);
+    if (offset < -100000 || offset > 100000) path_.fail("bucket offset out of range");
+    s.offset = static_cast<std::int32_t>(offset);
+    ++it;
+    const dom::element counts = *it;
+    if (counts.type() != dom::element_type::ARRAY) path_.fail("must be [offset, [counts]]");
+    const dom::array list = counts.get_array().value_unsafe();
+    if (list.size() > 100000) path_.fail("too many buckets");
+    for (const dom::element c : list) s.counts.push_back(uint_of(c));
+    return s;
+  }
+
+  MetricAccumulator read_metric(dom::element e) {
+    const dom::object obj = object_of(e);
+    const Moments moments = read_moments(obj);
+    if (moments.count() == 0) return {};
+    QuantileSketch::Parts parts;
+    parts.count = moments.count();
+    {
+      FieldScope scope(path_, "min");
+      parts.min = double_of(field(obj, "min"));
+    }
+    {
+      FieldScope scope(path_, "max");
+      parts.max = double_of(field(obj, "max"));
+    }
+    if (const auto samples = optional_field(obj, "samples")) {
+      FieldScope scope(path_, "samples");
+      if (samples->type() != dom::element_type::ARRAY) path_.fail("must be an array");
+      parts.exact = true;
+      const dom::array list = samples->get_array().value_unsafe();
+      for (const dom::element x : list) {
+        parts.samples.push_back(double_of(x));
+        if (parts.samples.size() > QuantileSketch::kExactLimit) path_.fail("too many samples");
+      }
+    } else {
+      parts.exact = false;
+      {
+        FieldScope scope(path_, "zero");
+        parts.zero_count = uint_of(field(obj, "zero"));
+      }
+      {
+        FieldScope scope(path_, "pos");
+        parts.positive = read_store(field(obj, "pos"));
+      }
+      {
+        FieldScope scope(path_, "neg");
+        parts.negative = read_store(field(obj, "neg"));
+      }
+    }
+    try {
+      return MetricAccumulator::from_parts(moments, QuantileSketch::from_parts(std::move(parts)));
+    } catch (const TrieError& err) {
+      path_.fail(err.what());
+    }
+  }
+
+  IndexAccumulators read_index(dom::element e) {
+    const dom::object obj = object_of(e);
+    IndexAccumulators a;
+    {
+      FieldScope scope(path_, "remaining_calls");
+      a.remaining_calls = read_metric(field(obj, "remaining_calls"));
+    }
+    {
+      FieldScope scope(path_, "interarrival_ms");
+      a.interarrival_ms = read_metric(field(obj, "interarrival_ms"));
+    }
+    {
+      FieldScope scope(path_, "output_tokens");
+      a.output_tokens = read_metric(field(obj, "output_tokens"));
+    }
+    FieldScope scope(path_, "sensitivity");
+    a.sensitivity = read_moments(object_of(field(obj, "sensitivity")));
+    return a;
+  }
+
+  FieldPath path_;
+  std::set<std::string> seen_paths_;
+};
+
+}  // namespace
+
+std::string BuilderState::to_string() const {
+  std::string out;
+  out += "{\"format\":";
+  json_text::append_string(out, kFormat);
+  out += ",\"version\":";
+  json_text::append_int(out, kVersion);
+  out += ",\"relative_accuracy\":";
+  json_text::append_double(out, QuantileSketch::kRelativeAccuracy);
+  out += ",\"exact_limit\":";
+  json_text::append_uint(out, QuantileSketch::kExactLimit);
+  out += ",\"runs\":";
+  json_text::append_uint(out, runs_);
+  out += ",\"calls\":";
+  json_text::append_uint(out, calls_);
+  out += ",\"nodes\":[";
+  std::vector<std::string_view> path;
+  for (std::uint32_t i = 0; i < nodes_.size(); ++i) {
+    if (i > 0) out += ',';
+    path_of(i, path);
+    out += "{\"path\":[";
+    for (std::size_t k = 0; k < path.size(); ++k) {
+      if (k > 0) out += ',';
+      json_text::append_string(out, path[k]);
+    }
+    out += "],\"any\":";
+    write_index(out, nodes_[i].acc.any_index);
+    out += ",\"by_call_index\":{";
+    bool first = true;
+    for (const auto& [index, acc] : nodes_[i].acc.by_call_index) {
+      if (!first) out += ',';
+      first = false;
+      out += '"';
+      json_text::append_uint(out, index);
+      out += "\":";
+      write_index(out, acc);
+    }
+    out += "}}";
+  }
+  out += "]}";
+  return out;
+}
+
+BuilderState BuilderState::from_string(std::string_view text) {
+  BuilderState state;
+  const auto [runs, calls] = StateReader().read(text, state);
+  state.runs_ = runs;
+  state.calls_ = calls;
+  return state;
+}
+
+}  // namespace augur::trie
