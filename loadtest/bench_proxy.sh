@@ -260,6 +260,10 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 
 
 echo "bench_proxy: targets ${TARGETS[*]}; $REPS x (${DURATION}s at c=1 + ${DURATION}s at c=$CONNS) each" >&2
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+# Other work on the box (compiles, tests) shows up as p99 in the tens of ms and RPS swings.
+if awk -v l="${LOAD_BEFORE%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  NOTES+=("machine busy at start (load ${LOAD_BEFORE%% *} on $(nproc) CPUs): treat figures as noisy")
+fi
 if ((WARMUP > 0)); then
   for t in "${TARGETS[@]}"; do run_wrk "warmup-$t" "$t" "$CONNS" "$WARMUP"; done
 fi

@@ -41,13 +41,15 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8000";
   unsigned threads = 1;
   std::int64_t latency_ms = 0, first_token_delay_ms = 0, chunk_delay_ms = 0;
+  std::int64_t idle_timeout_ms = opts.idle_timeout.count();
   std::string stream_usage = "requested";
   bool no_echo = false;
 
   app.add_option("--listen", listen, "host:port to listen on (port 0: ephemeral)")
       ->capture_default_str();
-  app.add_option("--threads", threads, "io threads")->capture_default_str()->check(
-      CLI::Range(1u, 256u));
+  app.add_option("--threads", threads, "io threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
   app.add_option("--latency-ms", latency_ms, "delay before response headers")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -73,8 +75,13 @@ int main(int argc, char** argv) {
                  " always, never")
       ->capture_default_str()
       ->check(CLI::IsMember({"requested", "always", "never"}));
-  app.add_flag("--no-echo", no_echo,
-               "omit x-mock-request-headers and the \"mock\" body member (lean benchmark upstream)");
+  app.add_flag(
+      "--no-echo", no_echo,
+      "omit x-mock-request-headers and the \"mock\" body member (lean benchmark upstream)");
+  app.add_option("--idle-timeout-ms", idle_timeout_ms,
+                 "close a keep-alive connection idle this long (vLLM/uvicorn: 5000)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--max-body-bytes", opts.max_body_bytes, "request body limit (413 above)")
       ->capture_default_str();
   app.add_option("--tls-cert", opts.tls_cert_file, "PEM certificate (chain): serve HTTPS")
@@ -96,6 +103,7 @@ int main(int argc, char** argv) {
   opts.latency = augur::mock::Millis(latency_ms);
   opts.first_token_delay = augur::mock::Millis(first_token_delay_ms);
   opts.chunk_delay = augur::mock::Millis(chunk_delay_ms);
+  opts.idle_timeout = augur::mock::Millis(idle_timeout_ms);
   opts.stream_usage = stream_usage == "always"  ? augur::mock::StreamUsage::always
                       : stream_usage == "never" ? augur::mock::StreamUsage::never
                                                 : augur::mock::StreamUsage::requested;

@@ -1,9 +1,12 @@
 // The mock upstream's server: accept loop, one coroutine per connection (each on its own strand),
 // request parsing with limits and timeouts, routing, control headers and injected faults.
 // Responses are assembled with string appends into per-connection buffers and written with one
-// gather-write, so a small non-streaming answer costs a few µs of CPU.
+// gather-write, so a small non-streaming answer costs a few µs of CPU. Timeouts are deadlines a
+// sweeper checks a few times a second rather than a timer per I/O operation, which would cost two
+// timerfd syscalls per request.
 #include "loadtest/mock/mock_upstream.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -38,6 +41,7 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
 // Mid-stream faults fire after this many token events unless x-mock-fault-after says otherwise.
 constexpr std::int64_t kDefaultFaultAfter = 2;
 // Upper bound for x-mock-body-size, so a typo cannot make the mock allocate gigabytes.
@@ -166,10 +170,18 @@ void append_headers_json(std::string& out, const http::fields& fields) {
 struct ConnectionBase : std::enable_shared_from_this<ConnectionBase> {
   virtual ~ConnectionBase() = default;
   virtual void close_from_outside() = 0;
+
+  // Set around each read or write (steady-clock ticks; 0 = none); the sweeper closes the
+  // connection once it has passed. Atomic because the sweeper may run on another thread.
+  std::atomic<Clock::rep> deadline{0};
+  void arm(Millis timeout) {
+    deadline.store((Clock::now() + timeout).time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  void disarm() { deadline.store(0, std::memory_order_relaxed); }
 };
 
 template <class Stream>
-constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
+constexpr bool kIsTls = !std::is_same_v<Stream, tcp::socket>;
 
 // Owned by its coroutine (and referenced weakly by the registry). Everything but
 // close_from_outside() runs on the connection's strand.
@@ -179,14 +191,18 @@ struct Connection final : ConnectionBase {
   explicit Connection(std::uint64_t connection_id, Args&&... args)
       : stream(std::forward<Args>(args)...), timer(stream.get_executor()), id(connection_id) {}
 
-  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream); }
+  tcp::socket& socket() { return beast::get_lowest_layer(stream); }
+  void close_socket() {
+    error_code ignored;
+    socket().close(ignored);
+  }
 
   void close_from_outside() override {
     auto self = shared_from_this();
     asio::post(stream.get_executor(), [self, this] {
       closed = true;
       timer.cancel();
-      tcp().close();
+      close_socket();
     });
   }
 
@@ -219,6 +235,7 @@ struct Server {
   std::string model_json;  // opts.model, JSON-escaped once
   std::optional<asio::ssl::context> ssl;
   tcp::acceptor acceptor;  // on its own strand so stop() can close it from any thread
+  asio::steady_timer sweep_timer{acceptor.get_executor()};  // same strand
   std::atomic<bool> stopped{false};
   std::atomic<std::uint64_t> next_connection{1}, next_response{1};
   std::atomic<std::uint64_t> accepted{0}, open{0}, requests{0}, failures{0};
@@ -229,8 +246,9 @@ struct Server {
 template <class Stream>
 asio::awaitable<bool> write_buffers(Server& s, Connection<Stream>& c, const auto& buffers) {
   if (c.closed) co_return false;
-  c.tcp().expires_after(s.opts.write_timeout);
+  c.arm(s.opts.write_timeout);
   auto [ec, n] = co_await asio::async_write(c.stream, buffers, kTuple);
+  c.disarm();
   co_return !ec && !c.closed;
 }
 
@@ -248,27 +266,27 @@ asio::awaitable<bool> sleep_for(Connection<Stream>& c, Millis d) {
 template <class Stream>
 void abort_connection(Connection<Stream>& c) {
   error_code ec;
-  c.tcp().socket().set_option(tcp::socket::linger(true, 0), ec);
-  c.tcp().close();
+  c.socket().set_option(tcp::socket::linger(true, 0), ec);
+  c.close_socket();
 }
 
 template <class Stream>
 void close_gracefully(Connection<Stream>& c) {
   error_code ec;
-  c.tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
-  c.tcp().close();
+  c.socket().shutdown(tcp::socket::shutdown_send, ec);
+  c.close_socket();
 }
 
 // For the hang faults: no timeout, reads (and drops) until the peer closes or stop() is called.
 template <class Stream>
 asio::awaitable<void> wait_until_peer_leaves(Connection<Stream>& c) {
-  c.tcp().expires_never();
+  c.disarm();
   std::array<char, 1024> sink;
   while (!c.closed) {
-    auto [ec, n] = co_await c.tcp().async_read_some(asio::buffer(sink), kTuple);
+    auto [ec, n] = co_await c.socket().async_read_some(asio::buffer(sink), kTuple);
     if (ec) break;
   }
-  c.tcp().close();
+  c.close_socket();
 }
 
 // Status line and the headers every response carries; the caller adds framing and the blank line.
@@ -297,7 +315,8 @@ void begin_head(Server& s, Connection<Stream>& c, int status, std::string_view c
 
 // ,"mock":{...} — what this request looked like on arrival (for tests of what a proxy sent).
 template <class Stream>
-void append_mock_echo(Server& s, Connection<Stream>& c, const http::request<http::string_body>& req) {
+void append_mock_echo(Server& s, Connection<Stream>& c,
+                      const http::request<http::string_body>& req) {
   if (!s.opts.echo) return;
   std::string& b = c.body;
   b += R"(,"mock":{"method":")";
@@ -353,7 +372,7 @@ asio::awaitable<bool> reject(Server& s, Connection<Stream>& c, error_code ec) {
     co_await send_error(s, c, nullptr, status, "mock: " + ec.message(), false);
     close_gracefully(c);
   } else {
-    c.tcp().close();
+    c.close_socket();
   }
   co_return false;
 }
@@ -366,7 +385,8 @@ asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c,
                                       const CompletionInfo& info, const Behaviour& b,
                                       const Controls& ctl, bool stream, bool include_usage,
                                       bool keep_alive) {
-  const bool mid_fault = ctl.fault == Fault::reset_mid_stream || ctl.fault == Fault::hang_mid_stream;
+  const bool mid_fault =
+      ctl.fault == Fault::reset_mid_stream || ctl.fault == Fault::hang_mid_stream;
   auto fire = [&]() -> asio::awaitable<bool> {
     if (ctl.fault == Fault::reset_mid_stream) {
       abort_connection(c);
@@ -434,20 +454,20 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
   parser.header_limit(static_cast<std::uint32_t>(s.opts.max_header_bytes));
   parser.body_limit(s.opts.max_body_bytes);
 
-  c.tcp().expires_after(s.opts.idle_timeout);
-  if (auto [ec, n] = co_await http::async_read_header(c.stream, c.buffer, parser, kTuple); ec) {
-    co_return co_await reject(s, c, ec);
-  }
+  c.arm(s.opts.idle_timeout);
+  auto [header_ec, header_n] = co_await http::async_read_header(c.stream, c.buffer, parser, kTuple);
+  c.disarm();
+  if (header_ec) co_return co_await reject(s, c, header_ec);
   if (!parser.is_done()) {
     // curl and others wait (up to 1 s) for this before sending a large body.
     if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
       static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
       if (!co_await write_buffers(s, c, asio::buffer(k100))) co_return false;
     }
-    c.tcp().expires_after(s.opts.read_timeout);
-    if (auto [ec, n] = co_await http::async_read(c.stream, c.buffer, parser, kTuple); ec) {
-      co_return co_await reject(s, c, ec);
-    }
+    c.arm(s.opts.read_timeout);
+    auto [body_ec, body_n] = co_await http::async_read(c.stream, c.buffer, parser, kTuple);
+    c.disarm();
+    if (body_ec) co_return co_await reject(s, c, body_ec);
   }
 
   const auto& req = parser.get();
@@ -586,8 +606,8 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
                     (s.opts.stream_usage == StreamUsage::requested && fields.include_usage);
     info.usage_null_in_chunks = include_usage;
   }
-  co_return finish(co_await send_completion(s, c, req, info, b, ctl, fields.stream, include_usage,
-                                            keep_alive));
+  co_return finish(
+      co_await send_completion(s, c, req, info, b, ctl, fields.stream, include_usage, keep_alive));
 }
 
 template <class Stream>
@@ -611,11 +631,36 @@ asio::awaitable<void> run_connection(std::shared_ptr<Server> s,
   if (s->stopped.load()) co_return;
 
   if constexpr (kIsTls<Stream>) {
-    c->tcp().expires_after(s->opts.read_timeout);
+    c->arm(s->opts.read_timeout);
     auto [ec] = co_await c->stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+    c->disarm();
     if (ec) co_return;
   }
   while (co_await serve_one(*s, *c)) {
+  }
+}
+
+// Closes connections whose read/write deadline has passed. One timer for the whole server.
+asio::awaitable<void> sweep_loop(std::shared_ptr<Server> s) {
+  const Millis tick =
+      std::clamp(std::min({s->opts.idle_timeout, s->opts.read_timeout, s->opts.write_timeout}) / 4,
+                 Millis(10), Millis(250));
+  std::vector<std::shared_ptr<ConnectionBase>> expired;
+  while (!s->stopped.load()) {
+    s->sweep_timer.expires_after(tick);
+    co_await s->sweep_timer.async_wait(kTuple);
+    const Clock::rep now = Clock::now().time_since_epoch().count();
+    {
+      std::lock_guard lock(s->mu);
+      for (auto& [id, weak] : s->live) {
+        auto c = weak.lock();
+        if (!c) continue;
+        const Clock::rep deadline = c->deadline.load(std::memory_order_relaxed);
+        if (deadline != 0 && deadline < now) expired.push_back(std::move(c));
+      }
+    }
+    for (auto& c : expired) c->close_from_outside();
+    expired.clear();
   }
 }
 
@@ -641,11 +686,11 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server> s) {
       if (e) s->failures.fetch_add(1, std::memory_order_relaxed);
     };
     if (s->ssl) {
-      using Tls = asio::ssl::stream<beast::tcp_stream>;
+      using Tls = asio::ssl::stream<tcp::socket>;
       auto c = std::make_shared<Connection<Tls>>(id, std::move(socket), *s->ssl);
       asio::co_spawn(strand, run_connection(s, std::move(c)), on_done);
     } else {
-      auto c = std::make_shared<Connection<beast::tcp_stream>>(id, std::move(socket));
+      auto c = std::make_shared<Connection<tcp::socket>>(id, std::move(socket));
       asio::co_spawn(strand, run_connection(s, std::move(c)), on_done);
     }
   }
@@ -671,8 +716,7 @@ MockUpstream::~MockUpstream() { stop(); }
 
 std::uint16_t MockUpstream::bind(const std::string& host, std::uint16_t port) {
   tcp::resolver resolver(impl_->ioc);
-  const auto results =
-      resolver.resolve(host, std::to_string(port), tcp::resolver::numeric_service);
+  const auto results = resolver.resolve(host, std::to_string(port), tcp::resolver::numeric_service);
   const tcp::endpoint endpoint = results.begin()->endpoint();
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol());
@@ -684,9 +728,11 @@ std::uint16_t MockUpstream::bind(const std::string& host, std::uint16_t port) {
 
 void MockUpstream::start() {
   auto s = impl_;
-  asio::co_spawn(s->acceptor.get_executor(), accept_loop(s), [s](std::exception_ptr e) {
+  auto on_done = [s](std::exception_ptr e) {
     if (e) s->failures.fetch_add(1, std::memory_order_relaxed);
-  });
+  };
+  asio::co_spawn(s->acceptor.get_executor(), accept_loop(s), on_done);
+  asio::co_spawn(s->acceptor.get_executor(), sweep_loop(s), on_done);
 }
 
 void MockUpstream::stop() {
@@ -695,6 +741,7 @@ void MockUpstream::stop() {
   asio::post(s->acceptor.get_executor(), [s] {
     error_code ignored;
     s->acceptor.close(ignored);
+    s->sweep_timer.cancel();
   });
   std::vector<std::shared_ptr<ConnectionBase>> open;
   {

@@ -1,7 +1,7 @@
-// augur's bundled OpenAI-compatible mock upstream: chat/completions (JSON and SSE), models, healthz,
-// with per-request control headers for latency, length, status and connection faults, and an echo
-// of what it received so tests can see exactly what a proxy forwarded. It is the upstream in
-// proxy benchmarks and tests, and augur runs it in-process when no real upstream is configured.
+// augur's bundled OpenAI-compatible mock upstream: chat/completions (JSON and SSE), models,
+// healthz, with per-request control headers for latency, length, status and connection faults, and
+// an echo of what it received so tests can see exactly what a proxy forwarded. It is the upstream
+// in proxy benchmarks and tests, and augur runs it in-process when no real upstream is configured.
 //
 // The library runs on an io_context it is given: it owns no threads and no signal handlers.
 // Request/response contract (control headers, echo, stream layout): loadtest/mock/README.md.
@@ -23,10 +23,10 @@ using Millis = std::chrono::milliseconds;
 // How one response behaves. Precedence: options → behaviour model (if any) → x-mock-* request
 // headers → the request's max_tokens (a cap; finish_reason becomes "length").
 struct Behaviour {
-  std::int64_t tokens = 16;    // completion tokens generated
-  Millis latency{0};           // after the request is read, before the response headers
+  std::int64_t tokens = 16;     // completion tokens generated
+  Millis latency{0};            // after the request is read, before the response headers
   Millis first_token_delay{0};  // streaming: after the headers, before the first token event
-  Millis chunk_delay{0};       // streaming: between two token events
+  Millis chunk_delay{0};        // streaming: between two token events
 };
 
 // Read-only view of a request handed to a BehaviourModel; valid only during the call.
@@ -73,9 +73,9 @@ struct MockOptions {
   bool echo = true;
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 32 * 1024 * 1024;
-  Millis idle_timeout{std::chrono::seconds(60)};  // keep-alive wait for the next request
-  Millis read_timeout{std::chrono::seconds(30)};  // rest of a request once it has started; TLS
-                                                  // handshake
+  Millis idle_timeout{std::chrono::seconds(60)};   // keep-alive wait for the next request
+  Millis read_timeout{std::chrono::seconds(30)};   // rest of a request once it has started; TLS
+                                                   // handshake
   Millis write_timeout{std::chrono::seconds(30)};  // any single write
   // Serialise each connection on its own strand. Needed only when several threads run the
   // io_context; with one thread (or one io_context per thread) false saves ~10% CPU per request.

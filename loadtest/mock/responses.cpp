@@ -10,14 +10,14 @@ namespace {
 
 // A fixed vocabulary; token words are chosen by hash so output is deterministic per seed.
 constexpr std::array<std::string_view, 64> kWords = {
-    "the",    "agent",   "calls",  "a",       "tool",   "and",     "reads",   "result",
-    "then",   "plans",   "next",   "step",    "with",   "care",    "for",     "latency",
-    "cache",  "prefix",  "token",  "router",  "worker", "decode",  "prefill", "batch",
-    "queue",  "stream",  "chunk",  "answer",  "reason", "search",  "query",   "index",
-    "model",  "output",  "input",  "context", "window", "memory",  "state",   "update",
-    "value",  "signal",  "path",   "node",    "tree",   "branch",  "leaf",    "run",
-    "call",   "time",    "fast",   "slow",    "short",  "long",    "first",   "last",
-    "mock",   "server",  "client", "request", "reply",  "header",  "body",    "done"};
+    "the",   "agent",  "calls",  "a",       "tool",   "and",    "reads",   "result",
+    "then",  "plans",  "next",   "step",    "with",   "care",   "for",     "latency",
+    "cache", "prefix", "token",  "router",  "worker", "decode", "prefill", "batch",
+    "queue", "stream", "chunk",  "answer",  "reason", "search", "query",   "index",
+    "model", "output", "input",  "context", "window", "memory", "state",   "update",
+    "value", "signal", "path",   "node",    "tree",   "branch", "leaf",    "run",
+    "call",  "time",   "fast",   "slow",    "short",  "long",   "first",   "last",
+    "mock",  "server", "client", "request", "reply",  "header", "body",    "done"};
 
 std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;

@@ -1,6 +1,7 @@
 // String-append builders for the mock upstream's OpenAI JSON bodies and SSE events. No JSON library
-// on purpose: the mock is the upstream in proxy benchmarks, so a response must cost a few µs of CPU.
-// Every function appends to `out` (callers reuse one buffer per connection) and is thread-safe.
+// on purpose: the mock is the upstream in proxy benchmarks, so a response must cost a few µs of
+// CPU. Every function appends to `out` (callers reuse one buffer per connection) and is
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -11,11 +12,11 @@ namespace augur::mock {
 
 // What a completion response says about itself; shared by the full body and the stream events.
 struct CompletionInfo {
-  bool chat = true;            // chat.completion(s) vs text_completion (legacy /v1/completions)
-  std::uint64_t id = 0;        // rendered "chatcmpl-mock-<id>" / "cmpl-mock-<id>"
-  std::int64_t created = 0;    // unix seconds
-  std::string_view model;      // already JSON-escaped (echoed from the request or the default)
-  std::uint64_t seed = 0;      // picks the words
+  bool chat = true;          // chat.completion(s) vs text_completion (legacy /v1/completions)
+  std::uint64_t id = 0;      // rendered "chatcmpl-mock-<id>" / "cmpl-mock-<id>"
+  std::int64_t created = 0;  // unix seconds
+  std::string_view model;    // already JSON-escaped (echoed from the request or the default)
+  std::uint64_t seed = 0;    // picks the words
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::string_view finish_reason = "stop";
