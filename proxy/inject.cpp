@@ -1,0 +1,464 @@
+// Hint values and hint writing. The nvext splice uses a small scanner instead of a JSON library
+// round-trip: request bodies carry whole conversations (often hundreds of KB), and rewriting a few
+// dozen bytes must cost one linear scan and one copy, and must not reformat what the client sent.
+#include "proxy/inject.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <span>
+#include <vector>
+
+namespace augur::proxy {
+namespace {
+
+namespace http = boost::beast::http;
+
+constexpr double kMaxValue = std::numeric_limits<std::int32_t>::max();
+
+// A metric's value rounded to an integer, or nullopt when it is missing (no samples, not finite).
+std::optional<std::int64_t> rounded(const trie::MetricStats& m, double v) {
+  if (m.sample_count == 0 || !std::isfinite(v)) return std::nullopt;
+  return std::llround(std::clamp(v, -kMaxValue, kMaxValue));
+}
+
+std::int64_t static_value(double v) {
+  if (!std::isfinite(v)) return 1;
+  return std::max<std::int64_t>(1, std::llround(std::clamp(v, -kMaxValue, kMaxValue)));
+}
+
+std::string int_text(std::int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, end);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scanner over a body that simdjson has already validated. It still checks every bound and returns
+// npos on anything unexpected, so a body/RequestInfo mismatch cannot make it read out of range.
+
+constexpr std::size_t npos = std::string_view::npos;
+
+std::size_t skip_ws(std::string_view s, std::size_t p) {
+  while (p < s.size() && (s[p] == ' ' || s[p] == '\t' || s[p] == '\n' || s[p] == '\r')) ++p;
+  return p;
+}
+
+// p at the opening quote; returns the index after the closing quote.
+std::size_t skip_string(std::string_view s, std::size_t p) {
+  std::size_t i = p + 1;
+  while (i < s.size()) {
+    const void* q = std::memchr(s.data() + i, '"', s.size() - i);
+    if (q == nullptr) return npos;
+    std::size_t j = static_cast<std::size_t>(static_cast<const char*>(q) - s.data());
+    // The quote is escaped iff an odd number of backslashes precede it. Each backslash run is
+    // walked once (runs between quotes are disjoint), so this stays linear.
+    std::size_t backslashes = 0;
+    while (j - backslashes > p + 1 && s[j - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return j + 1;
+    i = j + 1;
+  }
+  return npos;
+}
+
+// p at the first byte of a value; returns the index after it. Iterative, so nesting depth costs
+// nothing but the counter.
+std::size_t skip_value(std::string_view s, std::size_t p) {
+  if (p >= s.size()) return npos;
+  char c = s[p];
+  if (c == '"') return skip_string(s, p);
+  if (c == '{' || c == '[') {
+    std::size_t depth = 0;
+    std::size_t i = p;
+    while (i < s.size()) {
+      c = s[i];
+      if (c == '"') {
+        i = skip_string(s, i);
+        if (i == npos) return npos;
+        continue;
+      }
+      if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) return i + 1;
+      }
+      ++i;
+    }
+    return npos;
+  }
+  std::size_t i = p;
+  while (i < s.size() && std::strchr(",}] \t\r\n", s[i]) == nullptr) ++i;
+  return i == p ? npos : i;
+}
+
+// Compares a raw (still escaped) JSON key with an ASCII name. Escapes are decoded because
+// "nv\u0065xt" is the same key to every JSON parser upstream.
+bool key_equals(std::string_view raw, std::string_view name) {
+  if (raw.find('\\') == npos) return raw == name;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '\\') {
+      if (++i >= raw.size()) return false;
+      switch (raw[i]) {
+        case '"':
+          c = '"';
+          break;
+        case '\\':
+          c = '\\';
+          break;
+        case '/':
+          c = '/';
+          break;
+        case 'b':
+          c = '\b';
+          break;
+        case 'f':
+          c = '\f';
+          break;
+        case 'n':
+          c = '\n';
+          break;
+        case 'r':
+          c = '\r';
+          break;
+        case 't':
+          c = '\t';
+          break;
+        case 'u': {
+          if (raw.size() - i < 5) return false;  // needs four hex digits after the 'u'
+          unsigned v = 0;
+          auto [end, ec] = std::from_chars(raw.data() + i + 1, raw.data() + i + 5, v, 16);
+          if (ec != std::errc() || end != raw.data() + i + 5) return false;
+          i += 4;
+          if (v >= 0x80) return false;  // our names are ASCII
+          c = static_cast<char>(v);
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    if (n >= name.size() || name[n] != c) return false;
+    ++n;
+  }
+  return n == name.size();
+}
+
+// One member augur wants in an object: a JSON leaf, or a nested object merged recursively.
+struct Member {
+  std::string_view key;
+  std::string_view leaf;             // JSON text, when `object` is empty
+  std::span<const Member> object{};  // members of a nested object
+  bool is_object = false;
+};
+
+void render_object(std::span<const Member> members, std::string& out);
+
+void render_value(const Member& m, std::string& out) {
+  if (m.is_object) {
+    render_object(m.object, out);
+  } else {
+    out += m.leaf;
+  }
+}
+
+void render_member(const Member& m, std::string& out) {
+  out += '"';
+  out += m.key;  // our own keys: plain ASCII, nothing to escape
+  out += "\":";
+  render_value(m, out);
+}
+
+void render_object(std::span<const Member> members, std::string& out) {
+  out += '{';
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) out += ',';
+    render_member(members[i], out);
+  }
+  out += '}';
+}
+
+// Collects non-overlapping, ascending edits (replace [begin, end) with text) and applies them in a
+// single copy.
+class Splice {
+ public:
+  explicit Splice(std::string_view in) : in_(in) { edits_.reserve(16); }
+
+  // Merges `members` into the object whose '{' is at `open`; returns the index after its '}', or
+  // npos when the text is not an object as expected.
+  std::size_t merge_object(std::size_t open, std::span<const Member> members) {
+    constexpr std::size_t kMaxMembers = 8;
+    bool seen[kMaxMembers] = {};
+    if (members.size() > kMaxMembers || open >= in_.size() || in_[open] != '{') return npos;
+    std::size_t p = skip_ws(in_, open + 1);
+    bool has_members = false;
+    std::size_t close = npos;
+    if (p < in_.size() && in_[p] == '}') close = p;
+    while (close == npos) {
+      if (p >= in_.size() || in_[p] != '"') return npos;
+      std::size_t key_end = skip_string(in_, p);
+      if (key_end == npos) return npos;
+      std::string_view key = in_.substr(p + 1, key_end - p - 2);
+      p = skip_ws(in_, key_end);
+      if (p >= in_.size() || in_[p] != ':') return npos;
+      std::size_t value = skip_ws(in_, p + 1);
+      std::size_t value_end = npos;
+      has_members = true;
+
+      const Member* match = nullptr;
+      for (std::size_t i = 0; i < members.size(); ++i) {
+        if (key_equals(key, members[i].key)) {
+          match = &members[i];
+          seen[i] = true;  // a duplicate key gets the same value at each occurrence
+          break;
+        }
+      }
+      if (match != nullptr && match->is_object && value < in_.size() && in_[value] == '{') {
+        value_end = merge_object(value, match->object);
+      } else {
+        value_end = skip_value(in_, value);
+        if (match != nullptr && value_end != npos) {
+          std::size_t at = text_.size();
+          render_value(*match, text_);
+          edits_.push_back({value, value_end, at, text_.size() - at});
+        }
+      }
+      if (value_end == npos) return npos;
+      p = skip_ws(in_, value_end);
+      if (p >= in_.size()) return npos;
+      if (in_[p] == ',') {
+        p = skip_ws(in_, p + 1);
+      } else if (in_[p] == '}') {
+        close = p;
+      } else {
+        return npos;
+      }
+    }
+    std::size_t at = text_.size();
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (seen[i]) continue;
+      if (has_members || text_.size() > at) text_ += ',';
+      render_member(members[i], text_);
+    }
+    if (text_.size() > at) edits_.push_back({close, close, at, text_.size() - at});
+    return close + 1;
+  }
+
+  void apply(std::string& body) const {
+    std::size_t size = in_.size();
+    for (const Edit& e : edits_) size = size - (e.end - e.begin) + e.len;
+    std::string out;
+    out.reserve(size);
+    std::size_t prev = 0;
+    for (const Edit& e : edits_) {
+      out.append(in_.substr(prev, e.begin - prev));
+      out.append(text_, e.at, e.len);
+      prev = e.end;
+    }
+    out.append(in_.substr(prev));
+    body.swap(out);
+  }
+
+ private:
+  struct Edit {
+    std::size_t begin, end;  // replaced range of the input
+    std::size_t at, len;     // replacement, in text_
+  };
+  std::string_view in_;
+  std::vector<Edit> edits_;
+  std::string text_;
+};
+
+void append_json_string(std::string_view s, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7F) {
+      // Hints.prefix_id is printable ASCII already; escaping the rest keeps the body valid UTF-8
+      // even if a caller builds Hints by hand.
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+
+BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstream& rules,
+                        const RequestInfo& info, bool& cache_control) {
+  if (!info.json) return BodyOutcome::skipped_not_json;
+  const std::string osl = int_text(h.osl);
+  const std::string priority = int_text(priority_value(h, rules.priority_mode));
+  const std::string sensitivity = int_text(h.latency_sensitivity);
+  const std::string total = int_text(h.total_requests);
+  const std::string iat = int_text(h.iat_ms);
+  std::string prefix_id;
+  append_json_string(h.prefix_id, prefix_id);
+  std::string ttl;
+  const std::optional<std::string> ttl_value = cache_ttl(h);
+  if (ttl_value) append_json_string(*ttl_value, ttl);
+
+  const Member agent_hints[] = {
+      {"osl", osl},
+      {"priority", priority},
+      {"latency_sensitivity", sensitivity},
+      // Strict Dynamo builds reject unknown agent_hints keys; these three only serve NAT's
+      // Thompson-sampling router.
+      {"prefix_id", prefix_id},
+      {"total_requests", total},
+      {"iat", iat},
+  };
+  const Member cache_control_members[] = {{"type", "\"ephemeral\""}, {"ttl", ttl}};
+  const std::size_t hint_count = rules.nvext_strict ? 3 : 6;
+  const Member nvext[] = {
+      {"agent_hints", {}, std::span(agent_hints, hint_count), true},
+      {"cache_control", {}, cache_control_members, true},
+  };
+  const Member top[] = {{"nvext", {}, std::span(nvext, ttl_value ? 2 : 1), true}};
+
+  Splice splice(body);
+  // A UTF-8 byte order mark is not JSON whitespace, but some clients send one.
+  const std::size_t bom = std::string_view(body).starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  std::size_t open = skip_ws(body, bom);
+  if (splice.merge_object(open, top) == npos) return BodyOutcome::skipped_malformed;
+  splice.apply(body);
+  cache_control = ttl_value.has_value();
+  return BodyOutcome::nvext_written;
+}
+
+bool has_unsafe_byte(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c >= 0x7F; });
+}
+
+}  // namespace
+
+Hints resolve_hints(const trie::Prediction* p, trie::Source source, const CallContext& ctx,
+                    const config::StaticPrediction& fallback, int scale) {
+  Hints h;
+  h.scale = std::max(scale, 1);
+  h.prefix_id =
+      has_unsafe_byte(ctx.run_id) ? sanitize_token(ctx.run_id, kMaxRunIdBytes) : ctx.run_id;
+  h.call_index = ctx.call_index;
+  h.calls_in_run = ctx.calls_in_run;
+  h.source = p != nullptr ? source : trie::Source::static_fallback;
+
+  const std::int64_t static_total = static_value(fallback.total_requests);
+  if (p != nullptr) {
+    if (auto r = rounded(p->remaining_calls, p->remaining_calls.mean); r && *r >= 0) {
+      h.remaining = *r;
+      h.from_static.remaining = false;
+    }
+    if (auto v = rounded(p->output_tokens, p->output_tokens.p90); v && *v >= 1) {
+      h.osl = *v;
+      h.from_static.osl = false;
+    }
+    if (auto v = rounded(p->interarrival_ms, p->interarrival_ms.mean); v && *v >= 1) {
+      h.iat_ms = *v;
+      h.from_static.iat = false;
+    }
+    if (p->latency_sensitivity && *p->latency_sensitivity >= 1 &&
+        *p->latency_sensitivity <= h.scale) {
+      h.latency_sensitivity = *p->latency_sensitivity;
+      h.from_static.latency_sensitivity = false;
+    }
+  }
+  if (h.from_static.remaining) {
+    h.remaining = std::max<std::int64_t>(1, static_total - ctx.calls_in_run);
+    h.total_requests = static_total;
+  } else {
+    h.total_requests = static_cast<std::int64_t>(ctx.calls_in_run) + h.remaining;
+    if (h.total_requests >= 1) {
+      h.from_static.total_requests = false;
+    } else {
+      h.total_requests = static_total;  // only with calls_in_run 0 from a hand-built context
+    }
+  }
+  if (h.from_static.osl) h.osl = static_value(fallback.osl);
+  if (h.from_static.iat) h.iat_ms = static_value(fallback.iat_ms);
+  if (h.from_static.latency_sensitivity) {
+    h.latency_sensitivity = std::clamp(fallback.latency_sensitivity, 1, h.scale);
+  }
+  return h;
+}
+
+void strip_client_hints(http::fields& headers) {
+  for (std::string_view name : kHintHeaders) headers.erase(name);
+}
+
+int priority_value(const Hints& h, config::PriorityMode mode) {
+  if (mode == config::PriorityMode::inverted) return h.scale + 1 - h.latency_sensitivity;
+  return h.latency_sensitivity;
+}
+
+std::string_view osl_bucket(std::int64_t osl) {
+  return osl < 256 ? "LOW" : osl < 1024 ? "MEDIUM" : "HIGH";
+}
+
+std::string_view iat_bucket(std::int64_t iat_ms) {
+  return iat_ms < 100 ? "LOW" : iat_ms < 500 ? "MEDIUM" : "HIGH";
+}
+
+std::optional<std::string> cache_ttl(const Hints& h) {
+  if (h.remaining <= 0) return std::nullopt;
+  // Both factors are capped at INT32_MAX by resolve_hints, so the product fits in 64 bits.
+  const std::int64_t ms = h.remaining * std::max<std::int64_t>(h.iat_ms, 1);
+  const std::int64_t seconds = (ms + 999) / 1000;
+  return seconds % 60 == 0 ? int_text(seconds / 60) + "m" : int_text(seconds) + "s";
+}
+
+InjectResult apply_hints(http::fields& headers, std::string& body, const Hints& h,
+                         const config::Upstream& rules, const RequestInfo& info) {
+  InjectResult result;
+  unsigned done = 0;  // bit per HintFormat: a format listed twice is written once
+  auto set = [&](std::string_view name, std::string_view value) {
+    headers.set(name, value);
+    ++result.headers_set;
+  };
+  for (config::HintFormat format : rules.hints) {
+    const unsigned bit = 1u << static_cast<unsigned>(format);
+    if (done & bit) continue;
+    done |= bit;
+    switch (format) {
+      case config::HintFormat::nat_headers:
+        set("x-nat-remaining-llm-calls", int_text(h.remaining));
+        set("x-nat-interarrival-ms", int_text(h.iat_ms));
+        set("x-nat-expected-output-tokens", int_text(h.osl));
+        set("x-nat-latency-sensitivity", int_text(h.latency_sensitivity));
+        set("x-nat-call-index", int_text(h.call_index));
+        set("x-nat-prediction-source", trie::to_string(h.source));
+        break;
+      case config::HintFormat::prefix_headers:
+        // Hints built by hand may carry anything; a header value must never carry CR/LF.
+        set("x-prefix-id", has_unsafe_byte(h.prefix_id)
+                               ? sanitize_token(h.prefix_id, kMaxRunIdBytes)
+                               : h.prefix_id);
+        set("x-prefix-total-requests", int_text(h.total_requests));
+        set("x-prefix-osl", osl_bucket(h.osl));
+        set("x-prefix-iat", iat_bucket(h.iat_ms));
+        set("x-prefix-latency-sensitivity", int_text(h.latency_sensitivity));
+        break;
+      case config::HintFormat::dynamo_priority_header:
+        set("x-dynamo-request-priority", int_text(priority_value(h, rules.priority_mode)));
+        break;
+      case config::HintFormat::nvext:
+        result.body = write_nvext(body, h, rules, info, result.cache_control);
+        if (result.body == BodyOutcome::nvext_written) {
+          headers.set(http::field::content_length,
+                      int_text(static_cast<std::int64_t>(body.size())));
+          headers.erase(http::field::transfer_encoding);
+        }
+        break;
+    }
+  }
+  return result;
+}
+
+}  // namespace augur::proxy
