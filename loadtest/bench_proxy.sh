@@ -336,10 +336,10 @@ report() {
   done
   echo
   if [[ -n ${M50[augur]:-} && -n ${M50[nginx]:-} ]]; then
-    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-    echo "augur / nginx: added p50 $(ratio "$(calc '%.0f' "${M50[augur]} - ${M50[direct]}")" "$(calc '%.0f' "${M50[nginx]} - ${M50[direct]}")")×," \
-      "added p99 $(ratio "$(calc '%.0f' "${M99[augur]} - ${M99[direct]}")" "$(calc '%.0f' "${M99[nginx]} - ${M99[direct]}")")×," \
-      "RPS $(ratio "${MRPS[augur]}" "${MRPS[nginx]}")×, CPU/req $(ratio "${MCPU[augur]}" "${MCPU[nginx]}")×"
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
+    echo "augur / nginx: added p50 $(ratio "$(calc '%.0f' "${M50[augur]} - ${M50[direct]}")" "$(calc '%.0f' "${M50[nginx]} - ${M50[direct]}")")," \
+      "added p99 $(ratio "$(calc '%.0f' "${M99[augur]} - ${M99[direct]}")" "$(calc '%.0f' "${M99[nginx]} - ${M99[direct]}")")," \
+      "RPS $(ratio "${MRPS[augur]}" "${MRPS[nginx]}"), CPU/req $(ratio "${MCPU[augur]}" "${MCPU[nginx]}")"
     echo
   fi
   echo "Raw per repetition:"
