@@ -7,7 +7,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -20,6 +19,7 @@
 #include <memory>
 #include <optional>
 
+#include "proxy/deadline.hpp"
 #include "proxy/http_errors.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/request_info.hpp"
@@ -66,48 +66,15 @@ struct AttemptResult {
 };
 
 // Watches the client socket while augur waits on the upstream, so a client that hangs up cancels
-// the upstream request instead of leaving it generating tokens nobody reads. The state is shared
-// with the wait handler, which may run after the session ended; `generation` makes late handlers
-// harmless.
+// the upstream request instead of leaving it generating tokens nobody reads. Armed lazily by the
+// worker's tick once an exchange has waited a while (arming costs a syscall; most exchanges end
+// sooner). The state is shared with the wait handler, which may run after the session ended;
+// `generation` makes late handlers harmless.
 struct ClientWatch {
   bool active = false;
   bool gone = false;
   std::uint64_t generation = 0;
-  beast::tcp_stream* upstream = nullptr;
-};
-
-// Bounds every client read and write. Unlike beast::tcp_stream's expiry, a deadline here cancels
-// the pending operation but leaves the socket open, so augur can still answer 408. The timer
-// handler may run after the session is gone; it only touches the shared state, and `alive` and
-// `generation` make a late or superseded expiry harmless.
-class ClientDeadline {
- public:
-  ClientDeadline(tcp::socket& socket)
-      : timer_(socket.get_executor()), state_(std::make_shared<State>(&socket)) {}
-  ~ClientDeadline() { state_->socket = nullptr; }
-
-  void arm(config::Duration d) {
-    state_->fired = false;
-    const auto generation = ++state_->generation;
-    timer_.expires_after(d);
-    timer_.async_wait([state = state_, generation](const beast::error_code& ec) {
-      if (ec || !state->socket || state->generation != generation) return;
-      state->fired = true;
-      beast::error_code ignored;
-      state->socket->cancel(ignored);
-    });
-  }
-  bool fired() const { return state_->fired; }
-
- private:
-  struct State {
-    explicit State(tcp::socket* s) : socket(s) {}
-    tcp::socket* socket;
-    bool fired = false;
-    std::uint64_t generation = 0;
-  };
-  asio::steady_timer timer_;
-  std::shared_ptr<State> state_;
+  tcp::socket* upstream = nullptr;
 };
 
 class ClientSession final : public SessionLink {
@@ -143,32 +110,44 @@ class ClientSession final : public SessionLink {
   asio::awaitable<bool> write_to_client(http::response_serializer<http::buffer_body>& sr,
                                         bool header_only);
 
-  void watch_client(beast::tcp_stream* upstream);
+  void watch_client() override;
   void unwatch_client();
+  void begin_exchange(tcp::socket& upstream);
+  void end_exchange();
 
   const config::Config& cfg() const { return *worker_.runtime().config; }
 
   Worker& worker_;
   tcp::socket socket_;
-  ClientDeadline deadline_;
+  Deadline deadline_;
   beast::flat_buffer buffer_;
   std::string remote_;
   std::shared_ptr<ClientWatch> watch_;
 };
 
-void ClientSession::watch_client(beast::tcp_stream* upstream) {
+void ClientSession::begin_exchange(tcp::socket& upstream) {
+  watch_->upstream = &upstream;
+  watch_->gone = false;
+  awaiting_since = Clock::now();
+}
+
+void ClientSession::end_exchange() {
+  awaiting_since = {};
+  unwatch_client();
+  watch_->upstream = nullptr;
+}
+
+void ClientSession::watch_client() {
   auto& w = *watch_;
-  w.upstream = upstream;
-  if (w.active) return;
+  if (w.active || !w.upstream) return;
   w.active = true;
-  w.gone = false;
   const auto generation = ++w.generation;
   const int fd = socket_.native_handle();
   socket_.async_wait(
       tcp::socket::wait_read, [state = watch_, generation, fd](const beast::error_code& ec) {
         if (!state->active || state->generation != generation) return;
         if (ec == asio::error::operation_aborted) {
-          state->active = false;  // cancelled by a client deadline: re-armed on next use
+          state->active = false;  // cancelled by a client deadline
           return;
         }
         char c;
@@ -176,7 +155,10 @@ void ClientSession::watch_client(beast::tcp_stream* upstream) {
         const bool closed = ec || r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
         if (!closed) return;  // a pipelined request is waiting: the client is still there
         state->gone = true;
-        if (state->upstream) state->upstream->cancel();
+        if (state->upstream) {
+          beast::error_code ignored;
+          state->upstream->cancel(ignored);
+        }
       });
 }
 
@@ -184,7 +166,6 @@ void ClientSession::unwatch_client() {
   auto& w = *watch_;
   if (!w.active) return;
   w.active = false;
-  w.upstream = nullptr;
   beast::error_code ec;
   socket_.cancel(ec);  // only the watch is pending on the client socket here
 }
@@ -418,14 +399,14 @@ template <class Stream>
 asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn,
                                                        Request& req, bool client_keep_alive,
                                                        const config::UpstreamTimeouts& up_cfg) {
-  auto& lowest = conn.tcp();
+  auto& deadline = conn.deadline;
   const bool reused = conn.reused();
 
-  lowest.expires_after(up_cfg.write);
+  deadline.arm(up_cfg.write);
   auto [wec, wn] = co_await http::async_write(up, req, tuple_awaitable);
   if (wec) {
-    if (reused && !is_timeout(wec)) co_return AttemptResult{Attempt::stale};
-    if (is_timeout(wec)) {
+    if (reused && !deadline.timed_out(wec)) co_return AttemptResult{Attempt::stale};
+    if (deadline.timed_out(wec)) {
       co_return AttemptResult{Attempt::failed, ProxyError::upstream_timeout,
                               "upstream did not accept the request in time"};
     }
@@ -435,8 +416,12 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
 
   const bool head = req.method() == http::verb::head;
   std::optional<http::response_parser<http::buffer_body>> parser;
-  watch_client(&lowest);
-  lowest.expires_after(up_cfg.response_headers);
+  begin_exchange(conn.socket());
+  struct ExchangeGuard {
+    ClientSession& s;
+    ~ExchangeGuard() { s.end_exchange(); }
+  } exchange_guard{*this};
+  deadline.arm(up_cfg.response_headers);
   beast::error_code rec;
   for (;;) {
     parser.emplace();
@@ -450,13 +435,9 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
     if (rec || status >= 200 || status == 101) break;
   }
   auto& p = *parser;
-  if (watch_->gone) {
-    unwatch_client();
-    co_return AttemptResult{Attempt::client_gone};
-  }
+  if (watch_->gone) co_return AttemptResult{Attempt::client_gone};
   if (rec) {
-    unwatch_client();
-    if (is_timeout(rec)) {
+    if (deadline.timed_out(rec)) {
       co_return AttemptResult{Attempt::failed, ProxyError::upstream_timeout,
                               "upstream did not respond in time"};
     }
@@ -490,14 +471,12 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   AttemptResult result{Attempt::done};
   result.client_keep_alive = client_keep_alive;
 
-  // Streams: the header goes out at once, before the first event.
-  if (!p.is_done() && conn.buffer.size() == 0) {
+  // Streams: the header goes out at once, before the first event. Sized bodies wait for their
+  // first bytes so header and body leave in one write.
+  if (!p.is_done() && conn.buffer.size() == 0 && (event_stream || !p.content_length())) {
     res.body().data = nullptr;
     res.body().more = true;
-    if (!co_await write_to_client(sr, true)) {
-      unwatch_client();
-      co_return AttemptResult{Attempt::client_gone};
-    }
+    if (!co_await write_to_client(sr, true)) co_return AttemptResult{Attempt::client_gone};
   }
 
   SseTail tail;
@@ -506,7 +485,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
     if (!p.is_done()) {
       res.body().data = buf;
       res.body().size = buf_size;
-      lowest.expires_after(up_cfg.stream_idle);
+      deadline.arm(up_cfg.stream_idle);
       auto [ec, n] = co_await http::async_read_some(up, conn.buffer, p, tuple_awaitable);
       if (ec == http::error::need_buffer) ec = {};
       const std::size_t got = buf_size - res.body().size;
@@ -531,12 +510,8 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
       res.body().size = 0;
       res.body().more = false;
     }
-    if (!co_await write_to_client(sr, false)) {
-      unwatch_client();
-      co_return AttemptResult{Attempt::client_gone};
-    }
+    if (!co_await write_to_client(sr, false)) co_return AttemptResult{Attempt::client_gone};
   } while (!sr.is_done());
-  unwatch_client();
 
   if (watch_->gone) co_return AttemptResult{Attempt::client_gone};
 
@@ -545,9 +520,10 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
     // The status line is gone; what is left is to end the body so the client can tell.
     if (event_stream && res.chunked()) {
       std::string event = tail.separator();
-      event += sse_error_event(is_timeout(upstream_error) ? ProxyError::upstream_timeout
-                                                          : ProxyError::upstream_refused,
-                               is_timeout(upstream_error)
+      const bool stalled = deadline.timed_out(upstream_error);
+      event += sse_error_event(stalled ? ProxyError::upstream_timeout
+                                       : ProxyError::upstream_refused,
+                               stalled
                                    ? "upstream stream stalled"
                                    : "upstream connection lost mid-stream");
       res.body().data = event.data();

@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/host_name.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -15,8 +16,11 @@ namespace {
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr auto resolve_ttl = std::chrono::seconds(30);
 
-UpstreamConn::Plain& plain_of(UpstreamConn::Plain& s) { return s; }
-UpstreamConn::Plain& plain_of(UpstreamConn::Tls& s) { return beast::get_lowest_layer(s); }
+// Beast reads as much as the buffer has room for: room for a whole small response in one read.
+constexpr std::size_t initial_read_buffer = 16 * 1024;
+
+tcp::socket& socket_of(UpstreamConn::Plain& s) { return s; }
+tcp::socket& socket_of(UpstreamConn::Tls& s) { return s.next_layer(); }
 }  // namespace
 
 std::shared_ptr<asio::ssl::context> make_tls_context(const config::Upstream& u) {
@@ -39,13 +43,15 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const config::Upstream& u) 
 }
 
 UpstreamConn::UpstreamConn(asio::any_io_executor ex, const UpstreamTarget& target)
-    : created(Clock::now()),
-      last_used(created),
-      stream_(target.tls ? std::variant<Plain, Tls>(std::in_place_type<Tls>, ex, *target.tls)
-                         : std::variant<Plain, Tls>(std::in_place_type<Plain>, ex)) {}
+    : stream_(target.tls ? std::variant<Plain, Tls>(std::in_place_type<Tls>, ex, *target.tls)
+                         : std::variant<Plain, Tls>(std::in_place_type<Plain>, ex)),
+      created(Clock::now()),
+      last_used(created) {
+  buffer.reserve(initial_read_buffer);
+}
 
-beast::tcp_stream& UpstreamConn::tcp() {
-  return std::visit([](auto& s) -> beast::tcp_stream& { return plain_of(s); }, stream_);
+tcp::socket& UpstreamConn::socket() {
+  return std::visit([](auto& s) -> tcp::socket& { return socket_of(s); }, stream_);
 }
 
 ConnectionPool::ConnectionPool(std::shared_ptr<const UpstreamTarget> target)
@@ -61,8 +67,8 @@ std::unique_ptr<UpstreamConn> ConnectionPool::take_idle(Clock::time_point now) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
     if (!expired(*conn, now)) return conn;
-    beast::error_code ignored;
-    conn->tcp().socket().close(ignored);
+    boost::system::error_code ignored;
+    conn->socket().close(ignored);
   }
   return nullptr;
 }
@@ -71,7 +77,7 @@ void ConnectionPool::give_back(std::unique_ptr<UpstreamConn> conn, Clock::time_p
   conn->last_used = now;
   ++conn->uses;
   if (idle_.size() >= target_->cfg.pool.max_idle_per_thread || expired(*conn, now)) return;
-  conn->tcp().expires_never();
+  conn->deadline.disarm();
   idle_.push_back(std::move(conn));
 }
 
@@ -100,15 +106,15 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
   }
 
   auto conn = std::make_unique<UpstreamConn>(ex, *target);
-  auto& tcp_stream = conn->tcp();
-  tcp_stream.expires_after(cfg.timeouts.connect);
-  auto [cec, endpoint] = co_await tcp_stream.async_connect(resolved_, tuple_awaitable);
+  auto& socket = conn->socket();
+  conn->deadline.arm(cfg.timeouts.connect);
+  auto [cec, endpoint] = co_await asio::async_connect(socket, resolved_, tuple_awaitable);
   if (cec) {
-    ec = cec == beast::error::timeout ? asio::error::timed_out : cec;
+    ec = conn->deadline.timed_out(cec) ? asio::error::timed_out : cec;
     resolved_.clear();  // the address may have moved
     co_return nullptr;
   }
-  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+  socket.set_option(tcp::no_delay(true), ec);
   ec = {};
 
   if (auto* tls = conn->tls_stream()) {
@@ -119,14 +125,13 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
       co_return nullptr;
     }
     if (cfg.tls.verify) tls->set_verify_callback(asio::ssl::host_name_verification(name));
-    tcp_stream.expires_after(cfg.timeouts.connect);
     auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, tuple_awaitable);
     if (hec) {
-      ec = hec == beast::error::timeout ? asio::error::timed_out : hec;
+      ec = conn->deadline.timed_out(hec) ? asio::error::timed_out : hec;
       co_return nullptr;
     }
   }
-  tcp_stream.expires_never();
+  conn->deadline.disarm();
   co_return conn;
 }
 

@@ -8,9 +8,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <memory>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "proxy/deadline.hpp"
 
 namespace augur::proxy {
 
@@ -53,15 +53,18 @@ struct UpstreamTarget {
 // configured off). Throws std::runtime_error naming the upstream on a bad CA file.
 std::shared_ptr<asio::ssl::context> make_tls_context(const config::Upstream& u);
 
-// A connection to an upstream, plain or TLS, with the bytes already read from it.
+// A connection to an upstream, plain or TLS, with the bytes already read from it. Heap-allocated
+// and never moved (the deadline refers to the socket).
 class UpstreamConn {
  public:
-  using Plain = beast::tcp_stream;
-  using Tls = beast::ssl_stream<beast::tcp_stream>;
+  using Plain = tcp::socket;
+  using Tls = asio::ssl::stream<tcp::socket>;
 
   UpstreamConn(asio::any_io_executor ex, const UpstreamTarget& target);
+  UpstreamConn(const UpstreamConn&) = delete;
+  UpstreamConn& operator=(const UpstreamConn&) = delete;
 
-  beast::tcp_stream& tcp();
+  tcp::socket& socket();
   Tls* tls_stream() { return std::get_if<Tls>(&stream_); }
   // Calls f(stream) with the concrete stream type (Plain& or Tls&).
   template <class F>
@@ -69,14 +72,16 @@ class UpstreamConn {
     return std::visit(std::forward<F>(f), stream_);
   }
 
+ private:
+  std::variant<Plain, Tls> stream_;
+
+ public:
+  Deadline deadline{socket()};
   beast::flat_buffer buffer;
   Clock::time_point created;
   Clock::time_point last_used;
   std::uint64_t uses = 0;
   bool reused() const { return uses > 0; }
-
- private:
-  std::variant<Plain, Tls> stream_;
 };
 
 // Idle connections to one upstream, owned by one io thread. Not thread-safe by design.

@@ -5,7 +5,8 @@
 namespace augur::proxy {
 
 namespace {
-constexpr auto sweep_period = std::chrono::seconds(1);
+constexpr auto tick = std::chrono::milliseconds(100);
+constexpr unsigned ticks_per_sweep = 10;
 constexpr std::size_t max_free_buffers = 256;
 }  // namespace
 
@@ -47,13 +48,20 @@ void Worker::begin_drain() {
 }
 
 void Worker::start_maintenance() {
-  sweep_timer_.expires_after(sweep_period);
+  sweep_timer_.expires_after(tick);
   sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     const auto now = Clock::now();
-    // Pools are never erased while running (a session may hold one across an await); the pool
-    // of an upstream a reload removed just empties here.
-    for (auto& [key, pool] : pools_) pool->sweep(now);
+    for (auto& s : sessions_) {
+      if (s.awaiting_since != Clock::time_point{} && now - s.awaiting_since >= tick) {
+        s.watch_client();
+      }
+    }
+    if (++ticks_ % ticks_per_sweep == 0) {
+      // Pools are never erased while running (a session may hold one across an await); the pool
+      // of an upstream a reload removed just empties here.
+      for (auto& [key, pool] : pools_) pool->sweep(now);
+    }
     start_maintenance();
   });
 }

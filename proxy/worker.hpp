@@ -26,7 +26,11 @@ class SessionLink : public boost::intrusive::list_base_hook<
  public:
   virtual ~SessionLink() = default;
   bool idle = false;
+  // Set while waiting on an upstream; the worker's tick starts a client watch for exchanges
+  // that have waited longer than a tick, so a client hanging up cancels the upstream request.
+  std::chrono::steady_clock::time_point awaiting_since{};
   virtual void close_idle() = 0;  // cancel the wait for the next request
+  virtual void watch_client() = 0;
 };
 
 // Counters a worker bumps without contention; readers on other threads load them relaxed.
@@ -72,7 +76,7 @@ class Worker {
   void begin_drain();
   bool draining() const { return draining_; }
 
-  void start_maintenance();  // periodic idle-pool sweep
+  void start_maintenance();  // periodic idle-pool sweep and client watches
   void stop_maintenance();
 
  private:
@@ -86,6 +90,7 @@ class Worker {
   boost::intrusive::list<SessionLink, boost::intrusive::constant_time_size<false>> sessions_;
   bool draining_ = false;
   asio::steady_timer sweep_timer_{ioc_};
+  unsigned ticks_ = 0;
 };
 
 }  // namespace augur::proxy
