@@ -1,6 +1,6 @@
 // augur's configuration: the plain data every component reads, and the loader that builds it from
-// YAML. The loader validates everything up front (unknown keys, bad durations, bad URLs) so the rest
-// of augur can trust a Config it is handed. No yaml-cpp type appears in this header.
+// YAML. The loader validates everything up front (unknown keys, bad durations, bad URLs) so the
+// rest of augur can trust a Config it is handed. No yaml-cpp type appears in this header.
 #pragma once
 
 #include <chrono>
@@ -15,11 +15,13 @@ namespace augur::config {
 
 using Duration = std::chrono::milliseconds;
 
-// "host:port"; host may be a name, an IPv4 address or a bracketed IPv6 address.
+// "host:port"; host may be a name, an IPv4 address or a bracketed IPv6 address. `host` is stored
+// without the brackets (ready for a resolver); to_string() puts them back.
 struct Endpoint {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   std::string to_string() const;
+  bool operator==(const Endpoint&) const = default;
 };
 
 enum class HintFormat { nat_headers, prefix_headers, nvext, dynamo_priority_header };
@@ -31,18 +33,24 @@ struct UpstreamTimeouts {
   Duration stream_idle{std::chrono::seconds(300)};       // between two response body reads
   Duration write{std::chrono::seconds(60)};              // sending the request upstream
   Duration total{0};  // 0 = none: long generations must not be cut
+
+  bool operator==(const UpstreamTimeouts&) const = default;
 };
 
 struct UpstreamPool {
   std::size_t max_idle_per_thread = 64;
   Duration idle_timeout{std::chrono::seconds(4)};  // below vLLM/uvicorn's 5 s keep-alive
   Duration max_age{std::chrono::seconds(300)};
+
+  bool operator==(const UpstreamPool&) const = default;
 };
 
 struct Tls {
   bool verify = true;
   std::string ca_file;      // empty: the system store
   std::string server_name;  // SNI and certificate name; empty: the URL's host
+
+  bool operator==(const Tls&) const = default;
 };
 
 struct Upstream {
@@ -50,23 +58,27 @@ struct Upstream {
   std::string url;  // as written
   // Parsed from url:
   bool https = false;
-  std::string host;
-  std::uint16_t port = 0;
-  std::string base_path;  // "" or "/prefix" (no trailing slash), prepended to the request target
+  std::string host;        // IPv6 without brackets, as for Endpoint
+  std::uint16_t port = 0;  // the URL's, else 80 / 443
+  std::string base_path;   // "" or "/prefix" (no trailing slash), prepended to the request target
   std::vector<HintFormat> hints;
   bool nvext_strict = false;
   PriorityMode priority_mode = PriorityMode::normal;
   UpstreamTimeouts timeouts;
   UpstreamPool pool;
   Tls tls;
+
+  bool operator==(const Upstream&) const = default;
 };
 
 // First matching route wins; a route with neither prefix nor model matches everything. Requests no
 // route matches go to the first upstream.
 struct Route {
-  std::string path_prefix;  // empty: any path
-  std::string model;        // empty: any model
+  std::string path_prefix;             // empty: any path
+  std::string model;                   // empty: any model
   std::vector<std::string> upstreams;  // names; load-balanced by least outstanding requests
+
+  bool operator==(const Route&) const = default;
 };
 
 struct Limits {
@@ -77,17 +89,23 @@ struct Limits {
   Duration idle_timeout{std::chrono::seconds(120)};   // keep-alive wait for the next request
   Duration write_timeout{std::chrono::seconds(60)};   // any single write to the client
   std::size_t max_connections = 100000;
+
+  bool operator==(const Limits&) const = default;
 };
 
 struct Admin {
   Endpoint listen{"127.0.0.1", 9464};
   std::string token;  // empty: no auth
+
+  bool operator==(const Admin&) const = default;
 };
 
 struct Context {
   Duration run_idle_timeout{std::chrono::seconds(30)};
   bool trust_client_hints = false;
   std::size_t max_runs = 100000;  // bound on the live run table
+
+  bool operator==(const Context&) const = default;
 };
 
 struct StaticPrediction {
@@ -95,12 +113,16 @@ struct StaticPrediction {
   double osl = 512;
   double iat_ms = 250;
   int latency_sensitivity = 2;
+
+  bool operator==(const StaticPrediction&) const = default;
 };
 
 struct Prediction {
-  std::string trie_file;  // NAT prediction_trie.json loaded at start; empty: none
+  std::string trie_file;      // NAT prediction_trie.json loaded at start; empty: none
   StaticPrediction fallback;  // YAML key: `static`
   int sensitivity_scale = 5;
+
+  bool operator==(const Prediction&) const = default;
 };
 
 struct Learning {
@@ -108,6 +130,8 @@ struct Learning {
   Duration rebuild_interval{std::chrono::seconds(60)};
   std::size_t rebuild_runs = 0;  // also rebuild after this many closed runs; 0 = interval only
   std::size_t queue_capacity = 65536;
+
+  bool operator==(const Learning&) const = default;
 };
 
 struct Store {
@@ -118,15 +142,21 @@ struct Store {
   std::string ns = "default";  // YAML key: `namespace`
   std::string key_prefix = "augur:";
   std::string replica;  // empty: hostname-pid
+
+  bool operator==(const Store&) const = default;
 };
 
 struct Sona {
   bool enabled = true;
   std::string preset = "default";
+
+  bool operator==(const Sona&) const = default;
 };
 
 struct AccessLog {
   std::string target = "off";  // off | stdout | a file path
+
+  bool operator==(const AccessLog&) const = default;
 };
 
 struct Config {
@@ -144,10 +174,14 @@ struct Config {
   Sona sona;
   AccessLog access_log;
   Duration shutdown_timeout{std::chrono::seconds(30)};  // drain deadline on SIGTERM/SIGINT
+
+  bool operator==(const Config&) const = default;
 };
 
 // A bad config: where (file, 1-based line, dotted key path) and what. what() is the whole message,
-// "FILE:LINE: KEY: MESSAGE", ready to print.
+// "FILE:LINE: KEY: MESSAGE", ready to print; ":LINE" is left out when the line is unknown (0: the
+// file could not be read) and "KEY: " when no key is to blame (YAML syntax). List items are counted
+// from 0 in key paths: `upstreams[1].timeouts.connect` is the second upstream's.
 class ConfigError : public std::runtime_error {
  public:
   ConfigError(std::string file, int line, std::string key, std::string message);
@@ -174,12 +208,19 @@ Config load_string(const std::string& yaml, const std::string& source);
 // mock upstream).
 Config defaults();
 
-// Parses "30s", "250ms", "2m", "1h", "1500us" (also a bare number = milliseconds). nullopt if bad.
+// Parses "30s", "250ms", "2m", "1h", "1500us" (also a bare number = milliseconds). Fractions
+// ("1.5s") and sums ("1m30s") are accepted. Sub-millisecond parts round up to a whole millisecond,
+// so a non-zero time never turns into 0 ("none"). nullopt if bad, negative or over ten years.
 std::optional<Duration> parse_duration(const std::string& text);
 
 // Parses "host:port" / "[v6]:port" / ":port" (host 0.0.0.0). nullopt if bad.
 std::optional<Endpoint> parse_endpoint(const std::string& text);
 
+// Parses a byte size: "65536", "64KiB", "64K" (K, M, G = KiB, MiB, GiB), "1MB" (KB, MB, GB = powers
+// of 1000), "512B"; case-insensitive units. nullopt if bad or too large.
+std::optional<std::size_t> parse_size(const std::string& text);
+
+// The format's config name ("nvext"), for logs and the stats endpoint.
 const char* to_string(HintFormat format);
 
 }  // namespace augur::config
