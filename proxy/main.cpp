@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "config/config.hpp"
+#include "learning/trie/cli.hpp"
 #include "proxy/server.hpp"
 
 namespace {
@@ -88,8 +89,35 @@ int main(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check-config", "Validate a config file and exit");
   check_cmd->add_option("file", check_path, "YAML config file")->required();
 
+  auto* trie_cmd = app.add_subcommand("trie", "Build, look up and convert prediction tries");
+  trie_cmd->require_subcommand(1);
+  std::string runs_path, out_path = "-", trie_path, in_path, function_path, workflow;
+  std::uint32_t call_index = 1;
+  workflow = std::string(augur::trie::kDefaultWorkflowName);
+  auto* build_cmd = trie_cmd->add_subcommand("build", std::string(augur::trie::kTrieBuildHelp));
+  build_cmd->add_option("--runs", runs_path, "Run records, JSON Lines")->required();
+  build_cmd->add_option("--out", out_path, "Output prediction_trie.json (- = stdout)");
+  build_cmd->add_option("--workflow-name", workflow, "workflow_name written in the trie");
+  auto* lookup_cmd = trie_cmd->add_subcommand("lookup", std::string(augur::trie::kTrieLookupHelp));
+  lookup_cmd->add_option("--trie", trie_path, "prediction_trie.json")->required();
+  lookup_cmd->add_option("--path", function_path, "Function path, a/b or [\"a\",\"b\"]");
+  lookup_cmd->add_option("--call-index", call_index, "1-based call index")->check(CLI::PositiveNumber);
+  auto* convert_cmd =
+      trie_cmd->add_subcommand("convert", std::string(augur::trie::kTrieConvertHelp));
+  convert_cmd->add_option("--in", in_path, "prediction_trie.json to read")->required();
+  convert_cmd->add_option("--out", out_path, "Output (- = stdout)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (check_cmd->parsed()) return check_config(check_path);
+  if (build_cmd->parsed()) {
+    return augur::trie::trie_build(runs_path, out_path, workflow, std::cout, std::cerr);
+  }
+  if (lookup_cmd->parsed()) {
+    return augur::trie::trie_lookup(trie_path, function_path, call_index, std::cout, std::cerr);
+  }
+  if (convert_cmd->parsed()) {
+    return augur::trie::trie_convert(in_path, out_path, std::cout, std::cerr);
+  }
   return serve(config_path, overrides);
 }

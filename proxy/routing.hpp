@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "learning/trie/trie.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace augur::proxy {
@@ -44,6 +45,7 @@ std::shared_ptr<const Routing> build_routing(const config::Config& cfg, const Ro
 struct Runtime {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const Routing> routing;
+  std::shared_ptr<const trie::Trie> trie;  // null: no trie yet (static fallbacks)
   std::uint64_t generation = 0;
 };
 

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "learning/trie/nat_json.hpp"
 #include "loadtest/mock/mock_upstream.hpp"
 #include "proxy/http_errors.hpp"
 #include "proxy/session.hpp"
@@ -81,11 +82,15 @@ Server::Server(config::Config cfg, std::string config_path)
   unsigned threads = cfg.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
+  runs_ = std::make_unique<RunTable>(cfg.context.max_runs, cfg.context.run_idle_timeout);
   // The runtime must exist before workers copy it.
-  publish(std::make_shared<const config::Config>(cfg));
+  auto trie = load_trie(cfg);
+  publish(std::make_shared<const config::Config>(cfg), trie);
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
 
-  if (cfg.upstreams.empty()) publish(std::make_shared<const config::Config>(with_mock_upstream(cfg)));
+  if (cfg.upstreams.empty()) {
+    publish(std::make_shared<const config::Config>(with_mock_upstream(cfg)), trie);
+  }
 
   tcp::endpoint ep = resolve_listen(cfg.listen);
   for (auto& w : workers_) {
@@ -117,10 +122,24 @@ config::Config Server::with_mock_upstream(config::Config cfg) {
   return cfg;
 }
 
-void Server::publish(std::shared_ptr<const config::Config> cfg) {
+std::shared_ptr<const trie::Trie> Server::load_trie(const config::Config& cfg) {
+  if (cfg.prediction.trie_file.empty()) return nullptr;
+  try {
+    auto trie = std::make_shared<const trie::Trie>(trie::load_trie_file(cfg.prediction.trie_file));
+    spdlog::info("loaded prediction trie {} ({} nodes)", cfg.prediction.trie_file,
+                 trie::count_nodes(*trie));
+    return trie;
+  } catch (const std::exception& e) {
+    throw std::runtime_error("prediction.trie_file: " + std::string(e.what()));
+  }
+}
+
+void Server::publish(std::shared_ptr<const config::Config> cfg,
+                     std::shared_ptr<const trie::Trie> trie) {
   auto current = runtime();
   auto rt = std::make_shared<Runtime>();
   rt->routing = build_routing(*cfg, current ? current->routing.get() : nullptr);
+  rt->trie = std::move(trie);
   rt->config = std::move(cfg);
   rt->generation = generation_.load() + 1;
   std::atomic_store(&runtime_, std::shared_ptr<const Runtime>(std::move(rt)));
@@ -144,7 +163,9 @@ bool Server::reload() {
       config::Upstream u = current->config->upstreams.front();
       fresh.upstreams.push_back(std::move(u));  // keep serving the bundled mock
     }
-    publish(std::make_shared<const config::Config>(std::move(fresh)));
+    // The trie follows the file named in the new config; a bad one rejects the whole reload.
+    auto trie = fresh.prediction.trie_file.empty() ? nullptr : load_trie(fresh);
+    publish(std::make_shared<const config::Config>(std::move(fresh)), std::move(trie));
     spdlog::info("SIGHUP: reloaded {} (generation {})", config_path_, generation());
     return true;
   } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "proxy/context.hpp"
 #include "proxy/routing.hpp"
 
 namespace augur::mock {
@@ -57,13 +58,18 @@ class Server {
   };
   Totals totals() const;
 
+  // Live runs (call indices per run and path), shared by every io thread.
+  RunTable& runs() { return *runs_; }
+
  private:
   boost::asio::awaitable<void> accept_loop(Worker& worker, boost::asio::ip::tcp::acceptor& acc);
   boost::asio::awaitable<void> admin_loop();
   boost::asio::awaitable<void> admin_session(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> drain();
-  void publish(std::shared_ptr<const config::Config> cfg);
+  void publish(std::shared_ptr<const config::Config> cfg,
+               std::shared_ptr<const trie::Trie> trie);
+  static std::shared_ptr<const trie::Trie> load_trie(const config::Config& cfg);
   config::Config with_mock_upstream(config::Config cfg);
 
   std::string config_path_;
@@ -74,6 +80,7 @@ class Server {
   std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
   boost::asio::ip::tcp::endpoint proxy_endpoint_;
   boost::asio::ip::tcp::endpoint admin_endpoint_;
+  std::unique_ptr<RunTable> runs_;
   std::unique_ptr<mock::MockUpstream> mock_;
   std::string mock_url_;
   std::atomic<bool> ready_{false};

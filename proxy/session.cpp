@@ -16,12 +16,15 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
+#include <array>
 #include <memory>
 #include <optional>
 
 #include "proxy/deadline.hpp"
 #include "proxy/http_errors.hpp"
 #include "proxy/http_util.hpp"
+#include "proxy/inject.hpp"
+#include "learning/trie/lookup.hpp"
 #include "proxy/request_info.hpp"
 #include "proxy/server.hpp"
 #include "proxy/worker.hpp"
@@ -76,6 +79,23 @@ struct ClientWatch {
   std::uint64_t generation = 0;
   tcp::socket* upstream = nullptr;
 };
+
+// The trie's answer for this call (deepest matching node, NAT semantics) turned into hint values,
+// with static fallbacks where the trie knows nothing.
+Hints predict(const Runtime& rt, const CallContext& ctx) {
+  const auto& prediction_cfg = rt.config->prediction;
+  if (rt.trie) {
+    std::array<std::string_view, 64> names;
+    const std::size_t depth = std::min(ctx.path.size(), names.size());
+    for (std::size_t i = 0; i < depth; ++i) names[i] = ctx.path[i];
+    if (const auto found = trie::lookup(*rt.trie, {names.data(), depth}, ctx.call_index)) {
+      return resolve_hints(found->prediction, found->source, ctx, prediction_cfg.fallback,
+                           prediction_cfg.sensitivity_scale);
+    }
+  }
+  return resolve_hints(nullptr, trie::Source::static_fallback, ctx, prediction_cfg.fallback,
+                       prediction_cfg.sensitivity_scale);
+}
 
 class ClientSession final : public SessionLink {
  public:
@@ -294,6 +314,16 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
     co_return client_keep_alive;
   }
 
+  // Where in the agent this call comes from, and what the trie predicts for it.
+  const auto now = Clock::now();
+  const auto& cfg = *rt.config;
+  const CallContext ctx = extract_context(req, info, worker_.server().runs(), now);
+  if (!cfg.context.trust_client_hints) strip_client_hints(req);
+  const Hints hints = predict(rt, ctx);
+  const bool inject_once = candidates.size() == 1;
+  if (inject_once) {
+    apply_hints(req, req.body(), hints, rt.routing->upstreams[candidates[0]]->cfg, info);
+  }
   prepare_upstream_request(req, remote_);
 
   std::uint64_t tried = 0;
@@ -319,6 +349,11 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
       req.target(target->cfg.base_path + original_target);
     }
     req.set(http::field::host, target->host_header);
+    if (!inject_once) {
+      // Each upstream gets its own hint formats; setting is idempotent across failovers.
+      apply_hints(req, req.body(), hints, target->cfg, info);
+      req.content_length(req.body().size());
+    }
 
     last = co_await attempt(worker_.pool(target), req, client_keep_alive);
     if (last.kind == Attempt::connect_failed) {
@@ -330,6 +365,7 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
     break;
   }
 
+  worker_.server().runs().touch(ctx.run_id, Clock::now());
   switch (last.kind) {
     case Attempt::done:
       co_return last.client_keep_alive && !worker_.draining();

@@ -61,6 +61,7 @@ void Worker::start_maintenance() {
       // Pools are never erased while running (a session may hold one across an await); the pool
       // of an upstream a reload removed just empties here.
       for (auto& [key, pool] : pools_) pool->sweep(now);
+      if (index_ == 0) server_.runs().expire(now);  // idle runs end (DESIGN: run_idle_timeout)
     }
     start_maintenance();
   });
