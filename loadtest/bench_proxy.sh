@@ -177,7 +177,8 @@ if [[ $WITH_NGINX == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# augur, with the keys of config/config.hpp; learning and SONA off so the figure is the proxy path.
+# augur doing its real per-request work: context tracking (run table), a trie lookup (NAT's fixture;
+# the benchmark's function path is in it) and injection of x-nat-* headers plus nvext body hints.
 if [[ $WITH_AUGUR != 0 ]]; then
   AUGUR_PORT=$(free_port)
   AUGUR_ADMIN_PORT=$(free_port)
@@ -189,7 +190,9 @@ threads: 1
 upstreams:
   - name: mock
     url: http://127.0.0.1:$MOCK_PORT
-    hints: [nat_headers]
+    hints: [nat_headers, nvext]
+prediction:
+  trie_file: $REPO/tests/unit/trie/data/nat_generated_prediction_trie.json
 learning:
   enabled: false
 sona:

@@ -2,6 +2,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <cstdio>
 #include <vector>
 
 namespace augur::proxy {
@@ -66,6 +67,64 @@ bool shape_response(http::response<http::buffer_body>& res, bool has_content_len
 bool is_event_stream(const http::fields& fields) {
   const auto type = fields[http::field::content_type];
   return type.size() >= 17 && boost::beast::iequals(type.substr(0, 17), "text/event-stream");
+}
+
+namespace {
+void append_fields(const http::fields& fields, std::string& out) {
+  for (const auto& f : fields) {
+    const auto name = f.name_string();
+    const auto value = f.value();
+    out.append(name.data(), name.size());
+    out += ": ";
+    out.append(value.data(), value.size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+}  // namespace
+
+void serialize_request_head(const http::request<http::string_body>& req, std::string& out) {
+  out.clear();
+  const auto method = req.method_string();
+  const auto target = req.target();
+  out.append(method.data(), method.size());
+  out += ' ';
+  out.append(target.data(), target.size());
+  out += " HTTP/1.1\r\n";
+  append_fields(req, out);
+}
+
+void serialize_response_head(const http::response<http::buffer_body>& res, std::string& out) {
+  out.clear();
+  out += "HTTP/1.1 ";
+  const unsigned status = res.result_int();
+  out += static_cast<char>('0' + status / 100 % 10);
+  out += static_cast<char>('0' + status / 10 % 10);
+  out += static_cast<char>('0' + status % 10);
+  out += ' ';
+  const auto reason = res.reason();
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+  append_fields(res, out);
+}
+
+const ResponseFramer::Buffers& ResponseFramer::frame(std::string_view head, std::string_view data,
+                                                     bool last) {
+  static constexpr std::string_view crlf = "\r\n";
+  static constexpr std::string_view last_chunk = "0\r\n\r\n";
+  auto& b = buffers_;
+  b.count = 0;
+  if (!head.empty()) b.pieces[b.count++] = boost::asio::buffer(head);
+  if (!data.empty()) {
+    if (chunked_) {
+      const int n = std::snprintf(size_line_, sizeof size_line_, "%zx\r\n", data.size());
+      b.pieces[b.count++] = boost::asio::buffer(size_line_, static_cast<std::size_t>(n));
+    }
+    b.pieces[b.count++] = boost::asio::buffer(data);
+    if (chunked_) b.pieces[b.count++] = boost::asio::buffer(crlf);
+  }
+  if (last && chunked_) b.pieces[b.count++] = boost::asio::buffer(last_chunk);
+  return b;
 }
 
 void SseTail::feed(const char* data, std::size_t n) {

@@ -3,6 +3,8 @@
 // injected after an upstream failure starts on an event boundary).
 #pragma once
 
+#include <array>
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
@@ -31,6 +33,36 @@ bool shape_response(http::response<http::buffer_body>& res, bool has_content_len
                     unsigned client_version, bool client_keep_alive);
 
 bool is_event_stream(const http::fields& fields);
+
+// "METHOD TARGET HTTP/1.1\r\n" + fields + "\r\n" into `out` (replacing its content).
+void serialize_request_head(const http::request<http::string_body>& req, std::string& out);
+// "HTTP/1.1 STATUS REASON\r\n" + fields + "\r\n" into `out` (replacing its content).
+void serialize_response_head(const http::response<http::buffer_body>& res, std::string& out);
+
+// Frames a response body for the client as it is relayed: raw bytes for sized and
+// close-delimited bodies, chunks (RFC 9112 7.1) when augur chose chunked framing.
+class ResponseFramer {
+ public:
+  // Head, chunk-size line, data, chunk end, last chunk: at most five pieces, one write.
+  struct Buffers {
+    std::array<boost::asio::const_buffer, 5> pieces;
+    std::size_t count = 0;
+    const boost::asio::const_buffer* begin() const { return pieces.data(); }
+    const boost::asio::const_buffer* end() const { return pieces.data() + count; }
+  };
+
+  explicit ResponseFramer(bool chunked) : chunked_(chunked) {}
+  bool chunked() const { return chunked_; }
+
+  // The buffers that send `head` (may be empty), then `data` (may be empty), then, when `last`,
+  // the end of a chunked body. Valid until the next call; `head` and `data` must outlive the write.
+  const Buffers& frame(std::string_view head, std::string_view data, bool last);
+
+ private:
+  bool chunked_;
+  char size_line_[20];
+  Buffers buffers_;
+};
 
 // Remembers the last two bytes of a forwarded SSE body.
 class SseTail {

@@ -127,8 +127,7 @@ class ClientSession final : public SessionLink {
                                           const config::UpstreamTimeouts& up_cfg);
   asio::awaitable<void> send_error(ProxyError e, std::string_view message, unsigned version,
                                    bool keep_alive);
-  asio::awaitable<bool> write_to_client(http::response_serializer<http::buffer_body>& sr,
-                                        bool header_only);
+  asio::awaitable<bool> write_to_client(const ResponseFramer::Buffers& buffers);
 
   void watch_client() override;
   void unwatch_client();
@@ -140,6 +139,7 @@ class ClientSession final : public SessionLink {
   Worker& worker_;
   tcp::socket socket_;
   Deadline deadline_;
+  std::string head_buf_;  // serialised heads, reused across requests
   beast::flat_buffer buffer_;
   std::string remote_;
   std::shared_ptr<ClientWatch> watch_;
@@ -418,16 +418,9 @@ asio::awaitable<AttemptResult> ClientSession::attempt(ConnectionPool& pool, Requ
                           "upstream closed the connection before responding"};
 }
 
-asio::awaitable<bool> ClientSession::write_to_client(
-    http::response_serializer<http::buffer_body>& sr, bool header_only) {
+asio::awaitable<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
   deadline_.arm(cfg().limits.write_timeout);
-  beast::error_code ec;
-  if (header_only) {
-    std::tie(ec, std::ignore) = co_await http::async_write_header(socket_, sr, tuple_awaitable);
-  } else {
-    std::tie(ec, std::ignore) = co_await http::async_write(socket_, sr, tuple_awaitable);
-    if (ec == http::error::need_buffer) ec = {};
-  }
+  auto [ec, n] = co_await asio::async_write(socket_, buffers, tuple_awaitable);
   co_return !ec && !watch_->gone;
 }
 
@@ -439,7 +432,10 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   const bool reused = conn.reused();
 
   deadline.arm(up_cfg.write);
-  auto [wec, wn] = co_await http::async_write(up, req, tuple_awaitable);
+  serialize_request_head(req, head_buf_);
+  const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head_buf_),
+                                                          asio::buffer(req.body())};
+  auto [wec, wn] = co_await asio::async_write(up, request_buffers, tuple_awaitable);
   if (wec) {
     if (reused && !deadline.timed_out(wec)) co_return AttemptResult{Attempt::stale};
     if (deadline.timed_out(wec)) {
@@ -494,7 +490,10 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   client_keep_alive = shape_response(res, p.content_length().has_value(), head, req.version(),
                                      client_keep_alive);
 
-  http::response_serializer<http::buffer_body> sr{res};
+  // The response head in one contiguous buffer (Beast's serializer hands the kernel one iovec
+  // per field); the body goes out as read, framed here.
+  serialize_response_head(res, head_buf_);
+  ResponseFramer framer(res.chunked());
   auto buffer = worker_.take_buffer();
   struct BufferGuard {
     Worker& w;
@@ -506,67 +505,71 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
 
   AttemptResult result{Attempt::done};
   result.client_keep_alive = client_keep_alive;
+  bool head_pending = true;
 
-  // Streams: the header goes out at once, before the first event. Sized bodies wait for their
-  // first bytes so header and body leave in one write.
+  // Streams: the head goes out at once, before the first event. Sized bodies wait for their
+  // first bytes so head and body leave in one write.
   if (!p.is_done() && conn.buffer.size() == 0 && (event_stream || !p.content_length())) {
-    res.body().data = nullptr;
-    res.body().more = true;
-    if (!co_await write_to_client(sr, true)) co_return AttemptResult{Attempt::client_gone};
+    if (!co_await write_to_client(framer.frame(head_buf_, {}, false))) {
+      co_return AttemptResult{Attempt::client_gone};
+    }
+    head_pending = false;
   }
 
   SseTail tail;
   beast::error_code upstream_error;
-  do {
+  for (;;) {
+    std::size_t got = 0;
     if (!p.is_done()) {
       res.body().data = buf;
       res.body().size = buf_size;
       deadline.arm(up_cfg.stream_idle);
       auto [ec, n] = co_await http::async_read_some(up, conn.buffer, p, tuple_awaitable);
       if (ec == http::error::need_buffer) ec = {};
-      const std::size_t got = buf_size - res.body().size;
-      res.body().data = buf;
-      res.body().size = got;
-      res.body().more = !p.is_done();
+      got = buf_size - res.body().size;
       if (ec || watch_->gone) {
         upstream_error = ec ? ec : asio::error::operation_aborted;
-        res.body().more = true;
         if (got > 0 && !watch_->gone) {
           tail.feed(buf, got);
-          if (!co_await write_to_client(sr, false)) break;
+          co_await write_to_client(framer.frame(head_pending ? head_buf_ : std::string_view{},
+                                                {buf, got}, false));
+          head_pending = false;
         }
         break;
       }
       if (event_stream) tail.feed(buf, got);
-      // A read can end on a chunk header with no data yet; an empty write would emit the
-      // zero-size chunk that means end-of-body.
+      // A read can end on a chunk header with no data yet: nothing to send.
       if (got == 0 && !p.is_done()) continue;
-    } else {
-      res.body().data = nullptr;
-      res.body().size = 0;
-      res.body().more = false;
     }
-    if (!co_await write_to_client(sr, false)) co_return AttemptResult{Attempt::client_gone};
-  } while (!sr.is_done());
+    const bool last = p.is_done();
+    if (!co_await write_to_client(framer.frame(head_pending ? head_buf_ : std::string_view{},
+                                               {buf, got}, last))) {
+      co_return AttemptResult{Attempt::client_gone};
+    }
+    head_pending = false;
+    if (last) break;
+  }
 
   if (watch_->gone) co_return AttemptResult{Attempt::client_gone};
 
   if (upstream_error) {
     worker_.counters().upstream_errors.fetch_add(1, std::memory_order_relaxed);
     // The status line is gone; what is left is to end the body so the client can tell.
-    if (event_stream && res.chunked()) {
+    if (event_stream && framer.chunked() && !head_pending) {
       std::string event = tail.separator();
       const bool stalled = deadline.timed_out(upstream_error);
       event += sse_error_event(stalled ? ProxyError::upstream_timeout
                                        : ProxyError::upstream_refused,
-                               stalled
-                                   ? "upstream stream stalled"
-                                   : "upstream connection lost mid-stream");
-      res.body().data = event.data();
-      res.body().size = event.size();
-      res.body().more = false;
-      if (!co_await write_to_client(sr, false)) co_return AttemptResult{Attempt::client_gone};
+                               stalled ? "upstream stream stalled"
+                                       : "upstream connection lost mid-stream");
+      if (!co_await write_to_client(framer.frame({}, event, true))) {
+        co_return AttemptResult{Attempt::client_gone};
+      }
       co_return result;  // cleanly terminated chunked stream: the client connection stays usable
+    }
+    if (head_pending) {
+      co_return AttemptResult{Attempt::failed, ProxyError::upstream_refused,
+                              "upstream connection lost before the response body"};
     }
     result.client_keep_alive = false;  // a truncated body: only closing tells the client
     co_return result;
