@@ -430,8 +430,18 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
                                                        const config::UpstreamTimeouts& up_cfg) {
   auto& deadline = conn.deadline;
   const bool reused = conn.reused();
+  // Each phase has its own bound; `timeouts.total` (0 = none) caps the whole exchange.
+  const auto total_end = up_cfg.total.count() > 0 ? Clock::now() + up_cfg.total
+                                                  : Clock::time_point::max();
+  const auto arm = [&](config::Duration phase) {
+    const auto now = Clock::now();
+    const auto left = total_end - now;
+    deadline.arm(total_end == Clock::time_point::max() || left > phase
+                     ? Clock::duration(phase)
+                     : std::max(left, Clock::duration::zero()));
+  };
 
-  deadline.arm(up_cfg.write);
+  arm(up_cfg.write);
   serialize_request_head(req, head_buf_);
   const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head_buf_),
                                                           asio::buffer(req.body())};
@@ -453,7 +463,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
     ClientSession& s;
     ~ExchangeGuard() { s.end_exchange(); }
   } exchange_guard{*this};
-  deadline.arm(up_cfg.response_headers);
+  arm(up_cfg.response_headers);
   beast::error_code rec;
   for (;;) {
     parser.emplace();
@@ -523,7 +533,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
     if (!p.is_done()) {
       res.body().data = buf;
       res.body().size = buf_size;
-      deadline.arm(up_cfg.stream_idle);
+      arm(up_cfg.stream_idle);
       auto [ec, n] = co_await http::async_read_some(up, conn.buffer, p, tuple_awaitable);
       if (ec == http::error::need_buffer) ec = {};
       got = buf_size - res.body().size;

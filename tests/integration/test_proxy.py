@@ -227,6 +227,29 @@ class Errors(IntegrationTest):
                                              chat_body(), {"x-mock-latency-ms": "3000"}), 504)
         self.assertEqual(err["type"], "timeout")
 
+    def test_total_timeout_cuts_a_stream_with_an_sse_error(self):
+        mock = self.own(Mock())
+        up = f'{{ name: mock, url: "{mock.url}", timeouts: {{ total: 600ms }} }}'
+        augur = self.own(Augur(config([up])))
+        with connect(augur.port) as s:
+            s.sendall(build_request("POST", "/v1/chat/completions",
+                                    json.dumps(chat_body(stream=True)).encode(),
+                                    {"Content-Type": "application/json", "x-mock-tokens": "50",
+                                     "x-mock-chunk-delay-ms": "100"}))
+            resp, _ = read_response(s)
+        events = [e for e in resp.body.decode().split("\n\n") if e.strip()]
+        self.assertLess(len(events), 50)
+        self.assertEqual(json.loads(events[-1][len("data: "):])["error"]["type"], "timeout")
+        # Without a total timeout the same long stream is never cut.
+        plain = self.own(Augur(config([("mock", mock.url)])))
+        with connect(plain.port) as s:
+            s.sendall(build_request("POST", "/v1/chat/completions",
+                                    json.dumps(chat_body(stream=True)).encode(),
+                                    {"Content-Type": "application/json", "x-mock-tokens": "12",
+                                     "x-mock-chunk-delay-ms": "100"}))
+            resp, _ = read_response(s)
+        self.assertTrue(resp.body.rstrip().endswith(b"data: [DONE]"))
+
     def test_413_431_and_400(self):
         mock = self.own(Mock())
         extra = "limits: { max_body_bytes: 1000, max_header_bytes: 2048 }\n"
