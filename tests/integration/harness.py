@@ -103,9 +103,9 @@ class Augur(Process):
             os.unlink(self.config_path)
 
 
-def config(upstreams, extra=""):
-    """A config on ephemeral ports. upstreams: list of (name, url) or dicts of YAML text."""
-    lines = ["listen: 127.0.0.1:0", "admin: { listen: 127.0.0.1:0 }", "threads: 1",
+def config(upstreams, extra="", admin="{ listen: 127.0.0.1:0 }"):
+    """A config on ephemeral ports. upstreams: list of (name, url) or YAML flow mappings."""
+    lines = ["listen: 127.0.0.1:0", f"admin: {admin}", "threads: 1",
              "upstreams:"]
     for u in upstreams:
         if isinstance(u, tuple):

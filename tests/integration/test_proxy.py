@@ -362,6 +362,18 @@ class Config(IntegrationTest):
         self.assertNotEqual(serve.returncode, 0)
         self.assertIn(f"{path}:5:", serve.stderr)
 
+    def test_admin_token_is_required_when_configured(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)],
+                                      admin="{ listen: 127.0.0.1:0, token: s3cret }")))
+        self.assertOpenAIError(request(augur.admin_port, "GET", "/healthz"), 401)
+        self.assertOpenAIError(request(augur.admin_port, "GET", "/readyz",
+                                       headers={"Authorization": "Bearer wrong"}), 401)
+        ok = request(augur.admin_port, "GET", "/readyz", headers={"Authorization": "Bearer s3cret"})
+        self.assertEqual(ok.status, 200)
+        # The proxy listener itself is not behind the admin token.
+        self.assertEqual(request(augur.port, "GET", "/v1/models").status, 200)
+
     def test_embedded_default_serves_the_bundled_mock(self):
         augur = self.own(Augur(None, ["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]))
         resp = request(augur.port, "POST", "/v1/chat/completions", chat_body())
