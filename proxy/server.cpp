@@ -177,7 +177,7 @@ bool Server::reload() {
 Server::Totals Server::totals() const {
   Totals t;
   for (const auto& w : workers_) {
-    auto& c = const_cast<Worker&>(*w).counters();
+    const auto& c = w->counters();
     t.connections_open += c.connections_open.load(std::memory_order_relaxed);
     t.connections_accepted += c.connections_accepted.load(std::memory_order_relaxed);
     t.requests += c.requests.load(std::memory_order_relaxed);

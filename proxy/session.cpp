@@ -195,7 +195,7 @@ asio::awaitable<void> ClientSession::send_error(ProxyError e, std::string_view m
   auto res = error_response(e, message, version == 10 ? 10 : 11, keep_alive);
   deadline_.arm(cfg().limits.write_timeout);
   co_await http::async_write(socket_, res, tuple_awaitable);
-  if (e != ProxyError::not_found) worker_.counters().client_errors.fetch_add(1, std::memory_order_relaxed);
+  worker_.counters().client_errors.fetch_add(1, std::memory_order_relaxed);
 }
 
 asio::awaitable<void> ClientSession::run() {

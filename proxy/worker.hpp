@@ -54,6 +54,7 @@ class Worker {
   Server& server() { return server_; }
   unsigned index() const { return index_; }
   WorkerCounters& counters() { return counters_; }
+  const WorkerCounters& counters() const { return counters_; }
 
   // The current config and routing, refreshed when the server's generation moved on. The
   // reference stays valid until the next call on this thread; hold runtime_ptr() across awaits.
@@ -70,7 +71,6 @@ class Worker {
   static constexpr std::size_t relay_buffer_size = 16 * 1024;
 
   void link(SessionLink& s) { sessions_.push_back(s); }
-  std::size_t session_count() const { return sessions_.size(); }
 
   // Called on this worker's thread: closes idle sessions; busy ones close after their response.
   void begin_drain();

@@ -1,14 +1,13 @@
-// simdjson stays inside this file; run_record.hpp exposes only our own types.
+// Run records <-> JSON Lines. simdjson stays inside the JSON readers (via json_read.hpp);
+// run_record.hpp exposes only our own types.
 #include "learning/trie/run_record.hpp"
-
-#include <simdjson.h>
 
 #include <fstream>
 #include <istream>
 #include <limits>
 #include <ostream>
 
-#include "learning/trie/field_path.hpp"
+#include "learning/trie/json_read.hpp"
 #include "learning/trie/json_text.hpp"
 #include "learning/trie/trie.hpp"
 
@@ -20,32 +19,22 @@ namespace dom = simdjson::dom;
 
 constexpr std::uint64_t kMaxTokens = std::uint64_t{1} << 53;
 
-class RunReader {
- public:
-  explicit RunReader(FieldPath& path) : path_(path) {}
+constexpr std::string_view kRunKeys[] = {"run_id", "started_at_ms", "ended_at_ms", "calls"};
+constexpr std::string_view kCallKeys[] = {"kind",          "path",        "call_index",
+                                          "started_at_ms", "ended_at_ms", "output_tokens",
+                                          "status"};
 
+class RunReader : public detail::JsonReader {
+ public:
   RunRecord read(std::string_view json) {
     path_.clear();
-    dom::element doc;
-    if (const auto error = parser_.parse(json.data(), json.size()).get(doc); error) {
-      path_.fail(std::string("invalid JSON: ") + simdjson::error_message(error));
-    }
+    const dom::element doc = parse(parser_, json);
     RunRecord run;
     read_run(doc, run);
     return run;
   }
 
  private:
-  dom::object object_of(dom::element e) {
-    if (e.type() != dom::element_type::OBJECT) path_.fail("must be an object");
-    return e.get_object().value_unsafe();
-  }
-
-  std::string_view string_of(dom::element e) {
-    if (e.type() != dom::element_type::STRING) path_.fail("must be a string");
-    return e.get_string().value_unsafe();
-  }
-
   std::uint64_t uint_of(dom::element e, std::uint64_t max) {
     std::uint64_t v = 0;
     if (e.type() == dom::element_type::INT64) {
@@ -66,143 +55,86 @@ class RunReader {
         uint_of(e, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
   }
 
-  static bool is_null(dom::element e) { return e.type() == dom::element_type::NULL_VALUE; }
-
-  void duplicate(std::string_view key) { path_.fail("duplicate key \"" + std::string(key) + "\""); }
-
-  void read_run(dom::element e, RunRecord& run) {
-    const dom::object obj = object_of(e);
-    std::uint32_t seen = 0;
-    for (const dom::key_value_pair field : obj) {
-      const std::string_view key = field.key;
-      unsigned bit = 0;
-      if (key == "run_id") {
-        bit = 0;
-      } else if (key == "started_at_ms") {
-        bit = 1;
-      } else if (key == "ended_at_ms") {
-        bit = 2;
-      } else if (key == "calls") {
-        bit = 3;
-      } else {
-        continue;
-      }
-      if (seen & (1u << bit)) duplicate(key);
-      seen |= 1u << bit;
-      FieldScope scope(path_, key);
-      switch (bit) {
-        case 0:
-          run.run_id = string_of(field.value);
-          break;
-        case 1:
-          run.started_at_ms = time_of(field.value);
-          break;
-        case 2:
-          if (!is_null(field.value)) run.ended_at_ms = time_of(field.value);
-          break;
-        default:
-          read_calls(field.value, run.calls);
-          break;
-      }
-    }
-    if (!(seen & 1u)) path_.fail("missing key \"run_id\"");
-    if (!(seen & 2u)) path_.fail("missing key \"started_at_ms\"");
-    if (!(seen & 8u)) path_.fail("missing key \"calls\"");
-    if (run.ended_at_ms && *run.ended_at_ms < run.started_at_ms) {
+  // Checked once the whole object is read, so the keys may come in any order.
+  void check_end(std::int64_t started_at_ms, const std::optional<std::int64_t>& ended_at_ms) {
+    if (ended_at_ms && *ended_at_ms < started_at_ms) {
       FieldScope scope(path_, "ended_at_ms");
       path_.fail("ends before started_at_ms");
     }
+  }
+
+  void read_run(dom::element e, RunRecord& run) {
+    const detail::SeenKeys seen =
+        for_each_field(object_of(e), kRunKeys, [&](unsigned bit, dom::element v) {
+          switch (bit) {
+            case 0:
+              run.run_id = string_of(v);
+              break;
+            case 1:
+              run.started_at_ms = time_of(v);
+              break;
+            case 2:
+              if (!is_null(v)) run.ended_at_ms = time_of(v);
+              break;
+            default:
+              read_calls(v, run.calls);
+              break;
+          }
+        });
+    require(seen, kRunKeys, {0, 1, 3});
+    check_end(run.started_at_ms, run.ended_at_ms);
   }
 
   void read_calls(dom::element e, std::vector<CallRecord>& calls) {
-    if (e.type() != dom::element_type::ARRAY) path_.fail("must be an array");
-    const dom::array arr = e.get_array().value_unsafe();
+    const dom::array arr = array_of(e);
     calls.reserve(arr.size());
-    std::size_t i = 0;
-    for (const dom::element item : arr) {
-      FieldScope scope(path_, i++);
-      read_call(item, calls.emplace_back());
-    }
+    for_each_item(arr, [&](dom::element item) { read_call(item, calls.emplace_back()); });
   }
 
   void read_call(dom::element e, CallRecord& call) {
-    const dom::object obj = object_of(e);
-    std::uint32_t seen = 0;
-    for (const dom::key_value_pair field : obj) {
-      const std::string_view key = field.key;
-      unsigned bit = 0;
-      if (key == "kind") {
-        bit = 0;
-      } else if (key == "path") {
-        bit = 1;
-      } else if (key == "call_index") {
-        bit = 2;
-      } else if (key == "started_at_ms") {
-        bit = 3;
-      } else if (key == "ended_at_ms") {
-        bit = 4;
-      } else if (key == "output_tokens") {
-        bit = 5;
-      } else if (key == "status") {
-        bit = 6;
-      } else {
-        continue;
-      }
-      if (seen & (1u << bit)) duplicate(key);
-      seen |= 1u << bit;
-      FieldScope scope(path_, key);
-      const dom::element v = field.value;
-      switch (bit) {
-        case 0:
-          call.kind = string_of(v);
-          break;
-        case 1:
-          read_path(v, call.path);
-          break;
-        case 2:
-          if (!is_null(v)) {
-            const std::uint64_t index = uint_of(v, kMaxCallIndex);
-            if (index == 0) path_.fail("call index must be a positive integer");
-            call.call_index = static_cast<std::uint32_t>(index);
+    const detail::SeenKeys seen =
+        for_each_field(object_of(e), kCallKeys, [&](unsigned bit, dom::element v) {
+          switch (bit) {
+            case 0:
+              call.kind = string_of(v);
+              break;
+            case 1:
+              read_path(v, call.path);
+              break;
+            case 2:
+              if (!is_null(v)) {
+                const std::uint64_t index = uint_of(v, kMaxCallIndex);
+                if (index == 0) path_.fail("call index must be a positive integer");
+                call.call_index = static_cast<std::uint32_t>(index);
+              }
+              break;
+            case 3:
+              call.started_at_ms = time_of(v);
+              break;
+            case 4:
+              if (!is_null(v)) call.ended_at_ms = time_of(v);
+              break;
+            case 5:
+              if (!is_null(v)) call.output_tokens = uint_of(v, kMaxTokens);
+              break;
+            default:
+              if (!is_null(v)) call.status = static_cast<int>(uint_of(v, 999));
+              break;
           }
-          break;
-        case 3:
-          call.started_at_ms = time_of(v);
-          break;
-        case 4:
-          if (!is_null(v)) call.ended_at_ms = time_of(v);
-          break;
-        case 5:
-          if (!is_null(v)) call.output_tokens = uint_of(v, kMaxTokens);
-          break;
-        default:
-          if (!is_null(v)) call.status = static_cast<int>(uint_of(v, 999));
-          break;
-      }
-    }
-    if (!(seen & 1u)) path_.fail("missing key \"kind\"");
-    if (!(seen & 8u)) path_.fail("missing key \"started_at_ms\"");
-    if (call.ended_at_ms && *call.ended_at_ms < call.started_at_ms) {
-      FieldScope scope(path_, "ended_at_ms");
-      path_.fail("ends before started_at_ms");
-    }
+        });
+    require(seen, kCallKeys, {0, 3});
+    check_end(call.started_at_ms, call.ended_at_ms);
   }
 
   void read_path(dom::element e, std::vector<std::string>& path) {
     if (is_null(e)) return;
-    if (e.type() != dom::element_type::ARRAY) path_.fail("must be an array of strings");
-    const dom::array arr = e.get_array().value_unsafe();
+    const dom::array arr = array_of(e, "must be an array of strings");
     if (arr.size() > kMaxPathLength) {
       path_.fail("is longer than " + std::to_string(kMaxPathLength) + " names");
     }
-    std::size_t i = 0;
-    for (const dom::element item : arr) {
-      FieldScope scope(path_, i++);
-      path.emplace_back(string_of(item));
-    }
+    for_each_item(arr, [&](dom::element item) { path.emplace_back(string_of(item)); });
   }
 
-  FieldPath& path_;
   dom::parser parser_;
 };
 
@@ -216,21 +148,17 @@ void append_optional_int(std::string& out, const std::optional<std::int64_t>& v)
 
 }  // namespace
 
-RunRecord parse_run_record(std::string_view json) {
-  FieldPath path;
-  return RunReader(path).read(json);
-}
+RunRecord parse_run_record(std::string_view json) { return RunReader().read(json); }
 
 std::size_t read_runs_jsonl(std::istream& in, const std::function<void(RunRecord&&)>& on_run) {
-  FieldPath path;
-  RunReader reader(path);
+  RunReader reader;
   std::string line;
   std::size_t line_no = 0;
   std::size_t runs = 0;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    path.prefix = "line " + std::to_string(line_no) + ": ";
+    reader.set_prefix("line " + std::to_string(line_no) + ": ");
     on_run(reader.read(line));
     ++runs;
   }

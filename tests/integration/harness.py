@@ -227,6 +227,21 @@ def request(port, method, path, body=b"", headers=None, timeout=30.0):
         return resp
 
 
+def stream_chat(port, headers=None, timeout=30.0):
+    """A streamed chat completion on a fresh connection; returns the whole decoded response."""
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    with connect(port, timeout) as s:
+        s.sendall(build_request("POST", "/v1/chat/completions",
+                                json.dumps(chat_body(stream=True)).encode(), h))
+        resp, _ = read_response(s, timeout=timeout)
+    return resp
+
+
+def sse_events(resp):
+    return [e for e in resp.body.decode().split("\n\n") if e.strip()]
+
+
 def chat_body(stream=False, **extra):
     body = {"model": "test-model", "messages": [{"role": "user", "content": "hello"}]}
     if stream:

@@ -11,7 +11,8 @@ import time
 import unittest
 
 from harness import (AUGUR_BIN, Augur, IntegrationTest, Mock, ScriptedUpstream, build_request,
-                     chat_body, config, connect, free_port, read_response, request, respond)
+                     chat_body, config, connect, free_port, read_response, request, respond,
+                     sse_events, stream_chat)
 
 
 class Passthrough(IntegrationTest):
@@ -121,15 +122,10 @@ class Streaming(IntegrationTest):
     def test_upstream_dying_mid_stream_ends_with_sse_error_event(self):
         mock = self.own(Mock())
         augur = self.own(Augur(config([("mock", mock.url)])))
-        with connect(augur.port) as s:
-            s.sendall(build_request("POST", "/v1/chat/completions",
-                                    json.dumps(chat_body(stream=True)).encode(),
-                                    {"Content-Type": "application/json",
-                                     "x-mock-fault": "reset-mid-stream",
-                                     "x-mock-fault-after": "2"}))
-            resp, _ = read_response(s)
+        resp = stream_chat(augur.port, {"x-mock-fault": "reset-mid-stream",
+                                        "x-mock-fault-after": "2"})
         self.assertEqual(resp.status, 200)
-        events = [e for e in resp.body.decode().split("\n\n") if e.strip()]
+        events = sse_events(resp)
         self.assertGreaterEqual(len(events), 3)
         self.assertTrue(events[0].startswith("data: {"))
         last = events[-1]
@@ -231,23 +227,13 @@ class Errors(IntegrationTest):
         mock = self.own(Mock())
         up = f'{{ name: mock, url: "{mock.url}", timeouts: {{ total: 600ms }} }}'
         augur = self.own(Augur(config([up])))
-        with connect(augur.port) as s:
-            s.sendall(build_request("POST", "/v1/chat/completions",
-                                    json.dumps(chat_body(stream=True)).encode(),
-                                    {"Content-Type": "application/json", "x-mock-tokens": "50",
-                                     "x-mock-chunk-delay-ms": "100"}))
-            resp, _ = read_response(s)
-        events = [e for e in resp.body.decode().split("\n\n") if e.strip()]
+        events = sse_events(stream_chat(augur.port, {"x-mock-tokens": "50",
+                                                     "x-mock-chunk-delay-ms": "100"}))
         self.assertLess(len(events), 50)
         self.assertEqual(json.loads(events[-1][len("data: "):])["error"]["type"], "timeout")
         # Without a total timeout the same long stream is never cut.
         plain = self.own(Augur(config([("mock", mock.url)])))
-        with connect(plain.port) as s:
-            s.sendall(build_request("POST", "/v1/chat/completions",
-                                    json.dumps(chat_body(stream=True)).encode(),
-                                    {"Content-Type": "application/json", "x-mock-tokens": "12",
-                                     "x-mock-chunk-delay-ms": "100"}))
-            resp, _ = read_response(s)
+        resp = stream_chat(plain.port, {"x-mock-tokens": "12", "x-mock-chunk-delay-ms": "100"})
         self.assertTrue(resp.body.rstrip().endswith(b"data: [DONE]"))
 
     def test_413_431_and_400(self):
