@@ -1,5 +1,5 @@
 // BuilderState <-> compact JSON, the form a replica's accumulators take in Redis
-// ({p}{ns}:acc:{replica}). simdjson stays inside this file.
+// ({p}{ns}:acc:{replica}). simdjson stays inside the JSON readers (via json_read.hpp).
 //
 // {"format":"augur.trie.state","version":1,"relative_accuracy":0.01,"exact_limit":128,
 //  "runs":N,"calls":N,"nodes":[{"path":["a","b"],"any":IA,"by_call_index":{"1":IA}}, ...]}
@@ -7,15 +7,13 @@
 // S  = {"count":n,"mean":x,"m2":x}            (just {"count":0} when empty)
 // M  = S + {"min":x,"max":x,"samples":[...]}  while exact, or
 //      S + {"min":x,"max":x,"zero":n,"pos":[offset,[counts]],"neg":[offset,[counts]]}
-#include <simdjson.h>
-
 #include <cmath>
 #include <optional>
 #include <set>
 #include <utility>
 
 #include "learning/trie/builder.hpp"
-#include "learning/trie/field_path.hpp"
+#include "learning/trie/json_read.hpp"
 #include "learning/trie/json_text.hpp"
 
 namespace augur::trie {
@@ -92,17 +90,13 @@ void write_index(std::string& out, const IndexAccumulators& a) {
 
 namespace dom = simdjson::dom;
 
-class StateReader {
+class StateReader : detail::JsonReader {
  public:
   // Fills `state` (fresh) and returns the run and call counters recorded in `text`.
   std::pair<std::uint64_t, std::uint64_t> read(std::string_view text, BuilderState& state) {
     path_.prefix = "builder state: ";
     dom::parser parser;
-    dom::element doc;
-    if (const auto error = parser.parse(text.data(), text.size()).get(doc); error) {
-      path_.fail(std::string("invalid JSON: ") + simdjson::error_message(error));
-    }
-    const dom::object top = object_of(doc);
+    const dom::object top = object_of(parse(parser, text));
     {
       FieldScope scope(path_, "format");
       if (string_of(field(top, "format")) != kFormat) path_.fail("not an augur trie state");
@@ -125,24 +119,11 @@ class StateReader {
         path_.fail("state was written with a different exact-sample limit");
       }
     }
-    std::uint64_t runs = 0;
-    std::uint64_t calls = 0;
-    {
-      FieldScope scope(path_, "runs");
-      runs = uint_of(field(top, "runs"));
-    }
-    {
-      FieldScope scope(path_, "calls");
-      calls = uint_of(field(top, "calls"));
-    }
+    const std::uint64_t runs = at(top, "runs", &StateReader::uint_of);
+    const std::uint64_t calls = at(top, "calls", &StateReader::uint_of);
     FieldScope scope(path_, "nodes");
-    const dom::element nodes = field(top, "nodes");
-    if (nodes.type() != dom::element_type::ARRAY) path_.fail("must be an array");
-    std::size_t i = 0;
     std::vector<std::string_view> node_path;
-    const dom::array node_list = nodes.get_array().value_unsafe();
-    for (const dom::element item : node_list) {
-      FieldScope item_scope(path_, i++);
+    for_each_item(array_of(field(top, "nodes")), [&](dom::element item) {
       const dom::object obj = object_of(item);
       {
         FieldScope path_scope(path_, "path");
@@ -150,21 +131,11 @@ class StateReader {
       }
       if (!first_time(node_path)) path_.fail("duplicate node path");
       NodeAccumulators& acc = state.node(node_path);
-      {
-        FieldScope any_scope(path_, "any");
-        acc.any_index = read_index(field(obj, "any"));
-      }
+      acc.any_index = at(obj, "any", &StateReader::read_index);
       FieldScope by_scope(path_, "by_call_index");
-      const dom::element by = field(obj, "by_call_index");
-      for (const dom::key_value_pair kv : object_of(by)) {
-        path_.push_quoted(kv.key);
-        const std::uint32_t index = call_index_of(kv.key);
-        const auto [it, inserted] = acc.by_call_index.try_emplace(index);
-        if (!inserted) path_.fail("duplicate call index");
-        it->second = read_index(kv.value);
-        path_.pop();
-      }
-    }
+      read_by_call_index(object_of(field(obj, "by_call_index")), acc.by_call_index,
+                         [&](dom::element e, IndexAccumulators& out) { out = read_index(e); });
+    });
     return {runs, calls};
   }
 
@@ -180,16 +151,24 @@ class StateReader {
     return seen_paths_.insert(std::move(key)).second;
   }
 
+  // read(value of `key`), with `key` on the path while it reads.
+  template <class T>
+  T at(const dom::object& obj, std::string_view key, T (StateReader::*read)(dom::element)) {
+    FieldScope scope(path_, key);
+    return (this->*read)(field(obj, key));
+  }
+
+  // The value of `key`, which must be present once.
   dom::element field(const dom::object& obj, std::string_view key) {
     dom::element found;
     bool has = false;
     for (const dom::key_value_pair kv : obj) {
       if (kv.key != key) continue;
-      if (has) path_.fail("duplicate key \"" + std::string(key) + "\"");
+      if (has) duplicate(key);
       found = kv.value;
       has = true;
     }
-    if (!has) path_.fail("missing key \"" + std::string(key) + "\"");
+    if (!has) missing(key);
     return found;
   }
 
@@ -198,16 +177,6 @@ class StateReader {
       if (kv.key == key) return field(obj, key);
     }
     return std::nullopt;
-  }
-
-  dom::object object_of(dom::element e) {
-    if (e.type() != dom::element_type::OBJECT) path_.fail("must be an object");
-    return e.get_object().value_unsafe();
-  }
-
-  std::string_view string_of(dom::element e) {
-    if (e.type() != dom::element_type::STRING) path_.fail("must be a string");
-    return e.get_string().value_unsafe();
   }
 
   std::int64_t int_of(dom::element e) {
@@ -224,64 +193,23 @@ class StateReader {
   }
 
   double double_of(dom::element e) {
-    double v = 0;
-    switch (e.type()) {
-      case dom::element_type::DOUBLE:
-        v = e.get_double().value_unsafe();
-        break;
-      case dom::element_type::INT64:
-        v = static_cast<double>(e.get_int64().value_unsafe());
-        break;
-      case dom::element_type::UINT64:
-        v = static_cast<double>(e.get_uint64().value_unsafe());
-        break;
-      default:
-        path_.fail("must be a number");
-    }
+    const double v = number_of(e);
     if (!std::isfinite(v)) path_.fail("must be finite");
     return v;
   }
 
-  std::uint32_t call_index_of(std::string_view key) {
-    if (key.empty() || key[0] == '0') path_.fail("call index must be a positive integer");
-    std::uint64_t v = 0;
-    for (const char c : key) {
-      if (c < '0' || c > '9') path_.fail("call index must be a positive integer");
-      if (v <= kMaxCallIndex) v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (v > kMaxCallIndex) path_.fail("call index is too large");
-    return static_cast<std::uint32_t>(v);
-  }
-
   void read_path(dom::element e, std::vector<std::string_view>& out) {
-    if (e.type() != dom::element_type::ARRAY) path_.fail("must be an array of strings");
+    const dom::array names = array_of(e, "must be an array of strings");
     out.clear();
-    std::size_t i = 0;
-    const dom::array names = e.get_array().value_unsafe();
-    for (const dom::element name : names) {
-      FieldScope scope(path_, i++);
-      out.push_back(string_of(name));
-    }
+    for_each_item(names, [&](dom::element name) { out.push_back(string_of(name)); });
     if (out.size() > kMaxTrieDepth) path_.fail("path is too deep");
   }
 
   Moments read_moments(const dom::object& obj) {
-    std::uint64_t count = 0;
-    {
-      FieldScope scope(path_, "count");
-      count = uint_of(field(obj, "count"));
-    }
+    const std::uint64_t count = at(obj, "count", &StateReader::uint_of);
     if (count == 0) return {};
-    double mean = 0;
-    double m2 = 0;
-    {
-      FieldScope scope(path_, "mean");
-      mean = double_of(field(obj, "mean"));
-    }
-    {
-      FieldScope scope(path_, "m2");
-      m2 = double_of(field(obj, "m2"));
-    }
+    const double mean = at(obj, "mean", &StateReader::double_of);
+    const double m2 = at(obj, "m2", &StateReader::double_of);
     try {
       return Moments::from_parts(count, mean, m2);
     } catch (const TrieError& e) {
@@ -291,17 +219,15 @@ class StateReader {
 
   QuantileSketch::Store read_store(dom::element e) {
     QuantileSketch::Store s;
-    if (e.type() != dom::element_type::ARRAY) path_.fail("must be [offset, [counts]]");
-    const dom::array arr = e.get_array().value_unsafe();
-    if (arr.size() != 2) path_.fail("must be [offset, [counts]]");
+    constexpr std::string_view kShape = "must be [offset, [counts]]";
+    const dom::array arr = array_of(e, kShape);
+    if (arr.size() != 2) path_.fail(kShape);
     auto it = arr.begin();
     const std::int64_t offset = int_of(*it);
     if (offset < -100000 || offset > 100000) path_.fail("bucket offset out of range");
     s.offset = static_cast<std::int32_t>(offset);
     ++it;
-    const dom::element counts = *it;
-    if (counts.type() != dom::element_type::ARRAY) path_.fail("must be [offset, [counts]]");
-    const dom::array list = counts.get_array().value_unsafe();
+    const dom::array list = array_of(*it, kShape);
     if (list.size() > 100000) path_.fail("too many buckets");
     for (const dom::element c : list) s.counts.push_back(uint_of(c));
     return s;
@@ -313,37 +239,21 @@ class StateReader {
     if (moments.count() == 0) return {};
     QuantileSketch::Parts parts;
     parts.count = moments.count();
-    {
-      FieldScope scope(path_, "min");
-      parts.min = double_of(field(obj, "min"));
-    }
-    {
-      FieldScope scope(path_, "max");
-      parts.max = double_of(field(obj, "max"));
-    }
+    parts.min = at(obj, "min", &StateReader::double_of);
+    parts.max = at(obj, "max", &StateReader::double_of);
     if (const auto samples = optional_field(obj, "samples")) {
       FieldScope scope(path_, "samples");
-      if (samples->type() != dom::element_type::ARRAY) path_.fail("must be an array");
+      const dom::array list = array_of(*samples);
       parts.exact = true;
-      const dom::array list = samples->get_array().value_unsafe();
       for (const dom::element x : list) {
         parts.samples.push_back(double_of(x));
         if (parts.samples.size() > QuantileSketch::kExactLimit) path_.fail("too many samples");
       }
     } else {
       parts.exact = false;
-      {
-        FieldScope scope(path_, "zero");
-        parts.zero_count = uint_of(field(obj, "zero"));
-      }
-      {
-        FieldScope scope(path_, "pos");
-        parts.positive = read_store(field(obj, "pos"));
-      }
-      {
-        FieldScope scope(path_, "neg");
-        parts.negative = read_store(field(obj, "neg"));
-      }
+      parts.zero_count = at(obj, "zero", &StateReader::uint_of);
+      parts.positive = at(obj, "pos", &StateReader::read_store);
+      parts.negative = at(obj, "neg", &StateReader::read_store);
     }
     try {
       return MetricAccumulator::from_parts(moments, QuantileSketch::from_parts(std::move(parts)));
@@ -355,24 +265,14 @@ class StateReader {
   IndexAccumulators read_index(dom::element e) {
     const dom::object obj = object_of(e);
     IndexAccumulators a;
-    {
-      FieldScope scope(path_, "remaining_calls");
-      a.remaining_calls = read_metric(field(obj, "remaining_calls"));
-    }
-    {
-      FieldScope scope(path_, "interarrival_ms");
-      a.interarrival_ms = read_metric(field(obj, "interarrival_ms"));
-    }
-    {
-      FieldScope scope(path_, "output_tokens");
-      a.output_tokens = read_metric(field(obj, "output_tokens"));
-    }
+    a.remaining_calls = at(obj, "remaining_calls", &StateReader::read_metric);
+    a.interarrival_ms = at(obj, "interarrival_ms", &StateReader::read_metric);
+    a.output_tokens = at(obj, "output_tokens", &StateReader::read_metric);
     FieldScope scope(path_, "sensitivity");
     a.sensitivity = read_moments(object_of(field(obj, "sensitivity")));
     return a;
   }
 
-  FieldPath path_;
   std::set<std::string> seen_paths_;
 };
 

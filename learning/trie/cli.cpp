@@ -112,11 +112,7 @@ int trie_lookup(const std::filesystem::path& trie_path, std::string_view functio
     line += ", \"output_tokens\": ";
     append_metrics(line, p.output_tokens);
     line += ", \"latency_sensitivity\": ";
-    if (p.latency_sensitivity) {
-      json_text::append_int(line, *p.latency_sensitivity);
-    } else {
-      line += "null";
-    }
+    json_text::append_int_or_null(line, p.latency_sensitivity);
     line += "}\n";
     out << line;
     return kExitOk;

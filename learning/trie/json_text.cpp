@@ -192,6 +192,22 @@ void append_uint(std::string& out, unsigned long long v) {
   out.append(buf, res.ptr);
 }
 
+void append_int_or_null(std::string& out, std::optional<long long> v) {
+  if (v) {
+    append_int(out, *v);
+  } else {
+    out += "null";
+  }
+}
+
+void append_uint_or_null(std::string& out, std::optional<unsigned long long> v) {
+  if (v) {
+    append_uint(out, *v);
+  } else {
+    out += "null";
+  }
+}
+
 void newline_indent(std::string& out, int level) {
   out += '\n';
   out.append(static_cast<std::size_t>(level) * 2, ' ');

@@ -3,6 +3,7 @@
 // Internal to learning/trie; pure functions, thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,10 @@ void append_string(std::string& out, std::string_view s);
 // Appends an integer in decimal.
 void append_int(std::string& out, long long v);
 void append_uint(std::string& out, unsigned long long v);
+
+// Appends the integer, or `null` when it is absent.
+void append_int_or_null(std::string& out, std::optional<long long> v);
+void append_uint_or_null(std::string& out, std::optional<unsigned long long> v);
 
 // Appends a newline plus `level` x 2 spaces: json.dump(indent=2) layout.
 void newline_indent(std::string& out, int level);

@@ -83,8 +83,9 @@ class TrieReader : detail::JsonReader {
             case 1:
               // null is treated as empty, like missing
               if (!is_null(v)) {
-                read_by_call_index(object_of(v), node.predictions_by_call_index,
-                                   [&](dom::element p, Prediction& out) { read_prediction(p, out); });
+                read_by_call_index(
+                    object_of(v), node.predictions_by_call_index,
+                    [&](dom::element p, Prediction& out) { read_prediction(p, out); });
               }
               break;
             case 2:

@@ -20,12 +20,13 @@ namespace dom = simdjson::dom;
 constexpr std::uint64_t kMaxTokens = std::uint64_t{1} << 53;
 
 constexpr std::string_view kRunKeys[] = {"run_id", "started_at_ms", "ended_at_ms", "calls"};
-constexpr std::string_view kCallKeys[] = {"kind",          "path",        "call_index",
-                                          "started_at_ms", "ended_at_ms", "output_tokens",
-                                          "status"};
+constexpr std::string_view kCallKeys[] = {
+    "kind", "path", "call_index", "started_at_ms", "ended_at_ms", "output_tokens", "status"};
 
-class RunReader : public detail::JsonReader {
+class RunReader : detail::JsonReader {
  public:
+  using JsonReader::set_prefix;
+
   RunRecord read(std::string_view json) {
     path_.clear();
     const dom::element doc = parse(parser_, json);
@@ -138,14 +139,6 @@ class RunReader : public detail::JsonReader {
   dom::parser parser_;
 };
 
-void append_optional_int(std::string& out, const std::optional<std::int64_t>& v) {
-  if (v) {
-    json_text::append_int(out, *v);
-  } else {
-    out += "null";
-  }
-}
-
 }  // namespace
 
 RunRecord parse_run_record(std::string_view json) { return RunReader().read(json); }
@@ -185,7 +178,7 @@ std::string serialize_run_record(const RunRecord& run) {
   out += ", \"started_at_ms\": ";
   json_text::append_int(out, run.started_at_ms);
   out += ", \"ended_at_ms\": ";
-  append_optional_int(out, run.ended_at_ms);
+  json_text::append_int_or_null(out, run.ended_at_ms);
   out += ", \"calls\": [";
   bool first_call = true;
   for (const CallRecord& call : run.calls) {
@@ -199,21 +192,13 @@ std::string serialize_run_record(const RunRecord& run) {
       json_text::append_string(out, call.path[i]);
     }
     out += "], \"call_index\": ";
-    if (call.call_index) {
-      json_text::append_uint(out, *call.call_index);
-    } else {
-      out += "null";
-    }
+    json_text::append_uint_or_null(out, call.call_index);
     out += ", \"started_at_ms\": ";
     json_text::append_int(out, call.started_at_ms);
     out += ", \"ended_at_ms\": ";
-    append_optional_int(out, call.ended_at_ms);
+    json_text::append_int_or_null(out, call.ended_at_ms);
     out += ", \"output_tokens\": ";
-    if (call.output_tokens) {
-      json_text::append_uint(out, *call.output_tokens);
-    } else {
-      out += "null";
-    }
+    json_text::append_uint_or_null(out, call.output_tokens);
     out += ", \"status\": ";
     json_text::append_int(out, call.status);
     out += '}';
