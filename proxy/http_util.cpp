@@ -39,34 +39,10 @@ void prepare_upstream_request(http::request<http::string_body>& req, std::string
   }
   if (req.find("x-forwarded-proto") == req.end()) req.set("x-forwarded-proto", "http");
   req.version(11);
-  if (!req.body().empty() || req.method() == http::verb::post ||
-      req.method() == http::verb::put || req.method() == http::verb::patch) {
+  if (!req.body().empty() || req.method() == http::verb::post || req.method() == http::verb::put ||
+      req.method() == http::verb::patch) {
     req.content_length(req.body().size());
   }
-}
-
-bool shape_response(http::response<http::buffer_body>& res, bool has_content_length, bool head,
-                    unsigned client_version, bool client_keep_alive) {
-  const unsigned status = res.result_int();
-  const bool bodiless = head || status < 200 || status == 204 || status == 304;
-  strip_hop_by_hop(res);
-  if (!bodiless && !has_content_length) {
-    if (client_version >= 11) {
-      res.chunked(true);
-    } else {
-      client_keep_alive = false;  // HTTP/1.0: the end of the body is the end of the connection
-    }
-  }
-  if (is_event_stream(res)) res.set("x-accel-buffering", "no");
-  res.version(11);
-  res.keep_alive(client_keep_alive);
-  if (client_keep_alive && client_version == 10) res.set(http::field::connection, "keep-alive");
-  return client_keep_alive;
-}
-
-bool is_event_stream(const http::fields& fields) {
-  const auto type = fields[http::field::content_type];
-  return type.size() >= 17 && boost::beast::iequals(type.substr(0, 17), "text/event-stream");
 }
 
 namespace {
@@ -92,20 +68,6 @@ void serialize_request_head(const http::request<http::string_body>& req, std::st
   out.append(target.data(), target.size());
   out += " HTTP/1.1\r\n";
   append_fields(req, out);
-}
-
-void serialize_response_head(const http::response<http::buffer_body>& res, std::string& out) {
-  out.clear();
-  out += "HTTP/1.1 ";
-  const unsigned status = res.result_int();
-  out += static_cast<char>('0' + status / 100 % 10);
-  out += static_cast<char>('0' + status / 10 % 10);
-  out += static_cast<char>('0' + status % 10);
-  out += ' ';
-  const auto reason = res.reason();
-  out.append(reason.data(), reason.size());
-  out += "\r\n";
-  append_fields(res, out);
 }
 
 const ResponseFramer::Buffers& ResponseFramer::frame(std::string_view head, std::string_view data,

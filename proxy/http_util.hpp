@@ -1,6 +1,6 @@
-// HTTP/1.1 proxy mechanics that do not need a socket: hop-by-hop header handling (RFC 9110 7.6.1),
-// X-Forwarded-*, response framing for the client, and the tail of an SSE stream (so an error event
-// injected after an upstream failure starts on an event boundary).
+// HTTP/1.1 proxy mechanics that do not need a socket: the request sent upstream (hop-by-hop
+// fields removed per RFC 9110 7.6.1, X-Forwarded-*), response body framing for the client, and the
+// tail of an SSE stream (so an error event after an upstream failure starts on an event boundary).
 #pragma once
 
 #include <array>
@@ -25,20 +25,8 @@ void strip_hop_by_hop(http::fields& fields);
 // X-Forwarded-For/-Proto appended, HTTP/1.1 keep-alive, Content-Length from the body.
 void prepare_upstream_request(http::request<http::string_body>& req, std::string_view remote);
 
-// Prepares an upstream response's header for the client: hop-by-hop removed, framing chosen
-// (upstream Content-Length kept; otherwise chunked for HTTP/1.1 clients or close-delimited for
-// HTTP/1.0), `X-Accel-Buffering: no` on event streams. Returns whether the client connection
-// can stay open afterwards.
-bool shape_response(http::response<http::buffer_body>& res, bool has_content_length, bool head,
-                    unsigned client_version, bool client_keep_alive);
-
-bool is_event_stream(const http::fields& fields);
-
 // "METHOD TARGET HTTP/1.1\r\n" + fields + "\r\n" into `out` (replacing its content).
 void serialize_request_head(const http::request<http::string_body>& req, std::string& out);
-// "HTTP/1.1 STATUS REASON\r\n" + fields + "\r\n" into `out` (replacing its content).
-void serialize_response_head(const http::response<http::buffer_body>& res, std::string& out);
-
 // Frames a response body for the client as it is relayed: raw bytes for sized and
 // close-delimited bodies, chunks (RFC 9112 7.1) when augur chose chunked framing.
 class ResponseFramer {

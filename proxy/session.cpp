@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,15 +17,15 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
-#include <array>
 #include <memory>
 #include <optional>
 
+#include "learning/trie/lookup.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/http_errors.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/inject.hpp"
-#include "learning/trie/lookup.hpp"
+#include "proxy/relay_parser.hpp"
 #include "proxy/request_info.hpp"
 #include "proxy/server.hpp"
 #include "proxy/worker.hpp"
@@ -53,11 +54,11 @@ bool is_closed(const beast::error_code& ec) {
 
 // How one attempt at an upstream ended.
 enum class Attempt {
-  done,              // a response (complete or cut short) went to the client
-  stale,             // a reused connection was dead before any response byte: retry once
-  connect_failed,    // could not connect: try another upstream
-  failed,            // failed before any response byte; `error` says how to answer
-  client_gone,       // the client went away; nothing more to send
+  done,            // a response (complete or cut short) went to the client
+  stale,           // a reused connection was dead before any response byte: retry once
+  connect_failed,  // could not connect: try another upstream
+  failed,          // failed before any response byte; `error` says how to answer
+  client_gone,     // the client went away; nothing more to send
 };
 
 struct AttemptResult {
@@ -120,7 +121,8 @@ class ClientSession final : public SessionLink {
 
  private:
   asio::awaitable<bool> handle(Request& req, bool client_keep_alive);
-  asio::awaitable<AttemptResult> attempt(ConnectionPool& pool, Request& req, bool client_keep_alive);
+  asio::awaitable<AttemptResult> attempt(ConnectionPool& pool, Request& req,
+                                         bool client_keep_alive);
   template <class Stream>
   asio::awaitable<AttemptResult> exchange(Stream& up, UpstreamConn& conn, Request& req,
                                           bool client_keep_alive,
@@ -231,8 +233,8 @@ asio::awaitable<void> ClientSession::run() {
         co_await send_error(ProxyError::body_too_large, "request body exceeds the limit", 11,
                             false);
       } else if (deadline_.fired()) {
-        co_await send_error(ProxyError::client_timeout, "request headers not received in time",
-                            11, false);
+        co_await send_error(ProxyError::client_timeout, "request headers not received in time", 11,
+                            false);
       } else if (!is_closed(hec) && hec != asio::error::operation_aborted) {
         co_await send_error(ProxyError::bad_request,
                             std::string("malformed request: ") + hec.message(), 11, false);
@@ -244,8 +246,7 @@ asio::awaitable<void> ClientSession::run() {
     const unsigned version = header.version();
     // RFC 9112 6.1: a request whose transfer coding does not end in chunked cannot be framed.
     if (header.count(http::field::transfer_encoding) && !parser.chunked()) {
-      co_await send_error(ProxyError::bad_request, "unsupported transfer-encoding", version,
-                          false);
+      co_await send_error(ProxyError::bad_request, "unsupported transfer-encoding", version, false);
       break;
     }
     if (version != 11 && version != 10) {
@@ -257,16 +258,15 @@ asio::awaitable<void> ClientSession::run() {
       if (beast::iequals(header[http::field::expect], "100-continue")) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         deadline_.arm(limits.write_timeout);
-        auto [cec, cn] = co_await asio::async_write(socket_, asio::buffer(cont),
-                                                     tuple_awaitable);
+        auto [cec, cn] = co_await asio::async_write(socket_, asio::buffer(cont), tuple_awaitable);
         if (cec) break;
       }
       deadline_.arm(limits.body_timeout);
       auto [bec, bn] = co_await http::async_read(socket_, buffer_, parser, tuple_awaitable);
       if (bec) {
         if (bec == http::error::body_limit) {
-          co_await send_error(ProxyError::body_too_large, "request body exceeds the limit",
-                              version, false);
+          co_await send_error(ProxyError::body_too_large, "request body exceeds the limit", version,
+                              false);
         } else if (deadline_.fired()) {
           co_await send_error(ProxyError::client_timeout, "request body not received in time",
                               version, false);
@@ -425,14 +425,14 @@ asio::awaitable<bool> ClientSession::write_to_client(const ResponseFramer::Buffe
 }
 
 template <class Stream>
-asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn,
-                                                       Request& req, bool client_keep_alive,
+asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, Request& req,
+                                                       bool client_keep_alive,
                                                        const config::UpstreamTimeouts& up_cfg) {
   auto& deadline = conn.deadline;
   const bool reused = conn.reused();
   // Each phase has its own bound; `timeouts.total` (0 = none) caps the whole exchange.
-  const auto total_end = up_cfg.total.count() > 0 ? Clock::now() + up_cfg.total
-                                                  : Clock::time_point::max();
+  const auto total_end =
+      up_cfg.total.count() > 0 ? Clock::now() + up_cfg.total : Clock::time_point::max();
   const auto arm = [&](config::Duration phase) {
     const auto now = Clock::now();
     const auto left = total_end - now;
@@ -457,7 +457,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   }
 
   const bool head = req.method() == http::verb::head;
-  std::optional<http::response_parser<http::buffer_body>> parser;
+  std::optional<RelayResponseParser> parser;
   begin_exchange(conn.socket());
   struct ExchangeGuard {
     ClientSession& s;
@@ -467,13 +467,11 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   beast::error_code rec;
   for (;;) {
     parser.emplace();
-    parser->body_limit(boost::none);
-    parser->header_limit(64 * 1024);
     if (head) parser->skip(true);
-    std::tie(rec, std::ignore) = co_await http::async_read_header(up, conn.buffer, *parser,
-                                                                 tuple_awaitable);
+    std::tie(rec, std::ignore) =
+        co_await http::async_read_header(up, conn.buffer, *parser, tuple_awaitable);
     // An interim 1xx (other than 101) precedes the real response: skip it.
-    const unsigned status = parser->get().result_int();
+    const unsigned status = parser->status();
     if (rec || status >= 200 || status == 101) break;
   }
   auto& p = *parser;
@@ -494,16 +492,14 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
                             "upstream sent an invalid response: " + rec.message()};
   }
 
-  auto& res = p.get();
-  const bool upstream_keep_alive = res.keep_alive();
-  const bool event_stream = is_event_stream(res);
-  client_keep_alive = shape_response(res, p.content_length().has_value(), head, req.version(),
-                                     client_keep_alive);
+  const bool upstream_keep_alive = p.keep_alive();
+  const bool event_stream = p.event_stream();
+  bool chunked_out = false;
+  client_keep_alive = p.write_head(head_buf_, head, req.version(), client_keep_alive, chunked_out);
 
   // The response head in one contiguous buffer (Beast's serializer hands the kernel one iovec
   // per field); the body goes out as read, framed here.
-  serialize_response_head(res, head_buf_);
-  ResponseFramer framer(res.chunked());
+  ResponseFramer framer(chunked_out);
   auto buffer = worker_.take_buffer();
   struct BufferGuard {
     Worker& w;
@@ -531,18 +527,17 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   for (;;) {
     std::size_t got = 0;
     if (!p.is_done()) {
-      res.body().data = buf;
-      res.body().size = buf_size;
+      p.set_output(buf, buf_size);
       arm(up_cfg.stream_idle);
       auto [ec, n] = co_await http::async_read_some(up, conn.buffer, p, tuple_awaitable);
       if (ec == http::error::need_buffer) ec = {};
-      got = buf_size - res.body().size;
+      got = p.received();
       if (ec || watch_->gone) {
         upstream_error = ec ? ec : asio::error::operation_aborted;
         if (got > 0 && !watch_->gone) {
           tail.feed(buf, got);
-          co_await write_to_client(framer.frame(head_pending ? head_buf_ : std::string_view{},
-                                                {buf, got}, false));
+          co_await write_to_client(
+              framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, false));
           head_pending = false;
         }
         break;
@@ -552,8 +547,8 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
       if (got == 0 && !p.is_done()) continue;
     }
     const bool last = p.is_done();
-    if (!co_await write_to_client(framer.frame(head_pending ? head_buf_ : std::string_view{},
-                                               {buf, got}, last))) {
+    if (!co_await write_to_client(
+            framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, last))) {
       co_return AttemptResult{Attempt::client_gone};
     }
     head_pending = false;
@@ -568,10 +563,9 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
     if (event_stream && framer.chunked() && !head_pending) {
       std::string event = tail.separator();
       const bool stalled = deadline.timed_out(upstream_error);
-      event += sse_error_event(stalled ? ProxyError::upstream_timeout
-                                       : ProxyError::upstream_refused,
-                               stalled ? "upstream stream stalled"
-                                       : "upstream connection lost mid-stream");
+      event += sse_error_event(
+          stalled ? ProxyError::upstream_timeout : ProxyError::upstream_refused,
+          stalled ? "upstream stream stalled" : "upstream connection lost mid-stream");
       if (!co_await write_to_client(framer.frame({}, event, true))) {
         co_return AttemptResult{Attempt::client_gone};
       }

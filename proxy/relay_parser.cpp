@@ -1,0 +1,131 @@
+#include "proxy/relay_parser.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <cstring>
+
+namespace augur::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+bool hop_by_hop(http::field f) {
+  switch (f) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+RelayResponseParser::RelayResponseParser() {
+  body_limit(boost::none);
+  header_limit(64 * 1024);
+}
+
+void RelayResponseParser::on_response_impl(int code, boost::beast::string_view reason, int version,
+                                           boost::beast::error_code&) {
+  status_ = static_cast<unsigned>(code);
+  status_line_ = "HTTP/1.1 ";
+  status_line_ += static_cast<char>('0' + code / 100 % 10);
+  status_line_ += static_cast<char>('0' + code / 10 % 10);
+  status_line_ += static_cast<char>('0' + code % 10);
+  status_line_ += ' ';
+  status_line_.append(reason.data(), reason.size());
+  status_line_ += "\r\n";
+}
+
+void RelayResponseParser::on_field_impl(http::field name, boost::beast::string_view name_sv,
+                                        boost::beast::string_view value_sv,
+                                        boost::beast::error_code&) {
+  const std::string_view name_string(name_sv.data(), name_sv.size());
+  const std::string_view value(value_sv.data(), value_sv.size());
+  if (name == http::field::connection) {
+    if (!connection_.empty()) connection_ += ',';
+    connection_.append(value.data(), value.size());
+  }
+  if (name == http::field::content_type && value.size() >= 17 &&
+      boost::beast::iequals(boost::beast::string_view(value.data(), 17), "text/event-stream")) {
+    event_stream_ = true;
+  }
+  if (hop_by_hop(name)) return;
+  const auto offset = static_cast<std::uint32_t>(arena_.size());
+  arena_.append(name_string.data(), name_string.size());
+  arena_ += ": ";
+  arena_.append(value.data(), value.size());
+  arena_ += "\r\n";
+  fields_.push_back({offset, static_cast<std::uint32_t>(arena_.size() - offset),
+                     static_cast<std::uint32_t>(name_string.size())});
+}
+
+std::size_t RelayResponseParser::take(std::string_view body, boost::beast::error_code& ec) {
+  if (!out_) {
+    ec = http::error::need_buffer;
+    return 0;
+  }
+  const std::size_t n = std::min(body.size(), capacity_ - received_);
+  std::memcpy(out_ + received_, body.data(), n);
+  received_ += n;
+  if (n < body.size()) ec = http::error::need_buffer;
+  return n;
+}
+
+std::size_t RelayResponseParser::on_body_impl(boost::beast::string_view body,
+                                              boost::beast::error_code& ec) {
+  return take({body.data(), body.size()}, ec);
+}
+
+std::size_t RelayResponseParser::on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
+                                                    boost::beast::error_code& ec) {
+  return take({body.data(), body.size()}, ec);
+}
+
+bool RelayResponseParser::named_by_connection(std::string_view name) const {
+  if (connection_.empty()) return false;
+  for (const auto token : http::token_list{connection_}) {
+    if (boost::beast::iequals(token, boost::beast::string_view(name.data(), name.size()))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool RelayResponseParser::write_head(std::string& out, bool head, unsigned client_version,
+                                     bool client_keep_alive, bool& chunked) const {
+  out = status_line_;
+  for (const auto& f : fields_) {
+    const std::string_view line(arena_.data() + f.offset, f.length);
+    if (named_by_connection(line.substr(0, f.name_length))) continue;
+    out.append(line);
+  }
+  const bool bodiless = head || status_ < 200 || status_ == 204 || status_ == 304;
+  chunked = false;
+  if (!bodiless && !content_length()) {
+    if (client_version >= 11) {
+      chunked = true;
+      out += "Transfer-Encoding: chunked\r\n";
+    } else {
+      client_keep_alive = false;  // HTTP/1.0: the end of the body is the end of the connection
+    }
+  }
+  if (event_stream_) out += "x-accel-buffering: no\r\n";
+  if (!client_keep_alive) {
+    out += "Connection: close\r\n";
+  } else if (client_version == 10) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+  return client_keep_alive;
+}
+
+}  // namespace augur::proxy

@@ -1,0 +1,77 @@
+// Parses an upstream response for relaying without building a field container: the status line
+// and the fields that may be forwarded are copied once into a per-exchange arena, and body bytes
+// go straight into the caller's relay buffer (buffer_body semantics). Beast's response_parser
+// allocated a tree node per header field and augur then erased hop-by-hop fields from it one by
+// one; this keeps the same parsing (Beast's basic_parser) and drops that work.
+#pragma once
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace augur::proxy {
+
+class RelayResponseParser final : public boost::beast::http::basic_parser<false> {
+ public:
+  RelayResponseParser();
+
+  unsigned status() const { return status_; }
+  bool event_stream() const { return event_stream_; }
+
+  // Where the next body bytes go; received() says how many arrived since.
+  void set_output(char* data, std::size_t capacity) {
+    out_ = data;
+    capacity_ = capacity;
+    received_ = 0;
+  }
+  std::size_t received() const { return received_; }
+
+  // Writes the response head for the client into `out`: the status line, every field except the
+  // hop-by-hop ones (RFC 9110 7.6.1, and those the upstream's Connection names), then augur's own
+  // framing: the upstream Content-Length is kept; otherwise chunked for HTTP/1.1 clients, or
+  // close-delimited for HTTP/1.0; `X-Accel-Buffering: no` on event streams. `head` is true for a
+  // HEAD request. Returns whether the client connection can stay open, and sets `chunked`.
+  bool write_head(std::string& out, bool head, unsigned client_version, bool client_keep_alive,
+                  bool& chunked) const;
+
+ private:
+  struct Field {
+    std::uint32_t offset;  // into arena_: "name: value\r\n"
+    std::uint32_t length;
+    std::uint32_t name_length;
+  };
+
+  void on_request_impl(boost::beast::http::verb, boost::beast::string_view,
+                       boost::beast::string_view, int, boost::beast::error_code&) override {}
+  void on_response_impl(int code, boost::beast::string_view reason, int version,
+                        boost::beast::error_code& ec) override;
+  void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string,
+                     boost::beast::string_view value, boost::beast::error_code& ec) override;
+  void on_header_impl(boost::beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&,
+                         boost::beast::error_code&) override {}
+  std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view,
+                            boost::beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
+                                 boost::beast::error_code& ec) override;
+  void on_finish_impl(boost::beast::error_code&) override {}
+
+  std::size_t take(std::string_view body, boost::beast::error_code& ec);
+  bool named_by_connection(std::string_view name) const;
+
+  unsigned status_ = 0;
+  bool event_stream_ = false;
+  std::string status_line_;
+  std::string arena_;
+  std::vector<Field> fields_;
+  std::string connection_;  // the upstream's Connection value(s), for the fields it names
+  char* out_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::size_t received_ = 0;
+};
+
+}  // namespace augur::proxy
