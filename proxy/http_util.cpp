@@ -8,19 +8,29 @@
 namespace augur::proxy {
 
 void strip_hop_by_hop(http::fields& fields) {
+  // Fields the Connection header names are hop-by-hop too (rare: only looked at when present).
+  std::vector<std::string> named;
   const auto connection = fields[http::field::connection];
   if (!connection.empty()) {
-    std::vector<std::string> named;
     for (const auto token : http::token_list{connection}) named.emplace_back(token);
-    for (const auto& name : named) fields.erase(name);
   }
-  fields.erase(http::field::connection);
-  fields.erase(http::field::keep_alive);
-  fields.erase(http::field::proxy_connection);
-  fields.erase(http::field::te);
-  fields.erase(http::field::trailer);
-  fields.erase(http::field::transfer_encoding);
-  fields.erase(http::field::upgrade);
+  for (auto it = fields.begin(); it != fields.end();) {
+    bool drop = false;
+    switch (it->name()) {
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::transfer_encoding:
+      case http::field::upgrade:
+        drop = true;
+        break;
+      default:
+        for (const auto& n : named) drop = drop || boost::beast::iequals(it->name_string(), n);
+    }
+    it = drop ? fields.erase(it) : std::next(it);
+  }
 }
 
 void prepare_upstream_request(http::request<http::string_body>& req, std::string_view remote) {
