@@ -7,6 +7,21 @@
 
 namespace augur::proxy {
 
+bool is_hop_by_hop(http::field f) {
+  switch (f) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void strip_hop_by_hop(http::fields& fields) {
   // Fields the Connection header names are hop-by-hop too (rare: only looked at when present).
   std::vector<std::string> named;
@@ -15,20 +30,8 @@ void strip_hop_by_hop(http::fields& fields) {
     for (const auto token : http::token_list{connection}) named.emplace_back(token);
   }
   for (auto it = fields.begin(); it != fields.end();) {
-    bool drop = false;
-    switch (it->name()) {
-      case http::field::connection:
-      case http::field::keep_alive:
-      case http::field::proxy_connection:
-      case http::field::te:
-      case http::field::trailer:
-      case http::field::transfer_encoding:
-      case http::field::upgrade:
-        drop = true;
-        break;
-      default:
-        for (const auto& n : named) drop = drop || boost::beast::iequals(it->name_string(), n);
-    }
+    bool drop = is_hop_by_hop(it->name());
+    for (const auto& n : named) drop = drop || boost::beast::iequals(it->name_string(), n);
     it = drop ? fields.erase(it) : std::next(it);
   }
 }

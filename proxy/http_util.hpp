@@ -17,6 +17,10 @@ namespace augur::proxy {
 
 namespace http = boost::beast::http;
 
+// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade: the fields
+// RFC 9110 7.6.1 makes hop-by-hop by name (the ones Connection names come on top).
+bool is_hop_by_hop(http::field f);
+
 // Removes Connection, the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer,
 // Transfer-Encoding and Upgrade.
 void strip_hop_by_hop(http::fields& fields);

@@ -5,28 +5,11 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <cstring>
 
+#include "proxy/http_util.hpp"
+
 namespace augur::proxy {
 
 namespace http = boost::beast::http;
-
-namespace {
-
-bool hop_by_hop(http::field f) {
-  switch (f) {
-    case http::field::connection:
-    case http::field::keep_alive:
-    case http::field::proxy_connection:
-    case http::field::te:
-    case http::field::trailer:
-    case http::field::transfer_encoding:
-    case http::field::upgrade:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
 
 RelayResponseParser::RelayResponseParser() {
   body_limit(boost::none);
@@ -58,7 +41,7 @@ void RelayResponseParser::on_field_impl(http::field name, boost::beast::string_v
       boost::beast::iequals(boost::beast::string_view(value.data(), 17), "text/event-stream")) {
     event_stream_ = true;
   }
-  if (hop_by_hop(name)) return;
+  if (is_hop_by_hop(name)) return;
   const auto offset = static_cast<std::uint32_t>(arena_.size());
   arena_.append(name_string.data(), name_string.size());
   arena_ += ": ";
