@@ -11,7 +11,12 @@ namespace augur::proxy {
 
 namespace http = boost::beast::http;
 
-RelayResponseParser::RelayResponseParser() {
+RelayResponseParser::RelayResponseParser(Scratch& scratch) : scratch_(scratch) {
+  scratch_.status_line.clear();
+  scratch_.arena.clear();
+  if (scratch_.arena.capacity() > 16 * 1024) std::string().swap(scratch_.arena);  // one huge head
+  scratch_.fields.clear();
+  scratch_.connection.clear();
   body_limit(boost::none);
   header_limit(64 * 1024);
 }
@@ -19,13 +24,13 @@ RelayResponseParser::RelayResponseParser() {
 void RelayResponseParser::on_response_impl(int code, boost::beast::string_view reason, int version,
                                            boost::beast::error_code&) {
   status_ = static_cast<unsigned>(code);
-  status_line_ = "HTTP/1.1 ";
-  status_line_ += static_cast<char>('0' + code / 100 % 10);
-  status_line_ += static_cast<char>('0' + code / 10 % 10);
-  status_line_ += static_cast<char>('0' + code % 10);
-  status_line_ += ' ';
-  status_line_.append(reason.data(), reason.size());
-  status_line_ += "\r\n";
+  scratch_.status_line = "HTTP/1.1 ";
+  scratch_.status_line += static_cast<char>('0' + code / 100 % 10);
+  scratch_.status_line += static_cast<char>('0' + code / 10 % 10);
+  scratch_.status_line += static_cast<char>('0' + code % 10);
+  scratch_.status_line += ' ';
+  scratch_.status_line.append(reason.data(), reason.size());
+  scratch_.status_line += "\r\n";
 }
 
 void RelayResponseParser::on_field_impl(http::field name, boost::beast::string_view name_sv,
@@ -34,21 +39,21 @@ void RelayResponseParser::on_field_impl(http::field name, boost::beast::string_v
   const std::string_view name_string(name_sv.data(), name_sv.size());
   const std::string_view value(value_sv.data(), value_sv.size());
   if (name == http::field::connection) {
-    if (!connection_.empty()) connection_ += ',';
-    connection_.append(value.data(), value.size());
+    if (!scratch_.connection.empty()) scratch_.connection += ',';
+    scratch_.connection.append(value.data(), value.size());
   }
   if (name == http::field::content_type && value.size() >= 17 &&
       boost::beast::iequals(boost::beast::string_view(value.data(), 17), "text/event-stream")) {
     event_stream_ = true;
   }
   if (is_hop_by_hop(name)) return;
-  const auto offset = static_cast<std::uint32_t>(arena_.size());
-  arena_.append(name_string.data(), name_string.size());
-  arena_ += ": ";
-  arena_.append(value.data(), value.size());
-  arena_ += "\r\n";
-  fields_.push_back({offset, static_cast<std::uint32_t>(arena_.size() - offset),
-                     static_cast<std::uint32_t>(name_string.size())});
+  const auto offset = static_cast<std::uint32_t>(scratch_.arena.size());
+  scratch_.arena.append(name_string.data(), name_string.size());
+  scratch_.arena += ": ";
+  scratch_.arena.append(value.data(), value.size());
+  scratch_.arena += "\r\n";
+  scratch_.fields.push_back({offset, static_cast<std::uint32_t>(scratch_.arena.size() - offset),
+                             static_cast<std::uint32_t>(name_string.size())});
 }
 
 std::size_t RelayResponseParser::take(std::string_view body, boost::beast::error_code& ec) {
@@ -74,8 +79,8 @@ std::size_t RelayResponseParser::on_chunk_body_impl(std::uint64_t, boost::beast:
 }
 
 bool RelayResponseParser::named_by_connection(std::string_view name) const {
-  if (connection_.empty()) return false;
-  for (const auto token : http::token_list{connection_}) {
+  if (scratch_.connection.empty()) return false;
+  for (const auto token : http::token_list{scratch_.connection}) {
     if (boost::beast::iequals(token, boost::beast::string_view(name.data(), name.size()))) {
       return true;
     }
@@ -85,9 +90,9 @@ bool RelayResponseParser::named_by_connection(std::string_view name) const {
 
 bool RelayResponseParser::write_head(std::string& out, bool head, unsigned client_version,
                                      bool client_keep_alive, bool& chunked) const {
-  out = status_line_;
-  for (const auto& f : fields_) {
-    const std::string_view line(arena_.data() + f.offset, f.length);
+  out = scratch_.status_line;
+  for (const auto& f : scratch_.fields) {
+    const std::string_view line(scratch_.arena.data() + f.offset, f.length);
     if (named_by_connection(line.substr(0, f.name_length))) continue;
     out.append(line);
   }

@@ -16,7 +16,21 @@ namespace augur::proxy {
 
 class RelayResponseParser final : public boost::beast::http::basic_parser<false> {
  public:
-  RelayResponseParser();
+  struct Field {
+    std::uint32_t offset;  // into the arena: "name: value\r\n"
+    std::uint32_t length;
+    std::uint32_t name_length;
+  };
+  // Storage that outlives one parser (Beast parsers cannot be reset), so a connection's
+  // responses reuse the same buffers instead of allocating them per response.
+  struct Scratch {
+    std::string status_line;
+    std::string arena;
+    std::vector<Field> fields;
+    std::string connection;  // the upstream's Connection value(s), for the fields it names
+  };
+
+  explicit RelayResponseParser(Scratch& scratch);
 
   unsigned status() const { return status_; }
   bool event_stream() const { return event_stream_; }
@@ -38,12 +52,6 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
                   bool& chunked) const;
 
  private:
-  struct Field {
-    std::uint32_t offset;  // into arena_: "name: value\r\n"
-    std::uint32_t length;
-    std::uint32_t name_length;
-  };
-
   void on_request_impl(boost::beast::http::verb, boost::beast::string_view,
                        boost::beast::string_view, int, boost::beast::error_code&) override {}
   void on_response_impl(int code, boost::beast::string_view reason, int version,
@@ -65,10 +73,7 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
 
   unsigned status_ = 0;
   bool event_stream_ = false;
-  std::string status_line_;
-  std::string arena_;
-  std::vector<Field> fields_;
-  std::string connection_;  // the upstream's Connection value(s), for the fields it names
+  Scratch& scratch_;
   char* out_ = nullptr;
   std::size_t capacity_ = 0;
   std::size_t received_ = 0;

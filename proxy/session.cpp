@@ -142,6 +142,7 @@ class ClientSession final : public SessionLink {
   tcp::socket socket_;
   Deadline deadline_;
   std::string head_buf_;  // serialised heads, reused across requests
+  RelayResponseParser::Scratch relay_scratch_;
   beast::flat_buffer buffer_;
   std::string remote_;
   std::shared_ptr<ClientWatch> watch_;
@@ -466,7 +467,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   arm(up_cfg.response_headers);
   beast::error_code rec;
   for (;;) {
-    parser.emplace();
+    parser.emplace(relay_scratch_);
     if (head) parser->skip(true);
     std::tie(rec, std::ignore) =
         co_await http::async_read_header(up, conn.buffer, *parser, tuple_awaitable);
