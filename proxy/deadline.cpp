@@ -41,7 +41,7 @@ void Deadline::disarm() {
 bool Deadline::fired() const { return state_->fired; }
 
 bool Deadline::timed_out(const boost::system::error_code& ec) const {
-  return state_->fired && (ec == boost::asio::error::operation_aborted || ec);
+  return state_->fired && ec;  // the expiry cancelled it: operation_aborted, or a late error
 }
 
 void Deadline::wait(const std::shared_ptr<State>& state, Clock::time_point at) {

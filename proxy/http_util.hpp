@@ -5,7 +5,6 @@
 
 #include <array>
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>

@@ -8,14 +8,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
 #include <memory>
 #include <optional>
@@ -41,6 +38,19 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr auto refused_cooldown = std::chrono::seconds(1);
 
 using Request = http::request<http::string_body>;
+
+// Runs `f` when the scope ends, however it ends (co_return from any branch included).
+template <class F>
+class ScopeExit {
+ public:
+  explicit ScopeExit(F f) : f_(std::move(f)) {}
+  ~ScopeExit() { f_(); }
+  ScopeExit(const ScopeExit&) = delete;
+  ScopeExit& operator=(const ScopeExit&) = delete;
+
+ private:
+  F f_;
+};
 
 bool is_timeout(const beast::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
@@ -296,10 +306,8 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
   auto& counters = worker_.counters();
   counters.requests.fetch_add(1, std::memory_order_relaxed);
   counters.inflight.fetch_add(1, std::memory_order_relaxed);
-  struct InflightGuard {
-    WorkerCounters& c;
-    ~InflightGuard() { c.inflight.fetch_sub(1, std::memory_order_relaxed); }
-  } inflight_guard{counters};
+  const ScopeExit inflight_guard{
+      [&] { counters.inflight.fetch_sub(1, std::memory_order_relaxed); }};
 
   // Holding the snapshot keeps it (and the upstream targets) alive through a reload mid-request.
   const std::shared_ptr<const Runtime> runtime_hold = worker_.runtime_ptr();
@@ -339,10 +347,8 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
     auto& health = *target->health;
     health.requests.fetch_add(1, std::memory_order_relaxed);
     health.outstanding.fetch_add(1, std::memory_order_relaxed);
-    struct OutstandingGuard {
-      UpstreamHealth& h;
-      ~OutstandingGuard() { h.outstanding.fetch_sub(1, std::memory_order_relaxed); }
-    } outstanding_guard{health};
+    const ScopeExit outstanding_guard{
+        [&] { health.outstanding.fetch_sub(1, std::memory_order_relaxed); }};
 
     if (target->cfg.base_path.empty()) {
       req.target(original_target);
@@ -351,9 +357,9 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
     }
     req.set(http::field::host, target->host_header);
     if (!inject_once) {
-      // Each upstream gets its own hint formats; setting is idempotent across failovers.
+      // Each upstream gets its own hint formats; setting is idempotent across failovers, and
+      // apply_hints fixes Content-Length itself when it rewrites the body.
       apply_hints(req, req.body(), hints, target->cfg, info);
-      req.content_length(req.body().size());
     }
 
     last = co_await attempt(worker_.pool(target), req, client_keep_alive);
@@ -460,10 +466,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   const bool head = req.method() == http::verb::head;
   std::optional<RelayResponseParser> parser;
   begin_exchange(conn.socket());
-  struct ExchangeGuard {
-    ClientSession& s;
-    ~ExchangeGuard() { s.end_exchange(); }
-  } exchange_guard{*this};
+  const ScopeExit exchange_guard{[this] { end_exchange(); }};
   arm(up_cfg.response_headers);
   beast::error_code rec;
   for (;;) {
@@ -502,11 +505,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   // per field); the body goes out as read, framed here.
   ResponseFramer framer(chunked_out);
   auto buffer = worker_.take_buffer();
-  struct BufferGuard {
-    Worker& w;
-    std::unique_ptr<char[]>& b;
-    ~BufferGuard() { w.give_buffer(std::move(b)); }
-  } buffer_guard{worker_, buffer};
+  const ScopeExit buffer_guard{[&] { worker_.give_buffer(std::move(buffer)); }};
   char* const buf = buffer.get();
   constexpr std::size_t buf_size = Worker::relay_buffer_size;
 
