@@ -2,7 +2,7 @@
 # Installs the openai npm client into a scratch folder in the build tree, starts augur on its
 # embedded default (bundled mock upstream) on ephemeral ports, and runs node's test runner.
 set -euo pipefail
-augur_bin=$1
+augur_bin=$(realpath "$1")  # the script changes directory below
 src_dir=$(cd "$(dirname "$0")" && pwd)
 work_dir=$2
 mkdir -p "$work_dir"
