@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "learning/engine/learner.hpp"
 #include "learning/trie/nat_json.hpp"
 #include "loadtest/mock/mock_upstream.hpp"
 #include "proxy/http_errors.hpp"
@@ -77,8 +78,7 @@ std::string endpoint_string(const tcp::endpoint& ep) {
 
 }  // namespace
 
-Server::Server(config::Config cfg, std::string config_path)
-    : config_path_(std::move(config_path)) {
+Server::Server(config::Config cfg, std::string config_path) : config_path_(std::move(config_path)) {
   unsigned threads = cfg.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
@@ -90,6 +90,10 @@ Server::Server(config::Config cfg, std::string config_path)
 
   if (cfg.upstreams.empty()) {
     publish(std::make_shared<const config::Config>(with_mock_upstream(cfg)), trie);
+  }
+  if (cfg.learning.enabled) {
+    learner_ = std::make_unique<learning::Learner>(
+        cfg, [this](std::shared_ptr<const trie::Trie> t) { publish_learned(std::move(t)); });
   }
 
   tcp::endpoint ep = resolve_listen(cfg.listen);
@@ -103,7 +107,9 @@ Server::Server(config::Config cfg, std::string config_path)
   admin_endpoint_ = admin_acceptor_->local_endpoint();
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  if (learner_) learner_->stop();
+}
 
 config::Config Server::with_mock_upstream(config::Config cfg) {
   // No upstream configured: serve the bundled mock on loopback so a newcomer can curl at once.
@@ -135,12 +141,25 @@ std::shared_ptr<const trie::Trie> Server::load_trie(const config::Config& cfg) {
 }
 
 void Server::publish(std::shared_ptr<const config::Config> cfg,
-                     std::shared_ptr<const trie::Trie> trie) {
+                     std::shared_ptr<const trie::Trie> file_trie) {
+  std::lock_guard lock(publish_mutex_);
+  file_trie_ = std::move(file_trie);
   auto current = runtime();
   auto rt = std::make_shared<Runtime>();
   rt->routing = build_routing(*cfg, current ? current->routing.get() : nullptr);
-  rt->trie = std::move(trie);
+  rt->trie = learned_trie_ ? learned_trie_ : file_trie_;
   rt->config = std::move(cfg);
+  rt->generation = generation_.load() + 1;
+  std::atomic_store(&runtime_, std::shared_ptr<const Runtime>(std::move(rt)));
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+void Server::publish_learned(std::shared_ptr<const trie::Trie> trie) {
+  std::lock_guard lock(publish_mutex_);
+  learned_trie_ = std::move(trie);
+  const auto current = runtime();
+  auto rt = std::make_shared<Runtime>(*current);
+  rt->trie = learned_trie_ ? learned_trie_ : file_trie_;
   rt->generation = generation_.load() + 1;
   std::atomic_store(&runtime_, std::shared_ptr<const Runtime>(std::move(rt)));
   generation_.fetch_add(1, std::memory_order_release);
@@ -196,6 +215,7 @@ int Server::run() {
     w.start_maintenance();
   }
   auto& main_ioc = workers_.front()->ioc();
+  if (learner_) learner_->start();
   asio::co_spawn(main_ioc, admin_loop(), asio::detached);
   asio::co_spawn(main_ioc, signal_loop(), asio::detached);
 
@@ -205,8 +225,8 @@ int Server::run() {
               endpoint_string(admin_endpoint_).c_str());
   std::fflush(stdout);
   spdlog::info("augur listening on {} (admin {}), {} io thread(s), upstreams: {}",
-               endpoint_string(proxy_endpoint_), endpoint_string(admin_endpoint_),
-               workers_.size(), runtime()->config->upstreams.size());
+               endpoint_string(proxy_endpoint_), endpoint_string(admin_endpoint_), workers_.size(),
+               runtime()->config->upstreams.size());
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers_.size(); ++i) {
@@ -214,6 +234,7 @@ int Server::run() {
   }
   main_ioc.run();
   for (auto& t : threads) t.join();
+  if (learner_) learner_->stop();  // processes what the drained requests left, saves the store
   spdlog::info("augur stopped");
   return 0;
 }
@@ -290,15 +311,14 @@ asio::awaitable<void> Server::accept_loop(Worker& worker, tcp::acceptor& acc) {
       socket.close(ignored);  // over the connection limit: refuse rather than degrade everyone
       continue;
     }
-    asio::co_spawn(worker.ioc(), serve_client(std::move(socket), worker),
-                   [](std::exception_ptr e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       spdlog::error("client session ended by an exception: {}", ex.what());
-                     }
-                   });
+    asio::co_spawn(worker.ioc(), serve_client(std::move(socket), worker), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("client session ended by an exception: {}", ex.what());
+      }
+    });
   }
 }
 
@@ -334,8 +354,8 @@ asio::awaitable<void> Server::admin_session(tcp::socket socket) {
     res.set(http::field::server, "augur");
     const auto& token = rt->config->admin.token;
     if (!token.empty() && req[http::field::authorization] != "Bearer " + token) {
-      res = error_response(ProxyError::unauthorized, "missing or wrong bearer token",
-                           req.version(), keep_alive);
+      res = error_response(ProxyError::unauthorized, "missing or wrong bearer token", req.version(),
+                           keep_alive);
       res.set(http::field::www_authenticate, "Bearer");
     } else if (path == "/healthz") {
       res.set(http::field::content_type, "text/plain");

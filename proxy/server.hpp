@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@
 
 namespace augur::mock {
 class MockUpstream;
+}
+namespace augur::learning {
+class Learner;
 }
 
 namespace augur::proxy {
@@ -61,14 +65,21 @@ class Server {
   // Live runs (call indices per run and path), shared by every io thread.
   RunTable& runs() { return *runs_; }
 
+  // Online learning; null when `learning.enabled` is false.
+  learning::Learner* learner() { return learner_.get(); }
+
  private:
   boost::asio::awaitable<void> accept_loop(Worker& worker, boost::asio::ip::tcp::acceptor& acc);
   boost::asio::awaitable<void> admin_loop();
   boost::asio::awaitable<void> admin_session(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> drain();
+  // Swaps in a new runtime. `file_trie` is the one `prediction.trie_file` names; a trie learning
+  // published takes precedence over it. Thread-safe.
   void publish(std::shared_ptr<const config::Config> cfg,
-               std::shared_ptr<const trie::Trie> trie);
+               std::shared_ptr<const trie::Trie> file_trie);
+  // Learning published a new trie: same config and routing, new trie. Thread-safe.
+  void publish_learned(std::shared_ptr<const trie::Trie> trie);
   static std::shared_ptr<const trie::Trie> load_trie(const config::Config& cfg);
   config::Config with_mock_upstream(config::Config cfg);
 
@@ -81,6 +92,10 @@ class Server {
   boost::asio::ip::tcp::endpoint proxy_endpoint_;
   boost::asio::ip::tcp::endpoint admin_endpoint_;
   std::unique_ptr<RunTable> runs_;
+  std::unique_ptr<learning::Learner> learner_;
+  std::mutex publish_mutex_;  // publishers: SIGHUP reload and the learning thread
+  std::shared_ptr<const trie::Trie> file_trie_;
+  std::shared_ptr<const trie::Trie> learned_trie_;
   std::unique_ptr<mock::MockUpstream> mock_;
   std::string mock_url_;
   std::atomic<bool> ready_{false};

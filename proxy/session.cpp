@@ -24,6 +24,8 @@
 #include "proxy/inject.hpp"
 #include "proxy/relay_parser.hpp"
 #include "proxy/request_info.hpp"
+#include "proxy/request_record.hpp"
+#include "proxy/response_meter.hpp"
 #include "proxy/server.hpp"
 #include "proxy/worker.hpp"
 
@@ -77,6 +79,7 @@ struct AttemptResult {
   std::string message;
   bool client_keep_alive = false;
   bool upstream_reusable = false;
+  bool truncated = false;  // done, but the upstream failed mid-response
 };
 
 // Watches the client socket while augur waits on the upstream, so a client that hangs up cancels
@@ -131,6 +134,7 @@ class ClientSession final : public SessionLink {
 
  private:
   asio::awaitable<bool> handle(Request& req, bool client_keep_alive);
+  asio::awaitable<bool> forward(Request& req, bool client_keep_alive, RequestRecord& record);
   asio::awaitable<AttemptResult> attempt(ConnectionPool& pool, Request& req,
                                          bool client_keep_alive);
   template <class Stream>
@@ -156,6 +160,11 @@ class ClientSession final : public SessionLink {
   beast::flat_buffer buffer_;
   std::string remote_;
   std::shared_ptr<ClientWatch> watch_;
+  // The request being forwarded: exchange() fills in its timings, status and tokens.
+  RequestRecord* record_ = nullptr;
+  Clock::time_point started_{};
+  Clock::duration connect_time_{};
+  ResponseMeter meter_;
 };
 
 void ClientSession::begin_exchange(tcp::socket& upstream) {
@@ -302,6 +311,25 @@ asio::awaitable<void> ClientSession::run() {
   counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
 }
 
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+learning::InjectedHints injected(const Hints& h) {
+  learning::InjectedHints out;
+  out.source = h.source;
+  out.remaining = h.remaining;
+  out.osl = h.osl;
+  out.iat_ms = h.iat_ms;
+  out.latency_sensitivity = h.latency_sensitivity;
+  out.remaining_static = h.from_static.remaining;
+  out.osl_static = h.from_static.osl;
+  out.iat_static = h.from_static.iat;
+  return out;
+}
+
 asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive) {
   auto& counters = worker_.counters();
   counters.requests.fetch_add(1, std::memory_order_relaxed);
@@ -309,15 +337,41 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
   const ScopeExit inflight_guard{
       [&] { counters.inflight.fetch_sub(1, std::memory_order_relaxed); }};
 
+  started_ = Clock::now();
+  connect_time_ = {};
+  RequestRecord record;
+  record.call.started_at_ms = unix_ms(std::chrono::system_clock::now());
+  record_ = &record;
+  const bool keep = co_await forward(req, client_keep_alive, record);
+  record_ = nullptr;
+  const auto ended = Clock::now();
+  record.duration_s = seconds(ended - started_);
+  record.call.ended_at_ms =
+      record.call.started_at_ms +
+      std::chrono::duration_cast<std::chrono::milliseconds>(ended - started_).count();
+  record.call.output_tokens = meter_.output_tokens();
+  worker_.finish(record);
+  co_return keep;
+}
+
+asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_alive,
+                                             RequestRecord& record) {
+  auto& counters = worker_.counters();
   // Holding the snapshot keeps it (and the upstream targets) alive through a reload mid-request.
   const std::shared_ptr<const Runtime> runtime_hold = worker_.runtime_ptr();
   const Runtime& rt = *runtime_hold;
   const unsigned version = req.version();
 
   const std::string original_target(req.target());
+  record.method = req.method_string();
+  record.target = original_target;
   const RequestInfo info = parse_request_body(req.body());
+  record.llm_call = info.json && req.method() == http::verb::post;
   const auto candidates = rt.routing->candidates(original_target, info.model);
   if (candidates.empty()) {
+    record.call.failed = true;
+    record.outcome = Outcome::no_upstream;
+    record.status = static_cast<int>(status_of(ProxyError::no_upstream));
     co_await send_error(ProxyError::no_upstream, "no upstream is configured for this request",
                         version, client_keep_alive);
     co_return client_keep_alive;
@@ -329,6 +383,20 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
   const CallContext ctx = extract_context(req, info, worker_.server().runs(), now);
   if (!cfg.context.trust_client_hints) strip_client_hints(req);
   const Hints hints = predict(rt, ctx);
+  auto& call = record.call;
+  call.run_id = ctx.run_id;
+  call.run_id_from_client = ctx.run_id_from_client;
+  call.run_end = ctx.run_end;
+  call.path = ctx.path;
+  call.call_index = ctx.call_index;
+  call.calls_in_run = ctx.calls_in_run;
+  call.hints = injected(hints);
+  call.shape.model = info.model;
+  call.shape.request_bytes = req.body().size();
+  call.shape.max_tokens = info.max_tokens;
+  call.shape.message_count = static_cast<std::uint32_t>(info.message_count);
+  call.shape.tools = info.has_tools;
+  call.shape.stream = info.stream;
   const bool inject_once = candidates.size() == 1;
   if (inject_once) {
     apply_hints(req, req.body(), hints, rt.routing->upstreams[candidates[0]]->cfg, info);
@@ -344,6 +412,8 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
     if (pick < 0) break;
     tried |= std::uint64_t{1} << pick;
     const auto& target = rt.routing->upstreams[candidates[pick]];
+    record.upstream = target->cfg.name;
+    record.upstream_index = static_cast<int>(candidates[pick]);
     auto& health = *target->health;
     health.requests.fetch_add(1, std::memory_order_relaxed);
     health.outstanding.fetch_add(1, std::memory_order_relaxed);
@@ -373,14 +443,26 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
   }
 
   worker_.server().runs().touch(ctx.run_id, Clock::now());
+  record.status = call.status;
   switch (last.kind) {
     case Attempt::done:
+      record.outcome = last.truncated ? Outcome::truncated : Outcome::ok;
+      call.failed = last.truncated;
       co_return last.client_keep_alive && !worker_.draining();
     case Attempt::client_gone:
+      record.outcome = Outcome::client_gone;
+      if (record.status == 0) record.status = 499;  // nginx's "client closed request"
+      call.failed = true;
       co_return false;
     case Attempt::connect_failed:
     case Attempt::stale:
     case Attempt::failed:
+      call.failed = true;
+      record.status = static_cast<int>(status_of(last.error));
+      record.outcome = last.error == ProxyError::upstream_timeout ? Outcome::timeout
+                       : last.error == ProxyError::no_upstream    ? Outcome::no_upstream
+                       : last.kind == Attempt::connect_failed     ? Outcome::connect_failed
+                                                                  : Outcome::upstream_failed;
       counters.upstream_errors.fetch_add(1, std::memory_order_relaxed);
       co_await send_error(last.error, last.message, version, client_keep_alive);
       co_return client_keep_alive && !worker_.draining();
@@ -394,7 +476,9 @@ asio::awaitable<AttemptResult> ClientSession::attempt(ConnectionPool& pool, Requ
   for (int round = 0; round < 2; ++round) {
     if (!conn) {
       beast::error_code ec;
+      const auto connect_start = Clock::now();
       conn = co_await pool.connect(ec);
+      connect_time_ += Clock::now() - connect_start;
       if (!conn) {
         if (is_timeout(ec)) {
           co_return AttemptResult{Attempt::connect_failed, ProxyError::upstream_timeout,
@@ -450,6 +534,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
 
   arm(up_cfg.write);
   serialize_request_head(req, head_buf_);
+  if (record_) record_->overhead_s = seconds(Clock::now() - started_ - connect_time_);
   const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head_buf_),
                                                           asio::buffer(req.body())};
   auto [wec, wn] = co_await asio::async_write(up, request_buffers, tuple_awaitable);
@@ -479,6 +564,12 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
     if (rec || status >= 200 || status == 101) break;
   }
   auto& p = *parser;
+  if (!rec && record_) {
+    const auto ttfb = Clock::now() - started_;
+    record_->ttfb_s = seconds(ttfb);
+    record_->call.ttfb_ms = seconds(ttfb) * 1e3;
+    record_->call.status = static_cast<int>(p.status());
+  }
   if (watch_->gone) co_return AttemptResult{Attempt::client_gone};
   if (rec) {
     if (deadline.timed_out(rec)) {
@@ -498,6 +589,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
 
   const bool upstream_keep_alive = p.keep_alive();
   const bool event_stream = p.event_stream();
+  meter_.reset(event_stream);
   bool chunked_out = false;
   client_keep_alive = p.write_head(head_buf_, head, req.version(), client_keep_alive, chunked_out);
 
@@ -508,6 +600,12 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   const ScopeExit buffer_guard{[&] { worker_.give_buffer(std::move(buffer)); }};
   char* const buf = buffer.get();
   constexpr std::size_t buf_size = Worker::relay_buffer_size;
+  // Output tokens and the first token's time, read from the body as it passes.
+  const auto meter = [&](std::size_t n) {
+    if (meter_.feed({buf, n}) && record_) {
+      record_->call.first_token_ms = seconds(Clock::now() - started_) * 1e3;
+    }
+  };
 
   AttemptResult result{Attempt::done};
   result.client_keep_alive = client_keep_alive;
@@ -535,6 +633,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
       if (ec || watch_->gone) {
         upstream_error = ec ? ec : asio::error::operation_aborted;
         if (got > 0 && !watch_->gone) {
+          meter(got);
           tail.feed(buf, got);
           co_await write_to_client(
               framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, false));
@@ -542,6 +641,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
         }
         break;
       }
+      meter(got);
       if (event_stream) tail.feed(buf, got);
       // A read can end on a chunk header with no data yet: nothing to send.
       if (got == 0 && !p.is_done()) continue;
@@ -559,6 +659,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
 
   if (upstream_error) {
     worker_.counters().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+    result.truncated = true;
     // The status line is gone; what is left is to end the body so the client can tell.
     if (event_stream && framer.chunked() && !head_pending) {
       std::string event = tail.separator();

@@ -1,5 +1,7 @@
 #include "proxy/worker.hpp"
 
+#include "learning/engine/learner.hpp"
+#include "proxy/request_record.hpp"
 #include "proxy/server.hpp"
 
 namespace augur::proxy {
@@ -38,6 +40,11 @@ std::unique_ptr<char[]> Worker::take_buffer() {
 
 void Worker::give_buffer(std::unique_ptr<char[]> buf) {
   if (buf && free_buffers_.size() < max_free_buffers) free_buffers_.push_back(std::move(buf));
+}
+
+void Worker::finish(RequestRecord& record) {
+  if (!record.llm_call) return;
+  if (auto* learner = server_.learner()) learner->submit(std::move(record.call));
 }
 
 void Worker::begin_drain() {

@@ -18,6 +18,7 @@
 namespace augur::proxy {
 
 class Server;
+struct RequestRecord;
 
 // What a worker needs of each client session to drain it: sessions link themselves into their
 // worker's list for their whole life (no allocation), and say whether they are between requests.
@@ -71,6 +72,10 @@ class Worker {
   static constexpr std::size_t relay_buffer_size = 16 * 1024;
 
   void link(SessionLink& s) { sessions_.push_back(s); }
+
+  // Called by a session when a request's response has ended (or failed): hands the observation to
+  // learning. May move from `record.call`.
+  void finish(RequestRecord& record);
 
   // Called on this worker's thread: closes idle sessions; busy ones close after their response.
   void begin_drain();

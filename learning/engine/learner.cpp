@@ -1,0 +1,225 @@
+#include "learning/engine/learner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "learning/trie/nat_json.hpp"
+
+namespace augur::learning {
+
+namespace {
+
+// How often the thread wakes to drain the queue when nobody asks it to stop.
+constexpr auto poll_interval = std::chrono::milliseconds(20);
+// A run longer than this is closed and the rest counted as a new run (bounded memory).
+constexpr std::size_t max_calls_per_run = 10000;
+
+std::int64_t unix_ms(Learner::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+double log_error(double predicted, double actual) {
+  return std::abs(std::log((std::max(predicted, 0.0) + 1) / (std::max(actual, 0.0) + 1)));
+}
+
+trie::SensitivityConfig sensitivity(int scale) {
+  trie::SensitivityConfig s;
+  s.scale = scale;
+  return s;
+}
+
+}  // namespace
+
+Learner::Learner(const config::Config& cfg, Publish publish)
+    : cfg_(cfg.learning),
+      store_cfg_(cfg.store),
+      sensitivity_scale_(cfg.prediction.sensitivity_scale),
+      publish_(std::move(publish)),
+      queue_(cfg.learning.queue_capacity),
+      builder_(sensitivity(cfg.prediction.sensitivity_scale)),
+      tracker_(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.context.run_idle_timeout),
+               cfg.context.max_runs, max_calls_per_run,
+               [this](ClosedRun&& run) { on_closed(std::move(run)); }) {}
+
+Learner::~Learner() { stop(); }
+
+void Learner::start() {
+  if (started_) return;
+  started_ = true;
+  const auto now = Clock::now();
+  last_rebuild_ = last_snapshot_ = now;
+  load_snapshot();
+  if (builder_.state().run_count() > 0) {
+    runs_since_rebuild_ = 1;  // publish what the snapshot knew at once
+    rebuild(now);
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void Learner::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (!started_) return;
+  // Runs still open are not complete: their remaining-call counts would be wrong, so they are
+  // not learned. Everything closed so far is kept.
+  step(Clock::now());
+  if (runs_since_snapshot_ > 0) save_snapshot();
+}
+
+bool Learner::submit(CallObservation&& call) noexcept {
+  if (!queue_.try_push(call)) {
+    stats_.observations_dropped.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  stats_.observations.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Learner::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      step(Clock::now());
+    } catch (const std::exception& e) {
+      // Nothing a client sends may stop learning for good; log (rate-limited by the poll) and go
+      // on.
+      spdlog::error("learning: {}", e.what());
+    }
+    lock.lock();
+    wake_.wait_for(lock, poll_interval, [this] { return stopping_; });
+  }
+}
+
+void Learner::step(Clock::time_point now) {
+  for (std::size_t n = 0; n < queue_.capacity(); ++n) {
+    auto call = queue_.try_pop();
+    if (!call) break;
+    tracker_.add(std::move(*call));
+  }
+  tracker_.expire(unix_ms(now));
+  stats_.open_runs.store(tracker_.open_runs(), std::memory_order_relaxed);
+  stats_.runs_evicted.store(tracker_.evicted(), std::memory_order_relaxed);
+
+  const bool by_count = cfg_.rebuild_runs > 0 && runs_since_rebuild_ >= cfg_.rebuild_runs;
+  if (by_count || now - last_rebuild_ >= cfg_.rebuild_interval) rebuild(now);
+  if (!store_cfg_.snapshot_file.empty() && runs_since_snapshot_ > 0 &&
+      now - last_snapshot_ >= store_cfg_.snapshot_interval) {
+    save_snapshot();
+  }
+}
+
+void Learner::on_closed(ClosedRun&& run) {
+  try {
+    builder_.add_run(run.record);
+  } catch (const trie::TrieError& e) {
+    spdlog::warn("learning: run {} not learned: {}", run.record.run_id, e.what());
+    return;
+  }
+  measure(run);
+  ++runs_since_rebuild_;
+  ++runs_since_snapshot_;
+  stats_.runs_completed.fetch_add(1, std::memory_order_relaxed);
+  stats_.calls_learned.fetch_add(run.calls.size(), std::memory_order_relaxed);
+}
+
+void Learner::measure(const ClosedRun& run) {
+  // What really happened, by the builder's own definitions, against what was injected.
+  const auto contexts = trie::extract_call_contexts(run.record, std::nullopt);
+  for (const auto& ctx : contexts) {
+    const auto i = static_cast<std::size_t>(ctx.call - run.record.calls.data());
+    const auto& h = run.calls[i].hints;
+    const auto source = [&](bool from_static) {
+      return from_static ? trie::Source::static_fallback : h.source;
+    };
+    stats_.error(Hint::remaining_calls, source(h.remaining_static))
+        .observe(log_error(static_cast<double>(h.remaining), ctx.remaining_calls));
+    if (run.calls[i].output_tokens) {
+      stats_.error(Hint::output_tokens, source(h.osl_static))
+          .observe(log_error(static_cast<double>(h.osl),
+                             static_cast<double>(*run.calls[i].output_tokens)));
+    }
+    if (ctx.interarrival_ms) {
+      stats_.error(Hint::interarrival_ms, source(h.iat_static))
+          .observe(log_error(static_cast<double>(h.iat_ms), *ctx.interarrival_ms));
+    }
+  }
+}
+
+void Learner::rebuild(Clock::time_point now) {
+  last_rebuild_ = now;
+  if (runs_since_rebuild_ == 0) return;
+  runs_since_rebuild_ = 0;
+  auto trie = std::make_shared<const trie::Trie>(builder_.build("augur", now));
+  stats_.trie_nodes.store(trie::count_nodes(*trie), std::memory_order_relaxed);
+  stats_.trie_version.fetch_add(1, std::memory_order_relaxed);
+  stats_.rebuilds.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_store(&trie_, trie);
+  if (publish_) publish_(std::move(trie));
+}
+
+void Learner::load_snapshot() {
+  const std::filesystem::path file = store_cfg_.snapshot_file;
+  if (file.empty()) return;
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    spdlog::info("learning: no snapshot at {} yet; starting empty", file.string());
+    return;
+  }
+  try {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot open the file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    builder_ = trie::Builder::from_state(trie::BuilderState::from_string(text.str()),
+                                         sensitivity(sensitivity_scale_));
+    spdlog::info("learning: resumed from {} ({} runs, {} nodes)", file.string(),
+                 builder_.state().run_count(), builder_.state().node_count());
+  } catch (const std::exception& e) {
+    // Keep the bad file for inspection instead of overwriting it at the next save.
+    auto aside = file;
+    aside += ".corrupt";
+    std::filesystem::rename(file, aside, ec);
+    spdlog::error("learning: snapshot {} unusable ({}); moved to {}, starting empty", file.string(),
+                  e.what(), aside.string());
+  }
+}
+
+void Learner::save_snapshot() {
+  last_snapshot_ = Clock::now();
+  const std::filesystem::path file = store_cfg_.snapshot_file;
+  if (file.empty()) return;
+  auto tmp = file;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << builder_.state().to_string();
+    out.flush();
+    if (!out) {
+      stats_.snapshot_errors.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error("learning: cannot write snapshot {}", tmp.string());
+      return;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, file, ec);  // atomic: a crash leaves the old or the new file
+  if (ec) {
+    stats_.snapshot_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("learning: cannot replace snapshot {}: {}", file.string(), ec.message());
+    return;
+  }
+  runs_since_snapshot_ = 0;
+  stats_.snapshot_saves.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace augur::learning

@@ -1,0 +1,87 @@
+// The learning thread: takes call observations from the proxy through a bounded queue, groups them
+// into runs, feeds closed runs to the trie builder's accumulators, measures how wrong the injected
+// hints were, rebuilds the trie periodically and publishes it to the proxy, and keeps what it
+// learned in its store (a snapshot file for the embedded memory store).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "config/config.hpp"
+#include "learning/engine/bounded_queue.hpp"
+#include "learning/engine/observation.hpp"
+#include "learning/engine/run_tracker.hpp"
+#include "learning/engine/stats.hpp"
+#include "learning/trie/builder.hpp"
+#include "learning/trie/trie.hpp"
+
+namespace augur::learning {
+
+class Learner {
+ public:
+  // Receives every new trie (on the learning thread, or on the caller of start()).
+  using Publish = std::function<void(std::shared_ptr<const trie::Trie>)>;
+  using Clock = std::chrono::system_clock;
+
+  // Reads the learning, store and context settings of `cfg` (later reloads do not change them).
+  Learner(const config::Config& cfg, Publish publish);
+  ~Learner();
+  Learner(const Learner&) = delete;
+  Learner& operator=(const Learner&) = delete;
+
+  // Loads what the store kept (publishing its trie when there is one) and starts the thread. A
+  // corrupt snapshot file is moved aside (logged) and learning starts empty. Call once.
+  void start();
+  // Stops the thread: pending observations are processed, the store saved. Idempotent.
+  void stop();
+
+  // Hands one observation to learning. Never blocks; returns false, and counts the drop, when the
+  // queue is full. Thread-safe.
+  bool submit(CallObservation&& call) noexcept;
+
+  const LearnerStats& stats() const { return stats_; }
+  // The last trie learning published (null before the first). Thread-safe.
+  std::shared_ptr<const trie::Trie> trie() const { return std::atomic_load(&trie_); }
+
+  // One pass of the thread's loop at `now`: drain the queue, expire idle runs, rebuild and save
+  // when due. Exposed so tests can drive learning without the thread (do not call both).
+  void step(Clock::time_point now);
+  // Rebuilds now if anything was learned since the last rebuild.
+  void rebuild(Clock::time_point now);
+
+ private:
+  void on_closed(ClosedRun&& run);
+  void measure(const ClosedRun& run);
+  void load_snapshot();
+  void save_snapshot();
+  void run();
+
+  const config::Learning cfg_;
+  const config::Store store_cfg_;
+  const int sensitivity_scale_;
+  Publish publish_;
+  BoundedQueue<CallObservation> queue_;
+  LearnerStats stats_;
+  trie::Builder builder_;
+  RunTracker tracker_;
+  std::shared_ptr<const trie::Trie> trie_;
+
+  std::uint64_t runs_since_rebuild_ = 0;
+  std::uint64_t runs_since_snapshot_ = 0;
+  Clock::time_point last_rebuild_{};
+  Clock::time_point last_snapshot_{};
+
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool started_ = false;
+};
+
+}  // namespace augur::learning

@@ -1,0 +1,89 @@
+// Counters the learning thread keeps for metrics and /v1/augur/stats. Written by the learning
+// thread (and, for the queue counters, by io threads with relaxed atomics); read by any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "learning/trie/prediction.hpp"
+
+namespace augur::learning {
+
+// The hints whose prediction error is measured.
+enum class Hint : std::uint8_t { remaining_calls, output_tokens, interarrival_ms };
+inline constexpr std::size_t kHints = 3;
+inline constexpr std::size_t kSources = 6;  // trie::Source values
+
+constexpr std::string_view to_string(Hint h) {
+  switch (h) {
+    case Hint::remaining_calls:
+      return "remaining_calls";
+    case Hint::output_tokens:
+      return "output_tokens";
+    case Hint::interarrival_ms:
+      return "interarrival_ms";
+  }
+  return "remaining_calls";
+}
+
+// |log((predicted + 1) / (actual + 1))|: 0 is exact, 0.69 is a factor of two off.
+inline constexpr std::array<double, 11> kErrorBuckets{0.05, 0.1, 0.2, 0.3, 0.5, 0.75,
+                                                      1.0,  1.5, 2.0, 3.0, 5.0};
+
+// A histogram over kErrorBuckets with one writer; readers on other threads see each field
+// atomically (a scrape may see a count one observation ahead of the sum, which Prometheus
+// tolerates).
+class ErrorHistogram {
+ public:
+  static constexpr std::size_t kBuckets = kErrorBuckets.size();
+
+  void observe(double v) {
+    std::size_t i = 0;
+    while (i < kBuckets && v > kErrorBuckets[i]) ++i;
+    bump(buckets_[i]);
+    sum_.store(sum_.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+    bump(count_);
+  }
+
+  // Non-cumulative count of bucket i (i == kBuckets: above the last bound).
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  double sum() const { return sum_.load(std::memory_order_relaxed); }
+
+ private:
+  static void bump(std::atomic<std::uint64_t>& a) {
+    a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  std::array<std::atomic<std::uint64_t>, kBuckets + 1> buckets_{};
+  std::atomic<double> sum_{0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+struct LearnerStats {
+  std::atomic<std::uint64_t> observations{0};          // accepted into the queue
+  std::atomic<std::uint64_t> observations_dropped{0};  // queue full
+  std::atomic<std::uint64_t> runs_completed{0};
+  std::atomic<std::uint64_t> runs_evicted{0};  // closed early because too many runs were open
+  std::atomic<std::uint64_t> open_runs{0};
+  std::atomic<std::uint64_t> calls_learned{0};
+  std::atomic<std::uint64_t> rebuilds{0};
+  std::atomic<std::uint64_t> trie_version{0};
+  std::atomic<std::uint64_t> trie_nodes{0};
+  std::atomic<std::uint64_t> snapshot_saves{0};
+  std::atomic<std::uint64_t> snapshot_errors{0};
+  std::atomic<std::uint64_t> tries_rejected{0};  // a shared trie that failed to parse
+  std::atomic<int> redis_up{-1};                 // -1: no Redis store configured
+  std::atomic<std::uint64_t> redis_errors{0};
+  std::atomic<std::uint64_t> runs_pending_redis{0};  // run records waiting for Redis
+
+  std::array<std::array<ErrorHistogram, kSources>, kHints> prediction_error;
+
+  ErrorHistogram& error(Hint h, trie::Source s) {
+    return prediction_error[static_cast<std::size_t>(h)][static_cast<std::size_t>(s)];
+  }
+};
+
+}  // namespace augur::learning
