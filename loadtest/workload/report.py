@@ -141,6 +141,14 @@ def build(calls, elapsed_s, windows=10, meta=None):
     fits = {"trie_fit": in_sample_fit(warm, True), "path_fit": in_sample_fit(warm, False)}
     report["after_warmup"] = summarize(warm, fits)
     report["after_warmup"]["by_source"] = by_source(warm)
+    # The scenario's runs apart from the rest: a novel name answered from its parent node is
+    # labelled by the source of that node, so sources alone do not show novelty.
+    for flag in ("novel", "drifted"):
+        marked = [c for c in warm if c.get(flag)]
+        if marked:
+            report["after_warmup"][f"{flag}_runs"] = summarize(marked)
+            report["after_warmup"][f"other_runs_than_{flag}"] = summarize(
+                [c for c in warm if not c.get(flag)])
     report["all"] = summarize(calls)
     return report
 
@@ -165,9 +173,9 @@ def _sources(shares):
 
 def format_text(report):
     """Human-readable report: one line per window, then the after-warm-up summary."""
+    known = [f"{k} {report[k]}" for k in ("scenario", "seed", "concurrency") if k in report]
     lines = [
-        f"augur workload: scenario {report.get('scenario')}, seed {report.get('seed')}, "
-        f"concurrency {report.get('concurrency')}, {report.get('runs')} runs, "
+        f"augur workload: {', '.join(known + [str(report.get('runs')) + ' runs'])}, "
         f"{report['all']['calls']} calls in {report['elapsed_s']:.1f} s, "
         f"{report['failed_requests']} failed, {report['all']['hints_missing']} without hints",
         "error per hint = |log((pred+1)/(actual+1))|, augur / static NAT defaults (static÷augur)",
@@ -178,7 +186,8 @@ def format_text(report):
         cells = []
         for h in HINTS:
             e = w["error"][h]
-            cells.append(f"{_fmt(e['augur']):>5}/{_fmt(e['static']):>5} ({_fmt(e['ratio'], 1):>5}x)")
+            ratio_text = _fmt(e["ratio"], 1)
+            cells.append(f"{_fmt(e['augur']):>5}/{_fmt(e['static']):>5} ({ratio_text:>5}x)")
         digits = 0 if w["end_s"] - w["start_s"] >= 5 else 1
         span = f"{w['start_s']:.{digits}f}-{w['end_s']:.{digits}f}s"
         lines.append(f"{span:>13} {w['calls']:>6} {w['failed']:>4}  " +
@@ -189,12 +198,21 @@ def format_text(report):
     for h in HINTS:
         e = a["error"][h]
         lines.append(f"  {h:>9}: augur {_fmt(e['augur'], 3)}  static {_fmt(e['static'], 3)}  "
-                     f"ratio {_fmt(e['ratio'], 2)}x  in-sample fits: trie {_fmt(e.get('trie_fit'), 3)}"
-                     f" path {_fmt(e.get('path_fit'), 3)}  (n={e['n']})")
+                     f"ratio {_fmt(e['ratio'], 2)}x  in-sample fits: "
+                     f"trie {_fmt(e.get('trie_fit'), 3)} path {_fmt(e.get('path_fit'), 3)}"
+                     f"  (n={e['n']})")
     lines.append(f"  sources: {_sources(a['sources'])}")
     for source, s in a["by_source"].items():
         errs = " ".join(f"{h} {_fmt(s[h], 3)}" for h in HINTS)
         lines.append(f"    {source:>9} ({s['calls']} calls): {errs}")
+    for flag in ("novel", "drifted"):
+        for key, label in ((f"{flag}_runs", f"{flag} runs"),
+                           (f"other_runs_than_{flag}", "other runs")):
+            if key in a:
+                s = a[key]
+                errs = " ".join(f"{h} {_fmt(s['error'][h]['augur'], 3)}/"
+                                f"{_fmt(s['error'][h]['static'], 3)}" for h in HINTS)
+                lines.append(f"  {label:>12} ({s['calls']} calls), augur/static: {errs}")
     return "\n".join(lines)
 
 
@@ -210,7 +228,8 @@ def main(argv=None):
     with open(args.calls) as f:
         calls = [json.loads(line) for line in f if line.strip()]
     elapsed = max((c["end_s"] for c in calls), default=0.0)
-    print(format_text(build(calls, elapsed, args.windows, {"runs": len({c["run"] for c in calls})})))
+    meta = {"runs": len({c["run"] for c in calls})}
+    print(format_text(build(calls, elapsed, args.windows, meta)))
     return 0
 
 

@@ -94,8 +94,9 @@ class WorkloadReplay(IntegrationTest):
 
     def test_the_novel_and_drift_scenarios_change_what_the_agents_send(self):
         augur = self.start()
-        _, calls, _ = self.replay(augur, "--scenario", "novel", "--novel-share", "0.5")
+        rep, calls, _ = self.replay(augur, "--scenario", "novel", "--novel-share", "0.5")
         self.assertTrue(all(c["ok"] and c["hints_read"] for c in calls))
+        self.assertGreater(rep["after_warmup"]["novel_runs"]["calls"], 0)
         novel = [c for c in calls if c["novel"]]
         self.assertTrue(novel, "no run used novel names")
         self.assertTrue(all(c["after_warmup"] for c in novel))
