@@ -19,24 +19,44 @@ timeval to_timeval(std::chrono::milliseconds d) {
 
 // Runs one command on a fresh connection during the handshake; an error reply fails it.
 Result<void> handshake(const RedisEndpoint& ep, redisContext& c,
-                       std::initializer_list<std::string_view> args, std::string_view what) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const std::string_view a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  ReplyPtr reply(static_cast<redisReply*>(
-      redisCommandArgv(&c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+                       std::span<const std::string_view> args) {
+  const ReplyPtr reply = run_command(c, args);
   if (!reply) return Error{context_error(ep, c)};
   if (reply->type == REDIS_REPLY_ERROR) {
-    return Error{ep.describe() + ": " + std::string(what) + ": " +
+    return Error{ep.describe() + ": " + std::string(args.front()) + ": " +
                  std::string(reply->str, reply->len)};
   }
   return {};
 }
 
 }  // namespace
+
+bool append_command(redisContext& c, std::span<const std::string_view> args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const std::string_view a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return redisAppendCommandArgv(&c, static_cast<int>(argv.size()), argv.data(), lens.data()) ==
+         REDIS_OK;
+}
+
+bool flush_output(redisContext& c) {
+  int done = 0;
+  while (!done) {
+    if (redisBufferWrite(&c, &done) != REDIS_OK) return false;
+  }
+  return true;
+}
+
+ReplyPtr run_command(redisContext& c, std::span<const std::string_view> args) {
+  void* raw = nullptr;
+  if (!append_command(c, args) || redisGetReply(&c, &raw) != REDIS_OK) return nullptr;
+  return ReplyPtr(static_cast<redisReply*>(raw));
+}
 
 void ContextFree::operator()(redisContext* c) const noexcept { redisFree(c); }
 void ReplyFree::operator()(redisReply* r) const noexcept { freeReplyObject(r); }
@@ -62,15 +82,16 @@ Result<ContextPtr> open_connection(const RedisEndpoint& ep,
   if (redisSetTimeout(c.get(), to_timeval(command_timeout)) != REDIS_OK)
     return Error{context_error(ep, *c)};
   if (!ep.password.empty()) {
-    Result<void> auth = ep.username.empty()
-                            ? handshake(ep, *c, {"AUTH", ep.password}, "AUTH")
-                            : handshake(ep, *c, {"AUTH", ep.username, ep.password}, "AUTH");
+    const std::string_view with_user[] = {"AUTH", ep.username, ep.password};
+    const std::string_view without[] = {"AUTH", ep.password};
+    Result<void> auth =
+        ep.username.empty() ? handshake(ep, *c, without) : handshake(ep, *c, with_user);
     if (!auth) return Error{auth.error()};
   }
   if (ep.db != 0) {
     const std::string db = std::to_string(ep.db);
-    if (Result<void> select = handshake(ep, *c, {"SELECT", db}, "SELECT"); !select)
-      return Error{select.error()};
+    const std::string_view select[] = {"SELECT", db};
+    if (Result<void> r = handshake(ep, *c, select); !r) return Error{r.error()};
   }
   return c;
 }

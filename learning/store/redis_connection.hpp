@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,17 @@ using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
 Result<ContextPtr> open_connection(const RedisEndpoint& ep,
                                    std::chrono::milliseconds connect_timeout,
                                    std::chrono::milliseconds command_timeout);
+
+// Queues one command (binary-safe arguments) in the context's output buffer. False on failure
+// (c.err and c.errstr say why).
+bool append_command(redisContext& c, std::span<const std::string_view> args);
+
+// Writes the queued output, blocking up to the socket's send timeout. False on failure.
+bool flush_output(redisContext& c);
+
+// One command and its reply (blocking, bounded by the socket timeouts); nullptr on an I/O error or
+// timeout (c.err says which). An error reply is returned as a reply.
+ReplyPtr run_command(redisContext& c, std::span<const std::string_view> args);
 
 // The context's error as "ENDPOINT: what" ("Resource temporarily unavailable" reads as a timeout).
 std::string context_error(const RedisEndpoint& ep, const redisContext& c);

@@ -142,17 +142,8 @@ Result<std::vector<RedisStore::Reply>> RedisStore::pipeline(
     std::span<const std::vector<std::string_view>> commands) {
   Result<redisContext*> c = connection();
   if (!c) return Error{c.error()};
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
   for (const auto& cmd : commands) {
-    argv.clear();
-    lens.clear();
-    for (const std::string_view a : cmd) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    if (redisAppendCommandArgv(*c, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
-        REDIS_OK)
+    if (!detail::append_command(**c, cmd))
       return fail("redis " + detail::context_error(endpoint_, **c));
   }
   std::vector<Reply> replies;

@@ -106,19 +106,10 @@ struct TrieSubscriber::Loop {
   }
 
   Result<void> send(redisContext& c, std::initializer_list<std::string_view> args) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const std::string_view a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    int done = 0;
-    if (redisAppendCommandArgv(&c, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
-        REDIS_OK)
+    // The socket is blocking with a send timeout, so flushing is bounded.
+    if (!detail::append_command(c, std::span(args.begin(), args.size())) ||
+        !detail::flush_output(c))
       return Error{detail::context_error(endpoint, c)};
-    while (!done) {  // the socket is blocking with a send timeout, so this is bounded
-      if (redisBufferWrite(&c, &done) != REDIS_OK) return Error{detail::context_error(endpoint, c)};
-    }
     return {};
   }
 
@@ -129,9 +120,8 @@ struct TrieSubscriber::Loop {
     Result<detail::ContextPtr> c =
         detail::open_connection(endpoint, options.connect_timeout, options.command_timeout);
     if (!c) return Error{c.error()};
-    const char* argv[] = {"GET", keys.version.c_str()};
-    const std::size_t lens[] = {3, keys.version.size()};
-    detail::ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(c->get(), 2, argv, lens)));
+    const std::string_view get[] = {"GET", keys.version};
+    const detail::ReplyPtr r = detail::run_command(**c, get);
     if (!r) return Error{detail::context_error(endpoint, **c)};
     if (r->type == REDIS_REPLY_NIL) return std::uint64_t{0};
     std::uint64_t v = 0;
