@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
+
+#include "learning/store/redis_store.hpp"
 
 namespace augur::store::detail {
 
@@ -56,6 +59,14 @@ ReplyPtr run_command(redisContext& c, std::span<const std::string_view> args) {
   void* raw = nullptr;
   if (!append_command(c, args) || redisGetReply(&c, &raw) != REDIS_OK) return nullptr;
   return ReplyPtr(static_cast<redisReply*>(raw));
+}
+
+RedisEndpoint endpoint_or_throw(const RedisOptions& options, std::string_view what) {
+  if (options.ns.empty())
+    throw std::invalid_argument(std::string(what) + ": the namespace is empty");
+  Result<RedisEndpoint> ep = parse_redis_url(options.url);
+  if (!ep) throw std::invalid_argument(std::string(what) + ": " + ep.error());
+  return std::move(*ep);
 }
 
 void ContextFree::operator()(redisContext* c) const noexcept { redisFree(c); }

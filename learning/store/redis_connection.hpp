@@ -17,7 +17,15 @@
 struct redisContext;
 struct redisReply;
 
+namespace augur::store {
+struct RedisOptions;
+}
+
 namespace augur::store::detail {
+
+// The endpoint of `options.url`. Throws std::invalid_argument (`what` names the component) when
+// the URL does not parse or the namespace is empty: the constructors' start-up check.
+RedisEndpoint endpoint_or_throw(const RedisOptions& options, std::string_view what);
 
 struct ContextFree {
   void operator()(redisContext* c) const noexcept;

@@ -83,20 +83,9 @@ struct RedisStore::Connection {
   std::string last_error;
 };
 
-namespace {
-
-RedisEndpoint endpoint_or_throw(const RedisOptions& o) {
-  if (o.ns.empty()) throw std::invalid_argument("redis store: the namespace is empty");
-  Result<RedisEndpoint> ep = parse_redis_url(o.url);
-  if (!ep) throw std::invalid_argument(ep.error());
-  return std::move(*ep);
-}
-
-}  // namespace
-
 RedisStore::RedisStore(RedisOptions options)
     : options_(std::move(options)),
-      endpoint_(endpoint_or_throw(options_)),
+      endpoint_(detail::endpoint_or_throw(options_, "redis store")),
       keys_(options_.key_prefix, options_.ns),
       conn_(std::make_unique<Connection>(options_)) {}
 

@@ -35,16 +35,13 @@ struct TrieSubscriber::Loop {
 
   Loop(RedisOptions o, OnVersion v, OnError e, std::atomic<bool>& connected_flag)
       : options(std::move(o)),
+        endpoint(detail::endpoint_or_throw(options, "redis subscriber")),
         keys(options.key_prefix, options.ns),
         on_version(std::move(v)),
         on_error(std::move(e)),
         connected(connected_flag),
         backoff(options.backoff_initial, options.backoff_max,
                 detail::backoff_seed(options.replica) ^ 0x9e3779b97f4a7c15ull) {
-    if (options.ns.empty()) throw std::invalid_argument("redis subscriber: the namespace is empty");
-    Result<RedisEndpoint> ep = parse_redis_url(options.url);
-    if (!ep) throw std::invalid_argument(ep.error());
-    endpoint = std::move(*ep);
     if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
       throw std::system_error(errno, std::generic_category(), "redis subscriber: pipe");
   }

@@ -112,9 +112,11 @@ TEST_CASE("a store with a bad URL is a start-up error, not a network one") {
   RedisOptions o;
   o.url = "redis://h:99999";
   CHECK_THROWS_AS(RedisStore{o}, std::invalid_argument);
+  CHECK_THROWS_AS(TrieSubscriber(o, [](std::uint64_t) {}), std::invalid_argument);
   o.url = "redis://127.0.0.1:1";
   o.ns = "";
   CHECK_THROWS_AS(RedisStore{o}, std::invalid_argument);
+  CHECK_THROWS_AS(TrieSubscriber(o, [](std::uint64_t) {}), std::invalid_argument);
 }
 
 }  // namespace augur::store
