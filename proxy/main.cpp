@@ -1,8 +1,8 @@
 // augur's command line: `serve` (the default), `check-config`, `trie ...`, `--version`.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
 
@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("augur"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
-  CLI::App app{"augur: a learning reverse proxy that tells LLM routers what each agent call will do"};
+  CLI::App app{
+      "augur: a learning reverse proxy that tells LLM routers what each agent call will do"};
   app.set_version_flag("--version", std::string("augur ") + AUGUR_VERSION);
   app.require_subcommand(0, 1);
 
@@ -89,7 +90,8 @@ int main(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check-config", "Validate a config file and exit");
   check_cmd->add_option("file", check_path, "YAML config file")->required();
 
-  auto* trie_cmd = app.add_subcommand("trie", "Build, look up and convert prediction tries");
+  auto* trie_cmd =
+      app.add_subcommand("trie", "Build, look up, convert and export prediction tries");
   trie_cmd->require_subcommand(1);
   std::string runs_path, out_path = "-", trie_path, in_path, function_path, workflow;
   std::uint32_t call_index = 1;
@@ -101,11 +103,21 @@ int main(int argc, char** argv) {
   auto* lookup_cmd = trie_cmd->add_subcommand("lookup", std::string(augur::trie::kTrieLookupHelp));
   lookup_cmd->add_option("--trie", trie_path, "prediction_trie.json")->required();
   lookup_cmd->add_option("--path", function_path, "Function path, a/b or [\"a\",\"b\"]");
-  lookup_cmd->add_option("--call-index", call_index, "1-based call index")->check(CLI::PositiveNumber);
+  lookup_cmd->add_option("--call-index", call_index, "1-based call index")
+      ->check(CLI::PositiveNumber);
   auto* convert_cmd =
       trie_cmd->add_subcommand("convert", std::string(augur::trie::kTrieConvertHelp));
   convert_cmd->add_option("--in", in_path, "prediction_trie.json to read")->required();
   convert_cmd->add_option("--out", out_path, "Output (- = stdout)");
+  augur::trie::TrieExportSource export_source;
+  auto* export_cmd = trie_cmd->add_subcommand("export", std::string(augur::trie::kTrieExportHelp));
+  export_cmd->add_option("--redis", export_source.redis_url, "redis://[:PASSWORD@]HOST[:PORT][/DB]")
+      ->required();
+  export_cmd->add_option("--namespace", export_source.ns, "store.namespace of the replicas")
+      ->required();
+  export_cmd->add_option("--key-prefix", export_source.key_prefix, "store.key_prefix")
+      ->capture_default_str();
+  export_cmd->add_option("--out", out_path, "Output prediction_trie.json (- = stdout)");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -118,6 +130,9 @@ int main(int argc, char** argv) {
   }
   if (convert_cmd->parsed()) {
     return augur::trie::trie_convert(in_path, out_path, std::cout, std::cerr);
+  }
+  if (export_cmd->parsed()) {
+    return augur::trie::trie_export(export_source, out_path, std::cout, std::cerr);
   }
   return serve(config_path, overrides);
 }

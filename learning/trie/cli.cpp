@@ -5,6 +5,7 @@
 
 #include <ostream>
 
+#include "learning/store/redis_store.hpp"
 #include "learning/trie/builder.hpp"
 #include "learning/trie/json_text.hpp"
 #include "learning/trie/lookup.hpp"
@@ -132,6 +133,46 @@ int trie_convert(const std::filesystem::path& in_path, const std::filesystem::pa
     return kExitOk;
   } catch (const std::exception& e) {
     err << "augur trie convert: " << e.what() << '\n';
+    return kExitError;
+  }
+}
+
+int trie_export(const TrieExportSource& source, const std::filesystem::path& out_path,
+                std::ostream& out, std::ostream& err) {
+  try {
+    store::RedisOptions options;
+    options.url = source.redis_url;
+    options.ns = source.ns;
+    options.key_prefix = source.key_prefix;
+    options.connect_timeout = std::chrono::seconds(2);  // a one-off command can afford to wait
+    options.command_timeout = std::chrono::seconds(10);
+    store::RedisStore redis(std::move(options));
+    const auto published = redis.read_trie();
+    if (!published) {
+      err << "augur trie export: " << published.error() << '\n';
+      return kExitError;
+    }
+    if (!published->has_value()) {
+      err << "augur trie export: no trie published at " << redis.keys().trie << " on "
+          << redis.endpoint().describe() << '\n';
+      return kExitNotFound;
+    }
+    const auto& [version, json] = **published;
+    Trie trie;
+    try {
+      trie = parse_trie(json);
+    } catch (const TrieError& e) {
+      err << "augur trie export: the trie at " << redis.keys().trie << " (version " << version
+          << ") is corrupt: " << e.what() << '\n';
+      return kExitError;
+    }
+    emit(trie, out_path, out);
+    std::ostream& report = out_path == "-" ? err : out;
+    report << "wrote " << (out_path == "-" ? std::string("stdout") : out_path.string())
+           << ": version " << version << ", " << count_nodes(trie) << " nodes\n";
+    return kExitOk;
+  } catch (const std::exception& e) {
+    err << "augur trie export: " << e.what() << '\n';
     return kExitError;
   }
 }

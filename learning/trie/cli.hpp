@@ -1,6 +1,6 @@
-// `augur trie build|lookup|convert` as plain functions: the augur main wires them into CLI11. Each
-// takes its arguments and the streams to write to and returns the process exit code, so they are
-// testable without a process. Thread-safe apart from the streams they are given.
+// `augur trie build|lookup|convert|export` as plain functions: the augur main wires them into
+// CLI11. Each takes its arguments and the streams to write to and returns the process exit code, so
+// they are testable without a process. Thread-safe apart from the streams they are given.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@ namespace augur::trie {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;     // unreadable or malformed input, unwritable output
-inline constexpr int kExitNotFound = 2;  // lookup: no node on the path has a prediction
+inline constexpr int kExitNotFound = 2;  // lookup: no prediction on the path; export: no trie
 
 inline constexpr std::string_view kDefaultWorkflowName = "augur";
 
@@ -31,6 +31,18 @@ inline constexpr std::string_view kTrieConvertHelp =
     "validated, NAT's key order, indent 2, numbers as Python writes them. NAT JSON is augur's only "
     "trie format, so this validates and normalises; it does not translate between formats. "
     "--out - writes to stdout.";
+inline constexpr std::string_view kTrieExportHelp =
+    "Write the trie published in Redis (KEY_PREFIX NAMESPACE:trie, as the replicas sharing that "
+    "namespace publish it) as NAT JSON. The trie is validated first: a corrupt one is an error "
+    "(exit 1) and nothing is written. Exit code 2 when no trie is published. --out - writes to "
+    "stdout.";
+
+// Where `trie export` reads: the store.url, store.namespace and store.key_prefix of the replicas.
+struct TrieExportSource {
+  std::string redis_url;
+  std::string ns = "default";
+  std::string key_prefix = "augur:";
+};
 
 // Reads runs from `runs_path`, builds the trie (default sensitivity settings) and writes it to
 // `out_path` ("-" = `out`). Prints a one-line summary to `out` (to `err` when the trie goes to
@@ -47,6 +59,13 @@ int trie_lookup(const std::filesystem::path& trie_path, std::string_view functio
 // kExitOk or kExitError (reason on `err`).
 int trie_convert(const std::filesystem::path& in_path, const std::filesystem::path& out_path,
                  std::ostream& out, std::ostream& err);
+
+// Reads the published trie from Redis, validates it with the trie reader and writes it normalised
+// to `out_path` ("-" = `out`), with a summary (version, nodes) on `out` (on `err` when the trie
+// goes to `out`). Returns kExitOk, kExitNotFound when nothing is published, or kExitError (bad URL,
+// Redis unreachable or timing out, corrupt trie, unwritable output; reason on `err`).
+int trie_export(const TrieExportSource& source, const std::filesystem::path& out_path,
+                std::ostream& out, std::ostream& err);
 
 // "a/b" (empty names skipped, so "" and "/" are the root) or a JSON array of strings. Throws
 // TrieError when the array form is malformed or the path is deeper than kMaxTrieDepth.
