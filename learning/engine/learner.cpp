@@ -8,6 +8,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "learning/engine/redis_sync.hpp"
 #include "learning/trie/nat_json.hpp"
 
 namespace augur::learning {
@@ -44,7 +45,11 @@ Learner::Learner(const config::Config& cfg, Publish publish)
       builder_(sensitivity(cfg.prediction.sensitivity_scale)),
       tracker_(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.context.run_idle_timeout),
                cfg.context.max_runs, max_calls_per_run,
-               [this](ClosedRun&& run) { on_closed(std::move(run)); }) {}
+               [this](ClosedRun&& run) { on_closed(std::move(run)); }) {
+  if (store_cfg_.kind == "redis") {
+    redis_ = std::make_unique<RedisSync>(store_cfg_, cfg_, sensitivity(sensitivity_scale_), stats_);
+  }
+}
 
 Learner::~Learner() { stop(); }
 
@@ -53,8 +58,18 @@ void Learner::start() {
   started_ = true;
   const auto now = Clock::now();
   last_rebuild_ = last_snapshot_ = now;
-  load_snapshot();
-  if (builder_.state().run_count() > 0) {
+  if (redis_) {
+    // Resume this replica's state and serve the merged trie every replica built.
+    if (auto t = redis_->start(builder_)) {
+      adopt(std::move(t));
+    } else if (builder_.state().run_count() > 0) {
+      runs_since_rebuild_ = 1;
+      rebuild(now);
+    }
+  } else {
+    load_snapshot();
+  }
+  if (!redis_ && builder_.state().run_count() > 0) {
     runs_since_rebuild_ = 1;  // publish what the snapshot knew at once
     rebuild(now);
   }
@@ -73,7 +88,11 @@ void Learner::stop() {
   // Runs still open are not complete: their remaining-call counts would be wrong, so they are
   // not learned. Everything closed so far is kept.
   step(Clock::now());
-  if (runs_since_snapshot_ > 0) save_snapshot();
+  if (redis_) {
+    redis_->stop(builder_);
+  } else if (runs_since_snapshot_ > 0) {
+    save_snapshot();
+  }
 }
 
 bool Learner::submit(CallObservation&& call) noexcept {
@@ -108,6 +127,9 @@ void Learner::step(Clock::time_point now) {
     tracker_.add(std::move(*call));
   }
   tracker_.expire(unix_ms(now));
+  if (redis_) {
+    if (auto t = redis_->poll_updates()) adopt(std::move(t));
+  }
   stats_.open_runs.store(tracker_.open_runs(), std::memory_order_relaxed);
   stats_.runs_evicted.store(tracker_.evicted(), std::memory_order_relaxed);
 
@@ -127,6 +149,7 @@ void Learner::on_closed(ClosedRun&& run) {
     return;
   }
   measure(run);
+  if (redis_) redis_->queue_run(trie::serialize_run_record(run.record));
   ++runs_since_rebuild_;
   ++runs_since_snapshot_;
   stats_.runs_completed.fetch_add(1, std::memory_order_relaxed);
@@ -156,16 +179,34 @@ void Learner::measure(const ClosedRun& run) {
   }
 }
 
+void Learner::adopt(std::shared_ptr<const trie::Trie> trie) {
+  std::atomic_store(&trie_, trie);
+  if (publish_) publish_(std::move(trie));
+}
+
 void Learner::rebuild(Clock::time_point now) {
   last_rebuild_ = now;
+  if (redis_) {
+    // Shared learning: flush, and merge + publish when leader, even with nothing new here (other
+    // replicas may have learned). Until a merged trie was ever obtained, serve our own.
+    runs_since_rebuild_ = 0;
+    if (auto t = redis_->sync(builder_, now)) {
+      adopt(std::move(t));
+      return;
+    }
+    if (!redis_->never_loaded() || builder_.state().run_count() == 0) return;
+    auto own = std::make_shared<const trie::Trie>(builder_.build("augur", now));
+    stats_.trie_nodes.store(trie::count_nodes(*own), std::memory_order_relaxed);
+    adopt(std::move(own));
+    return;
+  }
   if (runs_since_rebuild_ == 0) return;
   runs_since_rebuild_ = 0;
   auto trie = std::make_shared<const trie::Trie>(builder_.build("augur", now));
   stats_.trie_nodes.store(trie::count_nodes(*trie), std::memory_order_relaxed);
   stats_.trie_version.fetch_add(1, std::memory_order_relaxed);
   stats_.rebuilds.fetch_add(1, std::memory_order_relaxed);
-  std::atomic_store(&trie_, trie);
-  if (publish_) publish_(std::move(trie));
+  adopt(std::move(trie));
 }
 
 void Learner::load_snapshot() {

@@ -23,6 +23,8 @@
 
 namespace augur::learning {
 
+class RedisSync;
+
 class Learner {
  public:
   // Receives every new trie (on the learning thread, or on the caller of start()).
@@ -57,6 +59,7 @@ class Learner {
 
  private:
   void on_closed(ClosedRun&& run);
+  void adopt(std::shared_ptr<const trie::Trie> trie);
   void measure(const ClosedRun& run);
   void load_snapshot();
   void save_snapshot();
@@ -71,6 +74,7 @@ class Learner {
   trie::Builder builder_;
   RunTracker tracker_;
   std::shared_ptr<const trie::Trie> trie_;
+  std::unique_ptr<RedisSync> redis_;  // store.kind redis
 
   std::uint64_t runs_since_rebuild_ = 0;
   std::uint64_t runs_since_snapshot_ = 0;
