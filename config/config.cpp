@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "config/scalars.hpp"
+#include "learning/store/redis_url.hpp"
 
 namespace augur::config {
 
@@ -432,11 +433,10 @@ void read_store(const Value& v, Store& s) {
                {"url",
                 [&s](const Value& x) {
                   text(s.url, /*allow_empty=*/false)(x);
-                  const std::string_view u = s.url;
-                  if (!u.starts_with("redis://") && !u.starts_with("rediss://") &&
-                      !u.starts_with("unix://"))
-                    x.fail("expected redis://host:port, rediss://host:port or unix:///path, got " +
-                           quoted(u));
+                  // The store's own parser: what passes here is what the store can use.
+                  if (const auto parsed = store::parse_redis_url(s.url); !parsed) {
+                    x.fail(parsed.error());
+                  }
                 }},
                {"namespace", text(s.ns, /*allow_empty=*/false)},
                {"key_prefix", text(s.key_prefix)},

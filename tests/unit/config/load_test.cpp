@@ -421,6 +421,13 @@ TEST_CASE("values out of range") {
   CHECK(e.line() == 2);
   CHECK(e.key() == "store.url");
 
+  // What the Redis store cannot use is caught here, not at start-up: no TLS in Debian's hiredis.
+  e = error_of("store:\n  url: rediss://redis:6379\n");
+  CHECK(e.key() == "store.url");
+  CHECK(e.message().find("rediss") != std::string::npos);
+  e = error_of("store:\n  url: redis://redis:99999\n");
+  CHECK(e.key() == "store.url");
+
   e = error_of("prediction:\n  static:\n    latency_sensitivity: 4\n  sensitivity_scale: 3\n");
   CHECK(e.line() == 3);
   CHECK(e.key() == "prediction.static.latency_sensitivity");
