@@ -148,7 +148,12 @@ void Learner::on_closed(ClosedRun&& run) {
     spdlog::warn("learning: run {} not learned: {}", run.record.run_id, e.what());
     return;
   }
-  measure(run);
+  const auto trajectory = make_trajectory(run, measure(run));
+  stats_.trajectories.fetch_add(1, std::memory_order_relaxed);
+  stats_.trajectory_quality_sum.store(
+      stats_.trajectory_quality_sum.load(std::memory_order_relaxed) + trajectory.quality,
+      std::memory_order_relaxed);
+  if (on_trajectory_) on_trajectory_(trajectory, run);
   if (redis_) redis_->queue_run(trie::serialize_run_record(run.record));
   ++runs_since_rebuild_;
   ++runs_since_snapshot_;
@@ -156,27 +161,30 @@ void Learner::on_closed(ClosedRun&& run) {
   stats_.calls_learned.fetch_add(run.calls.size(), std::memory_order_relaxed);
 }
 
-void Learner::measure(const ClosedRun& run) {
+std::vector<HintErrors> Learner::measure(const ClosedRun& run) {
   // What really happened, by the builder's own definitions, against what was injected.
+  std::vector<HintErrors> errors(run.calls.size());
   const auto contexts = trie::extract_call_contexts(run.record, std::nullopt);
   for (const auto& ctx : contexts) {
     const auto i = static_cast<std::size_t>(ctx.call - run.record.calls.data());
     const auto& h = run.calls[i].hints;
+    auto& e = errors[i];
     const auto source = [&](bool from_static) {
       return from_static ? trie::Source::static_fallback : h.source;
     };
-    stats_.error(Hint::remaining_calls, source(h.remaining_static))
-        .observe(log_error(static_cast<double>(h.remaining), ctx.remaining_calls));
+    e.remaining_calls = log_error(static_cast<double>(h.remaining), ctx.remaining_calls);
+    stats_.error(Hint::remaining_calls, source(h.remaining_static)).observe(*e.remaining_calls);
     if (run.calls[i].output_tokens) {
-      stats_.error(Hint::output_tokens, source(h.osl_static))
-          .observe(log_error(static_cast<double>(h.osl),
-                             static_cast<double>(*run.calls[i].output_tokens)));
+      e.output_tokens =
+          log_error(static_cast<double>(h.osl), static_cast<double>(*run.calls[i].output_tokens));
+      stats_.error(Hint::output_tokens, source(h.osl_static)).observe(*e.output_tokens);
     }
     if (ctx.interarrival_ms) {
-      stats_.error(Hint::interarrival_ms, source(h.iat_static))
-          .observe(log_error(static_cast<double>(h.iat_ms), *ctx.interarrival_ms));
+      e.interarrival_ms = log_error(static_cast<double>(h.iat_ms), *ctx.interarrival_ms);
+      stats_.error(Hint::interarrival_ms, source(h.iat_static)).observe(*e.interarrival_ms);
     }
   }
+  return errors;
 }
 
 void Learner::adopt(std::shared_ptr<const trie::Trie> trie) {

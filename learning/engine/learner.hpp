@@ -18,6 +18,7 @@
 #include "learning/engine/observation.hpp"
 #include "learning/engine/run_tracker.hpp"
 #include "learning/engine/stats.hpp"
+#include "learning/engine/trajectory.hpp"
 #include "learning/trie/builder.hpp"
 #include "learning/trie/trie.hpp"
 
@@ -29,6 +30,8 @@ class Learner {
  public:
   // Receives every new trie (on the learning thread, or on the caller of start()).
   using Publish = std::function<void(std::shared_ptr<const trie::Trie>)>;
+  // Receives every closed run's trajectory with the run it came from (learning thread).
+  using OnTrajectory = std::function<void(const Trajectory&, const ClosedRun&)>;
   using Clock = std::chrono::system_clock;
 
   // Reads the learning, store and context settings of `cfg` (later reloads do not change them).
@@ -48,6 +51,9 @@ class Learner {
   bool submit(CallObservation&& call) noexcept;
 
   const LearnerStats& stats() const { return stats_; }
+
+  // Set before start(): who learns from trajectories next (SONA).
+  void on_trajectory(OnTrajectory f) { on_trajectory_ = std::move(f); }
   // The last trie learning published (null before the first). Thread-safe.
   std::shared_ptr<const trie::Trie> trie() const { return std::atomic_load(&trie_); }
 
@@ -60,7 +66,7 @@ class Learner {
  private:
   void on_closed(ClosedRun&& run);
   void adopt(std::shared_ptr<const trie::Trie> trie);
-  void measure(const ClosedRun& run);
+  std::vector<HintErrors> measure(const ClosedRun& run);
   void load_snapshot();
   void save_snapshot();
   void run();
@@ -69,6 +75,7 @@ class Learner {
   const config::Store store_cfg_;
   const int sensitivity_scale_;
   Publish publish_;
+  OnTrajectory on_trajectory_;
   BoundedQueue<CallObservation> queue_;
   LearnerStats stats_;
   trie::Builder builder_;

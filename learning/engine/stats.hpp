@@ -69,6 +69,8 @@ struct LearnerStats {
   std::atomic<std::uint64_t> runs_evicted{0};  // closed early because too many runs were open
   std::atomic<std::uint64_t> open_runs{0};
   std::atomic<std::uint64_t> calls_learned{0};
+  std::atomic<std::uint64_t> trajectories{0};
+  std::atomic<double> trajectory_quality_sum{0};  // mean quality = sum / trajectories
   std::atomic<std::uint64_t> rebuilds{0};
   std::atomic<std::uint64_t> trie_version{0};
   std::atomic<std::uint64_t> trie_nodes{0};

@@ -2,7 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <vector>
+
+#include "learning/engine/trajectory.hpp"
 
 using namespace augur::learning;
 using namespace std::chrono_literals;
@@ -109,4 +112,37 @@ TEST_CASE("failed calls are recorded without an end, so the builder skips them")
   CHECK(record.calls[0].ended_at_ms == 10);
   CHECK_FALSE(record.calls[1].ended_at_ms.has_value());
   CHECK(record.calls[1].status == 502);
+}
+
+TEST_CASE("a run's trajectory: steps in end order, verdict and quality from outcomes and errors") {
+  ClosedRun run;
+  auto a = call("r", 0, 300);
+  a.path = {"agent", "search"};
+  auto b = call("r", 100, 200);  // ends first
+  auto c = call("r", 400, 500, true);
+  c.status = 0;  // no response
+  c.failed = true;
+  run.calls = {a, b, c};
+  run.record = to_run_record("r", run.calls);
+
+  std::vector<HintErrors> errors(3);
+  errors[0].output_tokens = std::log(2.0);  // off by a factor of two: confidence 0.5
+  const auto t = make_trajectory(run, errors);
+  REQUIRE(t.steps.size() == 3);
+  CHECK(t.steps[0].latency_ms == 100);  // b
+  CHECK(t.steps[1].action == "agent/search");
+  CHECK(t.steps[1].quality() == doctest::Approx(0.5));
+  CHECK(t.steps[2].outcome == StepOutcome::failure);
+  CHECK(t.verdict.kind == Verdict::Kind::partial);
+  CHECK(t.verdict.completion_ratio == doctest::Approx(2.0 / 3));
+  // mean step quality (1 + 0.5 + 0) / 3, times 0.5 + 0.5 × 2/3
+  CHECK(t.quality == doctest::Approx(0.5 * (0.5 + 0.5 * 2.0 / 3)));
+  CHECK(t.total_output_tokens == 30);
+
+  std::vector<HintErrors> exact(3);
+  run.calls[2] = call("r", 400, 500, true);
+  run.record = to_run_record("r", run.calls);
+  const auto perfect = make_trajectory(run, exact);
+  CHECK(perfect.verdict.kind == Verdict::Kind::success);
+  CHECK(perfect.quality == doctest::Approx(1.0));
 }
