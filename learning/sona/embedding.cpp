@@ -25,6 +25,9 @@ constexpr float kIndexWeight = 0.7f;
 constexpr float kDepthWeight = 0.2f;
 constexpr float kModelWeight = 0.3f;
 constexpr float kShapeWeight = 0.25f;  // each of: request size, max_tokens, messages, tools, stream
+// Within a name: the whole name, each piece (1.0) and each character trigram.
+constexpr float kWholeNameWeight = 0.5f;
+constexpr float kTrigramWeight = 0.3f;
 
 constexpr std::uint64_t kFnvOffset = 14695981039346656037ull;
 constexpr std::uint64_t kFnvPrime = 1099511628211ull;
@@ -114,8 +117,10 @@ void for_each_piece(std::string_view name, F&& f) {
   emit();
 }
 
+// The whole name weighs less than its pieces: a renamed function (`web_search_tool`) differs in
+// its whole name but keeps most pieces and trigrams.
 void add_name(Group& g, char tag, std::string_view name, std::uint64_t number, bool trigrams) {
-  g.add(feature_hash(tag, name, number), 1.0f);
+  g.add(feature_hash(tag, name, number), kWholeNameWeight);
   for_each_piece(name, [&](std::string_view piece) {
     g.add(feature_hash(static_cast<char>(tag + 1), piece, number), 1.0f);
   });
@@ -131,7 +136,8 @@ void add_name(Group& g, char tag, std::string_view name, std::uint64_t number, b
   }
   buf[n++] = '$';
   for (std::size_t i = 0; i + 3 <= n; ++i)
-    g.add(feature_hash(static_cast<char>(tag + 2), std::string_view(buf + i, 3), number), 0.4f);
+    g.add(feature_hash(static_cast<char>(tag + 2), std::string_view(buf + i, 3), number),
+          kTrigramWeight);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ struct Stats {
   std::uint64_t trajectories_seen = 0;     // learn() calls
   std::uint64_t trajectories_dropped = 0;  // buffer full: learnt from instantly, not clustered
   std::uint64_t instant_updates = 0;       // MicroLoRA steps taken
+  std::uint64_t pattern_updates = 0;       // instant-loop nudges of the nearest pattern
   std::uint64_t background_cycles = 0;
   std::uint64_t patterns_stored = 0;
   std::uint64_t ewc_tasks = 0;
@@ -51,8 +52,11 @@ class Engine {
   // ---- Request path: thread-safe, lock-free, no allocation beyond the embedding's vector.
   Embedding embed(const CallFeatures& f) const;
   void embed(const CallFeatures& f, Embedding& out) const;
-  // Hints for a call, or nullopt when no pattern is similar and confident enough.
+  // Hints for a call, or nullopt when no pattern is similar and confident enough
+  // (config().min_confidence, or the given threshold: a caller whose other source is weak, such
+  // as a trie answering from an ancestor, may accept less).
   std::optional<Suggestion> suggest(const Embedding& e) const;
+  std::optional<Suggestion> suggest(const Embedding& e, double min_confidence) const;
 
   // ---- Learning thread only.
   // Instant loop: one MicroLoRA step on the log error of the hints SONA would give now (so a
@@ -107,6 +111,7 @@ class Engine {
   mutable std::atomic<std::uint64_t> hits_{0};
   std::atomic<std::uint64_t> seen_{0};
   std::atomic<std::uint64_t> instant_updates_{0};
+  std::atomic<std::uint64_t> pattern_updates_{0};
   std::atomic<std::uint64_t> cycles_{0};
   std::atomic<std::uint64_t> patterns_{0};
   std::atomic<std::uint64_t> ewc_tasks_{0};

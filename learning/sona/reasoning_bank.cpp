@@ -58,6 +58,41 @@ double HintStats::variance(std::size_t h) const {
 
 double HintStats::samples() const { return *std::max_element(weight.begin(), weight.end()); }
 
+void RecentValues::push(float v) noexcept {
+  v_[head_] = v;
+  head_ = (head_ + 1) % kRecent;
+  n_ = std::min(n_ + 1, kRecent);
+}
+
+void RecentValues::append(const RecentValues& newer) noexcept {
+  const std::size_t start = (newer.head_ + kRecent - newer.n_) % kRecent;
+  for (std::size_t i = 0; i < newer.n_; ++i) push(newer.v_[(start + i) % kRecent]);
+}
+
+float RecentValues::median() const noexcept {
+  if (n_ == 0) return 0;
+  std::array<float, kRecent> tmp = v_;
+  const auto end = tmp.begin() + static_cast<std::ptrdiff_t>(n_);
+  const auto mid = tmp.begin() + static_cast<std::ptrdiff_t>(n_ / 2);
+  std::nth_element(tmp.begin(), mid, end);
+  if (n_ % 2 == 1) return *mid;
+  const float below = *std::max_element(tmp.begin(), mid);
+  return 0.5f * (below + *mid);
+}
+
+float Pattern::value(std::size_t h) const {
+  return recent[h].size() > 0 ? recent[h].median() : static_cast<float>(stats.mean[h]);
+}
+
+void Pattern::observe(const Target& t, double rate) {
+  if (rate > 0)
+    stats.add_ema(t, rate);
+  else
+    stats.add(t);
+  for (std::size_t h = 0; h < kHints; ++h)
+    if (t.present[h]) recent[h].push(t.value[h]);
+}
+
 double Pattern::confidence() const {
   double var = 0;
   int n = 0;
@@ -80,6 +115,7 @@ void Pattern::merge(const Pattern& o) {
   normalize(centroid);
   avg_quality = (avg_quality * size + o.avg_quality * o.size) / total;
   stats.merge(o.stats);
+  for (std::size_t h = 0; h < kHints; ++h) recent[h].append(o.recent[h]);
   size = total;
   created_cycle = std::min(created_cycle, o.created_cycle);
   updated_cycle = std::max(updated_cycle, o.updated_cycle);

@@ -30,11 +30,28 @@ struct HintStats {
   double samples() const;  // the largest per-hint weight
 };
 
+// The last kRecent observations of one hint, in arrival order. Their median is what a pattern
+// predicts: the evaluation's error |log(pred/actual)| is minimised by the median, not the mean,
+// and a short window turns over within a few dozen calls when the upstream drifts.
+class RecentValues {
+ public:
+  static constexpr std::size_t kRecent = 32;
+  void push(float v) noexcept;
+  void append(const RecentValues& newer) noexcept;  // newer's values, oldest first
+  std::size_t size() const noexcept { return n_; }
+  float median() const noexcept;  // 0 when empty
+
+ private:
+  std::array<float, kRecent> v_{};
+  std::size_t n_ = 0, head_ = 0;  // head_: where the next value goes
+};
+
 struct Pattern {
   std::uint64_t id = 0;
   std::vector<float> centroid;  // unit length
   double size = 0;              // trajectories behind it (decayed)
   HintStats stats;
+  std::array<RecentValues, kHints> recent;
   double avg_quality = 0;  // mean trajectory quality (how good the hints were), 0..1
   std::uint64_t created_cycle = 0;
   std::uint64_t updated_cycle = 0;
@@ -42,6 +59,10 @@ struct Pattern {
 
   // From sample count and outcome spread: size/(size+3) · 1/(1 + rms log-space stddev).
   double confidence() const;
+  // Hint h's prediction (log space): the median of the recent values, else the mean.
+  float value(std::size_t h) const;
+  // Records one observation: statistics (EMA when rate > 0, else plain) and recent values.
+  void observe(const Target& t, double rate);
   // Weighted merge of another pattern into this one (centroid renormalised).
   void merge(const Pattern& o);
 };
