@@ -36,6 +36,11 @@ constexpr double kPruneConfidence = 0.2;
 constexpr std::size_t kBaseSamplesPerCycle = 1024;
 constexpr std::size_t kBaseBatch = 32;
 constexpr std::size_t kNovelTrigger = 50;
+// Lloyd on a seeded sample of a cycle's trajectories, then one assignment pass over all of them:
+// 2,048 points are plenty for a few hundred contexts and keep a 10,000-trajectory cycle near
+// 50 ms.
+constexpr std::size_t kKMeansIterations = 10;
+constexpr std::size_t kKMeansFitPoints = 2048;
 constexpr std::size_t kFirstCycleTrajectories = 100;
 
 }  // namespace
@@ -189,7 +194,7 @@ std::optional<Suggestion> Engine::suggest(const Embedding& e, double min_confide
   if (!b.any || b.confidence < min_confidence) return std::nullopt;
   HintVector y = b.value;
   snap->base.forward(e.values, y);
-  published_micro_.forward(e.values, y);
+  if (!owns_context(b)) published_micro_.forward(e.values, y);
   Suggestion s;
   s.values = from_log(y);
   s.confidence = b.confidence;
@@ -197,6 +202,11 @@ std::optional<Suggestion> Engine::suggest(const Embedding& e, double min_confide
   s.known = b.has;
   hits_.fetch_add(1, std::memory_order_relaxed);
   return s;
+}
+
+bool Engine::owns_context(const Blend& b) const noexcept {
+  return b.any && config_.instant_pattern_rate > 0 &&
+         b.best_similarity >= config_.instant_pattern_similarity;
 }
 
 Engine::Blend Engine::blend_from_bank(std::span<const float> x, std::vector<Match>& matches) const {
@@ -239,12 +249,14 @@ void Engine::learn(const Embedding& e, const HintValues& injected, const Observe
 
   if (!tr.failed && t.any() && x.size() == config_.embedding_dim) {
     const Blend b = blend_from_bank(x, matches_);
-    // The prediction SONA would make now; where no pattern knows a hint, the injected value
-    // stands in, so MicroLoRA learns a correction rather than an absolute value.
+    // The prediction SONA would make now. MicroLoRA corrects the patterns, so it learns only
+    // hints a near pattern knows: a correction learnt against some other baseline (the injected
+    // trie value) would be added wrongly once a pattern answers.
     HintVector pred{};
-    for (std::size_t h = 0; h < kHints; ++h) pred[h] = b.has[h] ? b.value[h] : tr.injected[h];
+    for (std::size_t h = 0; h < kHints; ++h) pred[h] = b.has[h] ? b.value[h] : 0.0f;
     base_.forward(x, pred);
-    micro_.forward(x, pred);
+    const bool near = owns_context(b);
+    if (!near) micro_.forward(x, pred);
     // Errors the patterns' own spread explains are noise, not news: MicroLoRA learns only the
     // part beyond one standard deviation (without this dead zone it chases noise and costs
     // precision on a steady workload).
@@ -253,18 +265,21 @@ void Engine::learn(const Embedding& e, const HintValues& injected, const Observe
     // noise into it (measured: -5..-8% vs the trie on the steady workload with it, ±0 without).
     HintVector err{};
     for (std::size_t h = 0; h < kHints; ++h) {
-      if (!t.present[h] || h == static_cast<std::size_t>(Hint::remaining_calls)) continue;
+      if (!t.present[h] || !b.has[h] || h == static_cast<std::size_t>(Hint::remaining_calls))
+        continue;
       const float e = pred[h] - t.value[h];
       const float beyond = std::max(0.0f, std::fabs(e) - (b.has[h] ? b.spread[h] : 0.0f));
       err[h] = std::copysign(std::min(beyond, kErrorClip), e);
     }
-    if (micro_.nlms_step(x, err, static_cast<float>(config_.micro_lora_lr))) {
+    // Division of labour: a pattern that owns this context (see owns_context) tracks it itself;
+    // MicroLoRA carries corrections for contexts between patterns (renamed or unseen ones),
+    // which no pattern statistic can hold until the next cycle. Both adapting the same context
+    // would overshoot, and MicroLoRA's global low-rank map would leak into exact contexts.
+    if (!near && micro_.nlms_step(x, err, static_cast<float>(config_.micro_lora_lr))) {
       instant_updates_.fetch_add(1, std::memory_order_relaxed);
       published_micro_.publish(micro_);
     }
-    const bool near =
-        !matches_.empty() && matches_[0].similarity >= config_.instant_pattern_similarity;
-    if (near && config_.instant_pattern_rate > 0) {
+    if (near) {
       const std::size_t i = matches_[0].index;
       Pattern& p = bank_.at(i);
       p.observe(t, config_.instant_pattern_rate);
@@ -279,8 +294,8 @@ void Engine::learn(const Embedding& e, const HintValues& injected, const Observe
         }
         l.confidence.store(static_cast<float>(p.confidence()), std::memory_order_relaxed);
       }
-    } else if (!near) {
-      ++unmatched_;
+    } else if (!b.any || b.best_similarity < config_.instant_pattern_similarity) {
+      ++unmatched_;  // no pattern is this context: evidence for a new one
     }
   }
   buffer_.try_push(std::move(tr));
@@ -315,8 +330,8 @@ void Engine::background_cycle(Clock::time_point now) {
   for (std::size_t i = 0; i < batch.size(); ++i)
     std::copy_n(batch[i].embedding.begin(), dim,
                 points.begin() + static_cast<std::ptrdiff_t>(i * dim));
-  const KMeansResult km =
-      kmeans(points, dim, std::min(config_.pattern_clusters, batch.size()), config_.seed + cycle_);
+  const KMeansResult km = kmeans(points, dim, std::min(config_.pattern_clusters, batch.size()),
+                                 config_.seed + cycle_, kKMeansIterations, kKMeansFitPoints);
 
   // 2. One candidate pattern per cluster, merged into its near-duplicate or stored.
   std::vector<Pattern> cands(km.k);

@@ -88,6 +88,9 @@ class Engine {
   struct Candidate;
   struct Blend;
 
+  // Whether the best pattern is this very context (similarity >= instant_pattern_similarity):
+  // then that pattern adapts to it in the instant loop and MicroLoRA stays out.
+  bool owns_context(const Blend& b) const noexcept;
   void publish_snapshot();
   Blend blend_from_bank(std::span<const float> x, std::vector<Match>& scratch) const;
   void train_base(const std::vector<Trajectory>& batch);

@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     }
     eval::Options micro_only = o;
     micro_only.sona.instant_pattern_rate = 0;
-    row(eval::to_string(s), "no instant pattern update", eval::run(micro_only));
+    row(eval::to_string(s), "MicroLoRA as the fast path (no instant pattern update)",
+        eval::run(micro_only));
     eval::Options patterns_only = o;
     patterns_only.sona.micro_lora_lr = 0;
     row(eval::to_string(s), "no MicroLoRA", eval::run(patterns_only));
