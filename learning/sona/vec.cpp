@@ -5,7 +5,17 @@
 #include <algorithm>
 #include <cmath>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+// Not under sanitizers: the clones' ifunc resolvers run during relocation, before a sanitizer
+// runtime is initialised, and crash instrumented.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define AUGUR_SONA_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define AUGUR_SONA_SANITIZED 1
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(AUGUR_SONA_SANITIZED)
 #define AUGUR_SONA_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define AUGUR_SONA_CLONES
