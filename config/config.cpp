@@ -216,12 +216,13 @@ Reader bytes(std::size_t& out, std::size_t min = 0) {
   };
 }
 
-Reader number(double& out, double min) {
-  return [&out, min](const Value& v) {
+Reader number(double& out, double min, double max = std::numeric_limits<double>::infinity()) {
+  return [&out, min, max](const Value& v) {
     const std::string& s = v.scalar("a number");
     auto n = detail::number(s);
     if (!n.value) v.fail(n.error + ", got " + quoted(s));
     if (*n.value < min) v.fail("must be at least " + shortest(min) + ", got " + s);
+    if (*n.value > max) v.fail("must be at most " + shortest(max) + ", got " + s);
     out = *n.value;
   };
 }
@@ -444,12 +445,39 @@ void read_store(const Value& v, Store& s) {
            });
 }
 
-// SONA's keys will grow (learning rates, pattern counts, ...): one line each here.
+// Reads into an optional override: set only when the key is present.
+template <class T, class MakeReader>
+Reader optional_value(std::optional<T>& out, MakeReader make) {
+  return [&out, make](const Value& v) {
+    T value{};
+    make(value)(v);
+    out = value;
+  };
+}
+
+// The preset names must match learning/sona's presets (a unit test checks both lists agree).
 void read_sona(const Value& v, Sona& s) {
-  read_map(v, {
-                  {"enabled", boolean(s.enabled)},
-                  {"preset", text(s.preset, /*allow_empty=*/false)},
-              });
+  read_map(
+      v,
+      {
+          {"enabled", boolean(s.enabled)},
+          {"preset", one_of(s.preset, {"default", "max_throughput", "max_quality", "edge", "batch",
+                                       "ephemeral", "coordinator"})},
+          {"embedding_dim",
+           optional_value(s.embedding_dim, [](std::size_t& x) { return count(x, 16, 4096); })},
+          {"micro_lora_rank",
+           optional_value(s.micro_lora_rank, [](std::size_t& x) { return count(x, 1, 2); })},
+          {"pattern_clusters",
+           optional_value(s.pattern_clusters, [](std::size_t& x) { return count(x, 1, 10000); })},
+          {"trajectory_capacity",
+           optional_value(s.trajectory_capacity,
+                          [](std::size_t& x) { return count(x, 16, 10000000); })},
+          {"background_interval",
+           optional_value(s.background_interval,
+                          [](Duration& x) { return duration(x, Duration{1000}); })},
+          {"min_confidence",
+           optional_value(s.min_confidence, [](double& x) { return number(x, 0, 1); })},
+      });
 }
 
 void read_access_log(const Value& v, AccessLog& a) {

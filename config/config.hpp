@@ -146,9 +146,17 @@ struct Store {
   bool operator==(const Store&) const = default;
 };
 
+// SONA: a preset (learning/sona/sona_config.hpp names them) and the overrides that matter most;
+// an unset override keeps the preset's value.
 struct Sona {
   bool enabled = true;
   std::string preset = "default";
+  std::optional<std::size_t> embedding_dim;        // 16..4096
+  std::optional<std::size_t> micro_lora_rank;      // 1..2
+  std::optional<std::size_t> pattern_clusters;     // 1..10000
+  std::optional<std::size_t> trajectory_capacity;  // 16..10000000
+  std::optional<Duration> background_interval;     // >= 1s
+  std::optional<double> min_confidence;            // 0..1
 
   bool operator==(const Sona&) const = default;
 };

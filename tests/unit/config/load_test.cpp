@@ -155,7 +155,7 @@ store:
   namespace: prod
   key_prefix: "x:"
   replica: r1
-sona: {enabled: false, preset: realtime}
+sona: {enabled: false, preset: edge, embedding_dim: 64, min_confidence: 0.7, background_interval: 5m}
 access_log: stdout
 shutdown_timeout: 10s
 )",
@@ -228,7 +228,11 @@ shutdown_timeout: 10s
   CHECK(c.store.key_prefix == "x:");
   CHECK(c.store.replica == "r1");
   CHECK_FALSE(c.sona.enabled);
-  CHECK(c.sona.preset == "realtime");
+  CHECK(c.sona.preset == "edge");
+  CHECK(c.sona.embedding_dim == 64u);
+  CHECK(c.sona.min_confidence == 0.7);
+  CHECK(c.sona.background_interval == std::chrono::minutes(5));
+  CHECK_FALSE(c.sona.pattern_clusters);
   CHECK(c.access_log.target == "stdout");
   CHECK(c.shutdown_timeout == seconds(10));
 }
@@ -278,6 +282,30 @@ TEST_CASE("unknown keys are errors at every level, with a suggestion") {
   CHECK(e.line() == 3);
   CHECK(e.key() == "sona.bogus_key");
   CHECK(e.message() == R"(unknown key "bogus_key")");
+}
+
+TEST_CASE("sona presets and overrides are validated with their key and line") {
+  auto e = error_of("sona:\n  preset: max_troughput\n");
+  CHECK(e.line() == 2);
+  CHECK(e.key() == "sona.preset");
+  CHECK(e.message().find(R"(did you mean "max_throughput"?)") != std::string::npos);
+
+  e = error_of("sona:\n  enabled: true\n  micro_lora_rank: 3\n");
+  CHECK(e.line() == 3);
+  CHECK(e.key() == "sona.micro_lora_rank");
+  CHECK(e.message() == "must be at most 2, got 3");
+
+  e = error_of("sona:\n  min_confidence: 1.5\n");
+  CHECK(e.key() == "sona.min_confidence");
+  CHECK(e.message() == "must be at most 1, got 1.5");
+
+  e = error_of("sona:\n  background_interval: 10ms\n");
+  CHECK(e.key() == "sona.background_interval");
+
+  const Config c = load_string("sona: {preset: coordinator, pattern_clusters: 50}\n", "t.yaml");
+  CHECK(c.sona.preset == "coordinator");
+  CHECK(c.sona.pattern_clusters == 50u);
+  CHECK_FALSE(c.sona.embedding_dim);
 }
 
 TEST_CASE("bad durations name the key and line") {
