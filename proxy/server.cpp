@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "learning/engine/learner.hpp"
+#include "learning/engine/sona_feedback.hpp"
+#include "learning/sona/engine.hpp"
 #include "learning/trie/nat_json.hpp"
 #include "loadtest/mock/mock_upstream.hpp"
 #include "proxy/http_errors.hpp"
@@ -94,6 +96,14 @@ Server::Server(config::Config cfg, std::string config_path) : config_path_(std::
   if (cfg.learning.enabled) {
     learner_ = std::make_unique<learning::Learner>(
         cfg, [this](std::shared_ptr<const trie::Trie> t) { publish_learned(std::move(t)); });
+    if (cfg.sona.enabled) {
+      sona_ = std::make_unique<sona::Engine>(sona::from_config(cfg.sona));
+      learner_->on_trajectory([engine = sona_.get()](const learning::Trajectory& t,
+                                                     const learning::ClosedRun& run,
+                                                     const std::vector<learning::HintErrors>& c) {
+        learning::teach(*engine, t, run, c);
+      });
+    }
   }
 
   tcp::endpoint ep = resolve_listen(cfg.listen);

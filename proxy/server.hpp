@@ -21,6 +21,9 @@ class MockUpstream;
 namespace augur::learning {
 class Learner;
 }
+namespace augur::sona {
+class Engine;
+}
 
 namespace augur::proxy {
 
@@ -67,6 +70,8 @@ class Server {
 
   // Online learning; null when `learning.enabled` is false.
   learning::Learner* learner() { return learner_.get(); }
+  // SONA; null when `sona.enabled` or `learning.enabled` is false.
+  const sona::Engine* sona() const { return sona_.get(); }
 
  private:
   boost::asio::awaitable<void> accept_loop(Worker& worker, boost::asio::ip::tcp::acceptor& acc);
@@ -92,6 +97,7 @@ class Server {
   boost::asio::ip::tcp::endpoint proxy_endpoint_;
   boost::asio::ip::tcp::endpoint admin_endpoint_;
   std::unique_ptr<RunTable> runs_;
+  std::unique_ptr<sona::Engine> sona_;  // outlives learner_, which feeds it
   std::unique_ptr<learning::Learner> learner_;
   std::mutex publish_mutex_;  // publishers: SIGHUP reload and the learning thread
   std::shared_ptr<const trie::Trie> file_trie_;

@@ -17,11 +17,11 @@
 #include <memory>
 #include <optional>
 
-#include "learning/trie/lookup.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/http_errors.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/inject.hpp"
+#include "proxy/predict.hpp"
 #include "proxy/relay_parser.hpp"
 #include "proxy/request_info.hpp"
 #include "proxy/request_record.hpp"
@@ -93,23 +93,6 @@ struct ClientWatch {
   std::uint64_t generation = 0;
   tcp::socket* upstream = nullptr;
 };
-
-// The trie's answer for this call (deepest matching node, NAT semantics) turned into hint values,
-// with static fallbacks where the trie knows nothing.
-Hints predict(const Runtime& rt, const CallContext& ctx) {
-  const auto& prediction_cfg = rt.config->prediction;
-  if (rt.trie) {
-    std::array<std::string_view, 64> names;
-    const std::size_t depth = std::min(ctx.path.size(), names.size());
-    for (std::size_t i = 0; i < depth; ++i) names[i] = ctx.path[i];
-    if (const auto found = trie::lookup(*rt.trie, {names.data(), depth}, ctx.call_index)) {
-      return resolve_hints(found->prediction, found->source, ctx, prediction_cfg.fallback,
-                           prediction_cfg.sensitivity_scale);
-    }
-  }
-  return resolve_hints(nullptr, trie::Source::static_fallback, ctx, prediction_cfg.fallback,
-                       prediction_cfg.sensitivity_scale);
-}
 
 class ClientSession final : public SessionLink {
  public:
@@ -382,7 +365,7 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
   const auto& cfg = *rt.config;
   CallContext ctx = extract_context(req, info, worker_.server().runs(), now);
   if (!cfg.context.trust_client_hints) strip_client_hints(req);
-  const Hints hints = predict(rt, ctx);
+  const Hints hints = predict(rt, ctx, info, req.body().size(), worker_.server().sona());
   auto& call = record.call;
   call.run_id = std::move(ctx.run_id);  // ctx is not read again
   call.run_id_from_client = ctx.run_id_from_client;

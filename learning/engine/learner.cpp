@@ -148,12 +148,13 @@ void Learner::on_closed(ClosedRun&& run) {
     spdlog::warn("learning: run {} not learned: {}", run.record.run_id, e.what());
     return;
   }
-  const auto trajectory = make_trajectory(run, measure(run));
+  const auto checks = measure(run);
+  const auto trajectory = make_trajectory(run, checks);
   stats_.trajectories.fetch_add(1, std::memory_order_relaxed);
   stats_.trajectory_quality_sum.store(
       stats_.trajectory_quality_sum.load(std::memory_order_relaxed) + trajectory.quality,
       std::memory_order_relaxed);
-  if (on_trajectory_) on_trajectory_(trajectory, run);
+  if (on_trajectory_) on_trajectory_(trajectory, run, checks);
   if (redis_) redis_->queue_run(trie::serialize_run_record(run.record));
   ++runs_since_rebuild_;
   ++runs_since_snapshot_;
@@ -172,6 +173,8 @@ std::vector<HintErrors> Learner::measure(const ClosedRun& run) {
     const auto source = [&](bool from_static) {
       return from_static ? trie::Source::static_fallback : h.source;
     };
+    e.actual_remaining_calls = ctx.remaining_calls;
+    e.actual_interarrival_ms = ctx.interarrival_ms;
     e.remaining_calls = log_error(static_cast<double>(h.remaining), ctx.remaining_calls);
     stats_.error(Hint::remaining_calls, source(h.remaining_static)).observe(*e.remaining_calls);
     if (run.calls[i].output_tokens) {

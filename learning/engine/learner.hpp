@@ -31,7 +31,8 @@ class Learner {
   // Receives every new trie (on the learning thread, or on the caller of start()).
   using Publish = std::function<void(std::shared_ptr<const trie::Trie>)>;
   // Receives every closed run's trajectory with the run it came from (learning thread).
-  using OnTrajectory = std::function<void(const Trajectory&, const ClosedRun&)>;
+  using OnTrajectory =
+      std::function<void(const Trajectory&, const ClosedRun&, const std::vector<HintErrors>&)>;
   using Clock = std::chrono::system_clock;
 
   // Reads the learning, store and context settings of `cfg` (later reloads do not change them).

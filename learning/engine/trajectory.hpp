@@ -21,11 +21,14 @@ enum class StepOutcome : std::uint8_t {
 // The seed's outcome scores: success 1, partial 0.6, failure 0.
 double outcome_score(StepOutcome o);
 
-// |log((predicted+1)/(actual+1))| of the hints that could be checked for one call.
+// |log((predicted+1)/(actual+1))| of the hints that could be checked for one call, and the actual
+// values they were checked against (by the builder's definitions).
 struct HintErrors {
   std::optional<double> remaining_calls;
   std::optional<double> output_tokens;
   std::optional<double> interarrival_ms;
+  std::optional<double> actual_remaining_calls;
+  std::optional<double> actual_interarrival_ms;
 
   // exp(−mean error): 1 when every checked hint was exact, 0.5 when they were off by a factor of
   // two on average; 1 when nothing could be checked.

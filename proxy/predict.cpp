@@ -1,0 +1,81 @@
+#include "proxy/predict.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "learning/sona/engine.hpp"
+#include "learning/trie/lookup.hpp"
+
+namespace augur::proxy {
+
+namespace {
+
+bool weak(trie::Source source, const trie::Prediction* p) {
+  return source == trie::Source::ancestor || source == trie::Source::root ||
+         source == trie::Source::static_fallback || p == nullptr ||
+         p->output_tokens.sample_count < kWeakSamples;
+}
+
+std::int64_t rounded(double v) { return static_cast<std::int64_t>(std::llround(v)); }
+
+// SONA's values where its patterns have seen them; the trie's (or static) elsewhere. Output
+// tokens and remaining calls are what SONA measurably improves (loadtest/README.md).
+void refine(Hints& h, const sona::Suggestion& s) {
+  bool used = false;
+  if (s.known[static_cast<std::size_t>(sona::Hint::output_tokens)]) {
+    const auto osl = rounded(s.values.output_tokens);
+    if (osl >= 1) {
+      h.osl = osl;
+      h.from_static.osl = false;
+      used = true;
+    }
+  }
+  if (s.known[static_cast<std::size_t>(sona::Hint::remaining_calls)]) {
+    h.remaining = std::max<std::int64_t>(0, rounded(s.values.remaining_calls));
+    h.total_requests = std::max<std::int64_t>(1, h.calls_in_run + h.remaining);
+    h.from_static.remaining = false;
+    h.from_static.total_requests = false;
+    used = true;
+  }
+  if (used) h.source = trie::Source::pattern;
+}
+
+}  // namespace
+
+Hints predict(const Runtime& rt, const CallContext& ctx, const RequestInfo& info,
+              std::size_t body_bytes, const sona::Engine* sona) {
+  const auto& cfg = rt.config->prediction;
+  const trie::Prediction* found = nullptr;
+  trie::Source source = trie::Source::static_fallback;
+  if (rt.trie) {
+    std::array<std::string_view, 64> names;
+    const std::size_t depth = std::min(ctx.path.size(), names.size());
+    for (std::size_t i = 0; i < depth; ++i) names[i] = ctx.path[i];
+    if (const auto r = trie::lookup(*rt.trie, {names.data(), depth}, ctx.call_index)) {
+      found = r->prediction;
+      source = r->source;
+    }
+  }
+  Hints hints = resolve_hints(found, source, ctx, cfg.fallback, cfg.sensitivity_scale);
+  if (sona == nullptr) return hints;
+
+  thread_local sona::Embedding embedding;  // no allocation after a thread's first call
+  sona::CallFeatures f;
+  f.path = ctx.path;
+  f.call_index = ctx.call_index;
+  f.model = info.model;
+  f.request_bytes = body_bytes;
+  f.max_tokens = info.max_tokens;
+  f.message_count = static_cast<std::uint32_t>(info.message_count);
+  f.tools = info.has_tools;
+  f.stream = info.stream;
+  sona->embed(f, embedding);
+  const double bar = sona->config().min_confidence;
+  if (const auto s = sona->suggest(embedding, weak(source, found) ? bar / 4 : bar)) {
+    refine(hints, *s);
+  }
+  return hints;
+}
+
+}  // namespace augur::proxy

@@ -1,0 +1,27 @@
+// The prediction for one call: the trie snapshot's answer (NAT lookup) turned into hint values,
+// refined by SONA where its patterns are confident — always when the trie's answer is weak (from
+// an ancestor, the root, static, or few samples), at a lower confidence bar then. Pure apart from
+// SONA's own counters; thread-safe.
+#pragma once
+
+#include <cstddef>
+
+#include "proxy/context.hpp"
+#include "proxy/inject.hpp"
+#include "proxy/request_info.hpp"
+#include "proxy/routing.hpp"
+
+namespace augur::sona {
+class Engine;
+}
+
+namespace augur::proxy {
+
+// A trie answer with fewer output-token samples than this counts as weak.
+inline constexpr std::uint64_t kWeakSamples = 5;
+
+// `sona` may be null (sona.enabled false): then exactly the trie-only hints.
+Hints predict(const Runtime& rt, const CallContext& ctx, const RequestInfo& info,
+              std::size_t body_bytes, const sona::Engine* sona);
+
+}  // namespace augur::proxy
