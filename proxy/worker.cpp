@@ -1,6 +1,7 @@
 #include "proxy/worker.hpp"
 
 #include "learning/engine/learner.hpp"
+#include "proxy/access_log.hpp"
 #include "proxy/request_record.hpp"
 #include "proxy/server.hpp"
 
@@ -43,6 +44,8 @@ void Worker::give_buffer(std::unique_ptr<char[]> buf) {
 }
 
 void Worker::finish(RequestRecord& record) {
+  metrics_.record(record);
+  if (auto* log = server_.access_log()) log->write(record, log_line_);
   if (!record.llm_call) return;
   if (auto* learner = server_.learner()) learner->submit(std::move(record.call));
 }
