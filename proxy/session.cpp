@@ -380,14 +380,14 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
   // Where in the agent this call comes from, and what the trie predicts for it.
   const auto now = Clock::now();
   const auto& cfg = *rt.config;
-  const CallContext ctx = extract_context(req, info, worker_.server().runs(), now);
+  CallContext ctx = extract_context(req, info, worker_.server().runs(), now);
   if (!cfg.context.trust_client_hints) strip_client_hints(req);
   const Hints hints = predict(rt, ctx);
   auto& call = record.call;
-  call.run_id = ctx.run_id;
+  call.run_id = std::move(ctx.run_id);  // ctx is not read again
   call.run_id_from_client = ctx.run_id_from_client;
   call.run_end = ctx.run_end;
-  call.path = ctx.path;
+  call.path = std::move(ctx.path);
   call.call_index = ctx.call_index;
   call.calls_in_run = ctx.calls_in_run;
   call.hints = injected(hints);
@@ -398,8 +398,13 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
   call.shape.tools = info.has_tools;
   call.shape.stream = info.stream;
   const bool inject_once = candidates.size() == 1;
+  // A failover starts again from the client's request, so hints written for one upstream's
+  // formats (headers or nvext fields) never reach another.
+  std::string original_body;
   if (inject_once) {
     apply_hints(req, req.body(), hints, rt.routing->upstreams[candidates[0]]->cfg, info);
+  } else {
+    original_body = req.body();
   }
   prepare_upstream_request(req, remote_);
 
@@ -427,7 +432,13 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
     }
     req.set(http::field::host, target->host_header);
     if (!inject_once) {
-      // Each upstream gets its own hint formats; setting is idempotent across failovers, and
+      if (n > 0) {
+        if (!cfg.context.trust_client_hints) strip_client_hints(req);
+        if (req.body() != original_body) {
+          req.body() = original_body;
+          req.content_length(original_body.size());
+        }
+      }
       // apply_hints fixes Content-Length itself when it rewrites the body.
       apply_hints(req, req.body(), hints, target->cfg, info);
     }
@@ -442,7 +453,7 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
     break;
   }
 
-  worker_.server().runs().touch(ctx.run_id, Clock::now());
+  worker_.server().runs().touch(call.run_id, Clock::now());
   record.status = call.status;
   switch (last.kind) {
     case Attempt::done:

@@ -42,7 +42,9 @@ std::optional<LookupResult> lookup(const Node& root, std::span<const std::string
   Source source;
   if (best_depth == 0) {
     source = Source::root;
-  } else if (best_depth < depth) {
+  } else if (best_depth < path.size()) {
+    // The answer belongs to a node above the one asked for (the rest of the path is unknown or
+    // has no prediction): weaker evidence, which SONA and operators must be able to tell apart.
     source = Source::ancestor;
   } else {
     source = best_exact ? Source::exact : Source::any_index;

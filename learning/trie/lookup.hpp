@@ -17,9 +17,10 @@ namespace augur::trie {
 struct LookupResult {
   // Points into the trie that was searched: valid as long as that trie (snapshot) is alive.
   const Prediction* prediction = nullptr;
-  // exact:     from the deepest node the walk reached, at the requested call index;
-  // any_index: from the deepest node the walk reached, its any-index aggregate;
-  // ancestor:  from a shallower node than the deepest reached, not the root;
+  // exact:     from the node the whole path names, at the requested call index;
+  // any_index: from the node the whole path names, its any-index aggregate;
+  // ancestor:  from a node above it, not the root (the rest of the path is unknown to the trie
+  //            or has no prediction): the prediction is NAT's, only the label is finer;
   // root:      from the root (whatever the path was).
   Source source = Source::root;
   std::uint32_t depth = 0;          // depth of the node that answered; 0 = root

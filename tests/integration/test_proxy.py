@@ -203,6 +203,22 @@ class Errors(IntegrationTest):
             self.assertEqual(request(augur.port, "POST", "/v1/chat/completions",
                                      chat_body()).status, 200)
 
+    def test_failover_sends_only_the_live_upstreams_hint_formats(self):
+        mock = self.own(Mock())
+        dead = f'{{ name: dead, url: "http://127.0.0.1:{free_port()}", hints: [nat_headers, nvext] }}'
+        live = f'{{ name: mock, url: "{mock.url}", hints: [prefix_headers] }}'
+        augur = self.own(Augur(config([dead, live], "routes:\n  - { upstreams: [dead, mock] }\n")))
+        # The first request tries `dead` first (ties go to the first member), then fails over.
+        resp = request(augur.port, "POST", "/v1/chat/completions", chat_body(),
+                       {"x-nat-run-id": "r1"})
+        self.assertEqual(resp.status, 200, resp.body)
+        seen = resp.json()["mock"]
+        self.assertNotIn("x-nat-remaining-llm-calls", seen["request_headers"])
+        self.assertEqual(seen["request_headers"]["x-prefix-id"], "r1")
+        body = json.loads(seen["request_body"])
+        self.assertNotIn("nvext", body)
+        self.assertEqual(body, chat_body())
+
     def test_502_when_upstream_resets_or_sends_garbage(self):
         mock = self.own(Mock())
         augur = self.own(Augur(config([("mock", mock.url)])))

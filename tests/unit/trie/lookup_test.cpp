@@ -52,10 +52,11 @@ TEST_CASE("lookup on the NAT-generated fixture") {
   }
   SUBCASE("the walk stops at the first unknown name (NAT: no skipping)") {
     // web_search exists only under root.react_agent, not under react_workflow.react_agent: the
-    // answer is react_agent's own index-1 prediction (remaining 3.0), as NAT returns.
+    // answer is react_agent's own index-1 prediction (remaining 3.0), as NAT returns, labelled
+    // as coming from an ancestor of the node asked for.
     const auto r = find(trie, {"react_workflow", "react_agent", "web_search"}, 1);
     REQUIRE(r);
-    CHECK(r->source == Source::exact);
+    CHECK(r->source == Source::ancestor);
     CHECK(r->depth == 2);
     CHECK(r->matched_depth == 2);
     CHECK(r->prediction->remaining_calls.mean == 3.0);

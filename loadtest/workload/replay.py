@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""augur's workload generator: drives augur like many concurrent agents, then reports how far
+augur's injected hints were from what happened, next to NAT's static defaults.
+
+Each worker thread replays runs one after another on its own keep-alive connections (a planner's
+parallel branches get one each). The mock upstream behind augur produces what agents.py's ground
+truth says, through its x-mock-* control headers, and echoes the headers augur sent it, which is
+how the hints are read back. Standard library only.
+"""
+
+import argparse
+import http.client
+import json
+import math
+import os
+import random
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import agents  # noqa: E402
+import report  # noqa: E402
+
+SCENARIOS = ("steady", "drift", "novel")
+CHAT_PATH = "/v1/chat/completions"
+WARMUP_SHARE = 0.2  # default warm-up: this share of the duration (or of the runs)
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; reopened on the next call after any error.
+    Not thread-safe: each thread owns its connections."""
+
+    def __init__(self, host, port, timeout):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.conn = None
+
+    def post(self, target, body, headers):
+        """Sends one request and reads the whole response: (status, response, body bytes).
+        Raises OSError / http.client.HTTPException on failure (the connection is dropped)."""
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            self.conn.request("POST", target, body=body, headers=headers)
+            resp = self.conn.getresponse()
+            data = resp.read()
+            return resp.status, resp, data
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def completion_tokens(data, stream):
+    """usage.completion_tokens of a response body (a JSON object or an SSE stream); raises
+    ValueError when there is none or the stream reported an error."""
+    if not stream:
+        return int(json.loads(data)["usage"]["completion_tokens"])
+    tokens = None
+    for line in data.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            continue
+        event = json.loads(payload)
+        if "error" in event:
+            raise ValueError(f"stream error: {event['error']}")
+        if event.get("usage"):
+            tokens = int(event["usage"]["completion_tokens"])
+    if tokens is None:
+        raise ValueError("stream without a usage chunk")
+    return tokens
+
+
+def injected_hints(resp):
+    """The x-nat-* hints augur sent upstream, from the mock's echo of its request headers.
+    Returns (hints dict, whether all of them were present)."""
+    hints = {k: None for k in report.HINT_HEADERS}
+    echo = resp.getheader("x-mock-request-headers")
+    if not echo:
+        return hints, False
+    seen = json.loads(echo)
+    for key, header in report.HINT_HEADERS.items():
+        value = seen.get(header)
+        if value is None:
+            continue
+        hints[key] = value if key == "source" else int(value)
+    return hints, all(v is not None for v in hints.values())
+
+
+def request_body(call, run_id):
+    body = {
+        "model": "workload-model",
+        "messages": [
+            {"role": "system", "content": f"You are {call.path[-1]}."},
+            {"role": "user", "content": f"{run_id}: {'/'.join(call.path)} call {call.index}"},
+        ],
+    }
+    if call.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return json.dumps(body).encode()
+
+
+def send(conn, call, run_id, last, time_scale=1.0):
+    """Makes one call; returns its record (times filled in by the caller's clock)."""
+    scaled = lambda ms: str(round(ms * time_scale))  # noqa: E731
+    headers = {
+        "Content-Type": "application/json",
+        "x-nat-run-id": run_id,
+        "x-nat-function-path": "/".join(call.path),
+        "x-mock-tokens": str(call.tokens),
+        "x-mock-latency-ms": scaled(call.latency_ms),
+    }
+    if call.stream:
+        headers["x-mock-first-token-delay-ms"] = scaled(call.first_token_ms)
+        headers["x-mock-chunk-delay-ms"] = scaled(call.chunk_ms)
+    if last:
+        headers["x-nat-run-end"] = "true"
+    rec = {"path": "/".join(call.path), "planned_index": call.index, "last": last,
+           "stream": call.stream, "tokens_planned": call.tokens, "status": None, "ok": False,
+           "error": None, "tokens": None, "hints_read": False,
+           "hints": {k: None for k in report.HINT_HEADERS}}
+    try:
+        status, resp, data = conn.post(CHAT_PATH, request_body(call, run_id), headers)
+        rec["status"] = status
+        rec["hints"], rec["hints_read"] = injected_hints(resp)
+        if status != 200:
+            rec["error"] = f"HTTP {status}: {data[:200]!r}"
+        else:
+            rec["tokens"] = completion_tokens(data, call.stream)
+            rec["ok"] = True
+    except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
+        rec["error"] = f"{type(e).__name__}: {e}"
+    return rec
+
+
+def fill_actuals(records):
+    """What happened after each call of a finished run, as augur's trie builder defines it:
+    remaining = calls of the run that ended after this one; iat = start of the first call that
+    started once this one ended, minus its end (none for the run's last)."""
+    order = sorted(records, key=lambda r: (r["end_s"], r["start_s"]))
+    for pos, r in enumerate(order):
+        later = [o["start_s"] for o in records if o is not r and o["start_s"] >= r["end_s"]]
+        r["actual"] = {
+            "remaining": len(order) - pos - 1,
+            "osl": r["tokens"],
+            "iat": (min(later) - r["end_s"]) * 1000.0 if later else None,
+        }
+
+
+class Workload:
+    """Shared state of one replay: the run counter, scenario phases and collected records."""
+
+    def __init__(self, args):
+        self.args = args
+        url = urlsplit(args.url)
+        self.host, self.port = url.hostname, url.port or 80
+        self.lock = threading.Lock()
+        self.next_number = 0
+        self.calls = []
+        self.runs = []  # DESIGN.md run records
+        self.t0 = 0.0
+        self.wall0 = 0.0
+
+    def phase_reached(self, number, started_s, at_s):
+        """Scenario phases start at a time (--duration) or, with --runs and no time given, at
+        a share of the runs, so a --runs replay is the same whatever the machine's speed."""
+        if at_s is not None:
+            return started_s >= at_s
+        if self.args.runs:
+            return number >= math.ceil(WARMUP_SHARE * self.args.runs)
+        return started_s >= WARMUP_SHARE * self.args.duration
+
+    def take_run(self):
+        with self.lock:
+            elapsed = time.monotonic() - self.t0
+            if self.args.runs:
+                if self.next_number >= self.args.runs:
+                    return None
+            elif elapsed >= self.args.duration:
+                return None
+            n = self.next_number
+            self.next_number += 1
+            return n, elapsed
+
+    def scenario(self, number, started_s):
+        a = self.args
+        s = agents.Scenario(drift_factor=a.drift_factor, noise=a.noise)
+        after_warmup = self.phase_reached(number, started_s, a.warmup)
+        if a.scenario == "drift":
+            drift_at = a.drift_at
+            if drift_at is None and not a.runs:
+                drift_at = 0.5 * a.duration
+            s.drift = (started_s >= drift_at) if drift_at is not None else \
+                number >= a.runs // 2
+        if a.scenario == "novel":
+            coin = random.Random(f"augur-workload-novel/{a.seed}/{number}").random()
+            s.novel = after_warmup and coin < a.novel_share
+        return s, after_warmup
+
+    def sleep_ms(self, ms):
+        if ms > 0:
+            time.sleep(ms * self.args.time_scale / 1000.0)
+
+    def timed_send(self, conn, call, run_id, last):
+        start = time.monotonic()
+        rec = send(conn, call, run_id, last, self.args.time_scale)
+        rec["start_s"] = start - self.t0
+        rec["end_s"] = time.monotonic() - self.t0
+        return rec
+
+    def run_one(self, number, started_s, conns):
+        scenario, after_warmup = self.scenario(number, started_s)
+        plan = agents.plan_run(self.args.seed, number, scenario, self.args.stream_share)
+        run_id = f"{self.args.run_id_prefix}{self.args.seed}-{number}"
+        records = []
+        last_step = len(plan.steps) - 1
+        for si, step in enumerate(plan.steps):
+            last = si == last_step
+            if len(step) == 1:
+                self.sleep_ms(step[0].before_ms)
+                records.append(self.timed_send(conns[0], step[0], run_id, last))
+                continue
+            while len(conns) < len(step):
+                conns.append(Connection(self.host, self.port, self.args.timeout))
+            results = [None] * len(step)
+
+            def branch(j, call):
+                self.sleep_ms(call.before_ms)
+                results[j] = self.timed_send(conns[j], call, run_id, False)
+
+            threads = [threading.Thread(target=branch, args=(j, c)) for j, c in enumerate(step)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            records.extend(results)
+        fill_actuals(records)
+        for r in records:
+            r.update(run=run_id, run_number=number, shape=plan.shape, novel=plan.novel,
+                     drifted=plan.drifted, after_warmup=after_warmup)
+        return records
+
+    def run_record(self, records):
+        ms = lambda s: int(round((self.wall0 + s) * 1000))  # noqa: E731
+        return {
+            "run_id": records[0]["run"],
+            "started_at_ms": ms(min(r["start_s"] for r in records)),
+            "ended_at_ms": ms(max(r["end_s"] for r in records)),
+            "calls": [{"kind": "llm", "path": r["path"].split("/"),
+                       "call_index": r["hints"]["call_index"] or r["planned_index"],
+                       "started_at_ms": ms(r["start_s"]), "ended_at_ms": ms(r["end_s"]),
+                       "output_tokens": r["tokens"] or 0, "status": r["status"] or 0}
+                      for r in sorted(records, key=lambda r: r["start_s"])],
+        }
+
+    def worker(self):
+        conns = [Connection(self.host, self.port, self.args.timeout)]
+        try:
+            while True:
+                taken = self.take_run()
+                if taken is None:
+                    return
+                records = self.run_one(*taken, conns)
+                with self.lock:
+                    self.calls.extend(records)
+                    self.runs.append(self.run_record(records))
+        finally:
+            for c in conns:
+                c.close()
+
+    def run(self):
+        """Replays the workload; returns the elapsed seconds."""
+        self.t0 = time.monotonic()
+        self.wall0 = time.time()
+        threads = [threading.Thread(target=self.worker, name=f"agent-{i}")
+                   for i in range(self.args.concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.monotonic() - self.t0
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="Drive augur like concurrent agents and report hint error vs static defaults.")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="augur's proxy listener")
+    p.add_argument("--scenario", choices=SCENARIOS, default="steady")
+    p.add_argument("--concurrency", type=int, default=16, help="runs in flight (threads)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--duration", type=float, help="seconds to start runs for (default 60)")
+    length.add_argument("--runs", type=int, help="replay exactly this many runs")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="multiplies think/tool waits and upstream latency (0.1 = ten times faster)")
+    p.add_argument("--stream-share", type=float, default=0.3, help="share of streamed calls")
+    p.add_argument("--warmup", type=float,
+                   help="seconds; default 20%% of --duration (with --runs: the first 20%% of runs)")
+    p.add_argument("--drift-at", type=float,
+                   help="drift: seconds; default half of --duration (with --runs: half the runs)")
+    p.add_argument("--drift-factor", type=float, default=4.0)
+    p.add_argument("--novel-share", type=float, default=0.3,
+                   help="novel: share of runs after warm-up that use unseen function names")
+    p.add_argument("--noise", type=float, default=1.0,
+                   help="multiplies the ground truth's lognormal spreads (0 = none)")
+    p.add_argument("--windows", type=int, default=10)
+    p.add_argument("--timeout", type=float, default=60.0, help="per-request socket timeout (s)")
+    p.add_argument("--run-id-prefix", default="wl", help="run ids are PREFIX<seed>-<number>")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--calls-out", metavar="FILE", help="write every call record (JSON Lines)")
+    p.add_argument("--runs-out", metavar="FILE",
+                   help="write run records (DESIGN.md format, for `augur trie build --runs`)")
+    p.add_argument("--assert-improvement", type=float, metavar="X",
+                   help="exit 3 unless after warm-up augur's error is ≥X times lower than static")
+    p.add_argument("--assert-hints", default="remaining,osl",
+                   help="hints --assert-improvement checks (comma-separated: remaining,osl,iat)")
+    args = p.parse_args(argv)
+    if args.runs is None and args.duration is None:
+        args.duration = 60.0
+    if args.concurrency < 1 or (args.runs is not None and args.runs < 1):
+        p.error("--concurrency and --runs must be at least 1")
+    args.assert_hints = [h for h in args.assert_hints.split(",") if h]
+    for h in args.assert_hints:
+        if h not in report.HINTS:
+            p.error(f"unknown hint '{h}' in --assert-hints")
+    return args
+
+
+def replay(args):
+    """Runs the workload; returns (report dict, call records, run records)."""
+    w = Workload(args)
+    elapsed = w.run()
+    w.calls.sort(key=lambda c: c["start_s"])
+    w.runs.sort(key=lambda r: r["started_at_ms"])
+    warmup = (f"{args.warmup:g} s" if args.warmup is not None else
+              f"run {math.ceil(WARMUP_SHARE * args.runs)}" if args.runs else
+              f"{WARMUP_SHARE * args.duration:g} s")
+    meta = {"scenario": args.scenario, "seed": args.seed, "concurrency": args.concurrency,
+            "runs": len(w.runs), "time_scale": args.time_scale, "warmup": warmup}
+    return report.build(w.calls, elapsed, args.windows, meta), w.calls, w.runs
+
+
+def write_lines(path, items):
+    with open(path, "w") as f:
+        for item in items:
+            f.write(json.dumps(item) + "\n")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rep, calls, runs = replay(args)
+    print(report.format_text(rep), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rep, f, indent=2)
+    if args.calls_out:
+        write_lines(args.calls_out, calls)
+    if args.runs_out:
+        write_lines(args.runs_out, runs)
+    if rep["failed_requests"]:
+        first = next(c for c in calls if not c["ok"])
+        print(f"FAILED: {rep['failed_requests']} requests failed (first: {first['error']})",
+              file=sys.stderr)
+        return 1
+    if args.assert_improvement is not None:
+        short = report.improvement_shortfalls(rep, args.assert_improvement, args.assert_hints)
+        if short:
+            print(f"FAILED: after warm-up, error not {args.assert_improvement:g}x lower than "
+                  f"static for: {', '.join(short)}", file=sys.stderr)
+            return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The agent workload generator (loadtest/workload) against the real augur and mock upstream: a
+short seeded replay runs cleanly, reads augur's hints back for every call and records the run
+structure the scoring relies on. It does not assert learning (that is the replay's
+--assert-improvement, once augur learns online)."""
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from harness import AUGUR_BIN, Augur, IntegrationTest, Mock, config, free_port
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "loadtest", "workload"))
+import agents  # noqa: E402
+import replay  # noqa: E402
+
+LEARNING = "learning: { rebuild_interval: 2s }\n"
+
+
+class WorkloadReplay(IntegrationTest):
+    def start(self):
+        mock = self.own(Mock())
+        up = f'{{ name: mock, url: "{mock.url}", hints: [nat_headers] }}'
+        return self.own(Augur(config([up], LEARNING)))
+
+    def replay(self, augur, *extra):
+        args = replay.parse_args([
+            "--url", f"http://127.0.0.1:{augur.port}", "--runs", "40", "--concurrency", "8",
+            "--seed", "7", "--time-scale", "0.2", *extra])
+        return replay.replay(args)
+
+    def test_a_short_replay_reads_every_hint_and_records_the_run_structure(self):
+        augur = self.start()
+        rep, calls, runs = self.replay(augur)
+
+        self.assertEqual(rep["failed_requests"], 0, [c["error"] for c in calls if not c["ok"]])
+        self.assertEqual(rep["runs"], 40)
+        self.assertEqual(len(calls), rep["all"]["calls"])
+        self.assertTrue(all(c["hints_read"] for c in calls), "a call's x-nat-* hints were not seen")
+        # The mock produced exactly the ground truth the generator asked for, through augur.
+        self.assertEqual([c["tokens"] for c in calls], [c["tokens_planned"] for c in calls])
+
+        per_run = collections.defaultdict(list)
+        for c in calls:
+            per_run[c["run"]].append(c)
+        self.assertEqual(len(per_run), 40)
+        shapes = set()
+        for run_id, cs in per_run.items():
+            plan = agents.plan_run(7, cs[0]["run_number"], agents.Scenario())
+            shapes.add(plan.shape)
+            self.assertEqual(len(cs), len(plan.calls()), run_id)
+            last = [c for c in cs if c["last"]]
+            self.assertEqual(len(last), 1, run_id)
+            # The run's last call ends last: 0 calls remain, and nothing follows it.
+            self.assertEqual(last[0]["actual"]["remaining"], 0, run_id)
+            self.assertIsNone(last[0]["actual"]["iat"], run_id)
+            self.assertEqual(sorted(c["actual"]["remaining"] for c in cs),
+                             list(range(len(cs))), run_id)
+            # augur numbered each path's calls 1..n within the run.
+            by_path = collections.defaultdict(list)
+            for c in cs:
+                by_path[c["path"]].append(c["hints"]["call_index"])
+            for path, indices in by_path.items():
+                self.assertEqual(sorted(indices), list(range(1, len(indices) + 1)),
+                                 f"{run_id} {path}")
+        self.assertEqual(shapes, set(agents.SHAPES))
+        self.assertTrue(any(len(c["path"].split("/")) >= 4 for c in calls), "no nested sub-agent")
+        self.assertTrue(any(c["stream"] for c in calls) and not all(c["stream"] for c in calls))
+
+        # The report covers every call, in windows, and scores each hint against static.
+        self.assertEqual(len(rep["windows"]), 10)
+        self.assertEqual(sum(w["calls"] for w in rep["windows"]), len(calls))
+        after = rep["after_warmup"]
+        self.assertGreater(after["calls"], 0)
+        self.assertLess(after["calls"], len(calls))
+        for hint in ("remaining", "osl", "iat"):
+            self.assertGreater(after["error"][hint]["n"], 0, hint)
+            self.assertIsNotNone(after["error"][hint]["static"], hint)
+        self.assertAlmostEqual(sum(after["sources"].values()), 1.0)
+
+        # The run records are ones augur's offline builder reads.
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            for r in runs:
+                f.write(json.dumps(r) + "\n")
+        self.addCleanup(os.unlink, f.name)
+        out = subprocess.run([AUGUR_BIN, "trie", "build", "--runs", f.name, "--out", "-"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        trie = json.loads(out.stdout)
+        self.assertIn("react_workflow", trie["root"]["children"])
+
+    def test_the_novel_and_drift_scenarios_change_what_the_agents_send(self):
+        augur = self.start()
+        rep, calls, _ = self.replay(augur, "--scenario", "novel", "--novel-share", "0.5")
+        self.assertTrue(all(c["ok"] and c["hints_read"] for c in calls))
+        self.assertGreater(rep["after_warmup"]["novel_runs"]["calls"], 0)
+        novel = [c for c in calls if c["novel"]]
+        self.assertTrue(novel, "no run used novel names")
+        self.assertTrue(all(c["after_warmup"] for c in novel))
+        novel_names = set(agents.NOVEL_NAMES.values())
+        sent = {n for c in calls for n in c["path"].split("/")}
+        self.assertTrue(sent & novel_names)
+        self.assertFalse(any(set(c["path"].split("/")) & novel_names for c in calls
+                             if not c["novel"]))
+
+        _, calls, _ = self.replay(augur, "--scenario", "drift", "--drift-factor", "4")
+        self.assertTrue(all(c["ok"] for c in calls))
+        searches = collections.defaultdict(list)
+        for c in calls:
+            if c["path"].endswith("/web_search"):
+                searches[c["drifted"]].append(c["tokens"])
+        self.assertTrue(searches[True] and searches[False])
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        self.assertGreater(mean(searches[True]), 2.5 * mean(searches[False]))
+
+    def test_failed_requests_make_the_replay_exit_non_zero(self):
+        port = free_port()  # nothing listens here
+        code = replay.main(["--url", f"http://127.0.0.1:{port}", "--runs", "2",
+                            "--concurrency", "1", "--time-scale", "0", "--timeout", "5"])
+        self.assertEqual(code, 1)
+
+    def test_a_seed_gives_the_same_runs(self):
+        s = agents.Scenario()
+        for n in range(20):
+            self.assertEqual(agents.plan_run(3, n, s), agents.plan_run(3, n, s))
+        self.assertNotEqual([agents.plan_run(3, n, s) for n in range(20)],
+                            [agents.plan_run(4, n, s) for n in range(20)])

@@ -1,0 +1,50 @@
+#include "learning/engine/bounded_queue.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+using augur::learning::BoundedQueue;
+
+TEST_CASE("a full queue refuses pushes and keeps the value; pops come out in order") {
+  BoundedQueue<std::string> q(3);
+  CHECK(q.capacity() == 4);
+  for (int i = 0; i < 4; ++i) {
+    std::string v = "v" + std::to_string(i);
+    CHECK(q.try_push(v));
+  }
+  std::string extra = "extra";
+  CHECK_FALSE(q.try_push(extra));
+  CHECK(extra == "extra");
+  for (int i = 0; i < 4; ++i) CHECK(q.try_pop() == "v" + std::to_string(i));
+  CHECK_FALSE(q.try_pop().has_value());
+  CHECK(q.try_push(extra));  // room again after the pops
+}
+
+TEST_CASE("concurrent producers: every pushed value is popped exactly once") {
+  constexpr int producers = 4, each = 20000;
+  BoundedQueue<int> q(1024);
+  std::vector<std::thread> threads;
+  for (int p = 0; p < producers; ++p) {
+    threads.emplace_back([&q, p] {
+      for (int i = 0; i < each; ++i) {
+        int v = p * each + i;
+        while (!q.try_push(v)) std::this_thread::yield();
+      }
+    });
+  }
+  std::vector<int> seen(producers * each, 0);
+  int got = 0;
+  while (got < producers * each) {
+    if (auto v = q.try_pop()) {
+      ++seen[static_cast<std::size_t>(*v)];
+      ++got;
+    }
+  }
+  for (auto& t : threads) t.join();
+  bool all_once = true;
+  for (int c : seen) all_once = all_once && c == 1;
+  CHECK(all_once);
+}
