@@ -100,7 +100,7 @@ void AccessLog::format(const RequestRecord& r, std::string& out) {
     out += "null";
   }
   out += ",\"overhead_ms\":";
-  if (r.upstream_index >= 0) {
+  if (r.overhead_s > 0) {
     append_ms(out, r.overhead_s);
   } else {
     out += "null";

@@ -49,11 +49,10 @@ void WorkerMetrics::record(const RequestRecord& r) {
   if (r.outcome != Outcome::ok) bump(s.errors[static_cast<std::size_t>(r.outcome)]);
   s.duration.observe(r.duration_s);
   if (r.ttfb_s >= 0) s.ttfb.observe(r.ttfb_s);
-  if (r.upstream_index >= 0) {
-    // Only requests that were sent somewhere carry hints; overhead needs an upstream write too.
-    overhead_.observe(r.overhead_s);
-    bump(hints_[static_cast<std::size_t>(r.call.hints.source)]);
-  }
+  // Hints went out with every request routed to an upstream; overhead ends with the request
+  // written upstream, which a refused connect never reached (overhead_s stays 0).
+  if (r.upstream_index >= 0) bump(hints_[static_cast<std::size_t>(r.call.hints.source)]);
+  if (r.overhead_s > 0) overhead_.observe(r.overhead_s);
 }
 
 namespace {

@@ -271,6 +271,7 @@ class AccessLog(IntegrationTest):
         self.assertEqual((failed["upstream"], failed["path"], failed["status"], failed["outcome"]),
                          ("dead", "/dead/v1/chat/completions", 502, "connect"))
         self.assertIsNone(failed["ttfb_ms"])
+        self.assertIsNone(failed["overhead_ms"])  # never written upstream
         self.assertIsNone(failed["output_tokens"])
 
     def test_stdout_target_writes_the_line_to_stdout(self):
