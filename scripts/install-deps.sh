@@ -13,7 +13,7 @@ packages=(
 if [ "${1:-}" != "--build" ]; then
   packages+=(
     curl openssl doctest-dev libbenchmark-dev
-    redis-server nginx-light wrk python3 python3-yaml
+    redis-server nginx-light wrk python3
     prometheus  # the metrics test scrapes augur with a real Prometheus and runs promtool
   )
   # Node and npm (tests driving augur with the `openai` npm package and validating the compose
