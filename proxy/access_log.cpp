@@ -17,8 +17,9 @@ namespace augur::proxy {
 
 namespace {
 
-// Lines the writer may fall behind by before the oldest are dropped (about 4 MiB of lines).
-constexpr std::size_t queue_lines = 16384;
+// Batches the writer may fall behind by before the oldest is dropped: with io threads handing
+// over at most kMaxLogBatch bytes (Worker) that bounds the queue near 64 MiB.
+constexpr std::size_t queue_batches = 1024;
 
 // RFC 3339 UTC with milliseconds, e.g. 2024-05-01T12:00:00.123Z.
 void append_time(std::string& out, std::int64_t unix_ms) {
@@ -56,12 +57,12 @@ AccessLog::AccessLog(const std::string& target) {
     throw std::runtime_error("access_log.target: cannot open \"" + target + "\": " + e.what());
   }
   sink->set_pattern("%v");
-  pool_ = std::make_shared<spdlog::details::thread_pool>(queue_lines, 1);
+  pool_ = std::make_shared<spdlog::details::thread_pool>(queue_batches, 1);
   logger_ = std::make_shared<spdlog::async_logger>("access", std::move(sink), pool_,
                                                    spdlog::async_overflow_policy::overrun_oldest);
   logger_->set_level(spdlog::level::info);
-  // Flushing happens on the writer thread, so each line reaches the file promptly (tail -f,
-  // log shippers) without costing the io threads anything.
+  // A batch is one io thread's lines of up to 100 ms: flushing each on the writer thread keeps
+  // tail -f and log shippers that close behind at the cost of a few writes a second.
   logger_->flush_on(spdlog::level::info);
 }
 
@@ -71,13 +72,9 @@ AccessLog::~AccessLog() {
   pool_.reset();  // joins the writer after it has written what was queued
 }
 
-void AccessLog::write(const RequestRecord& r, std::string& scratch) {
-  scratch.clear();
-  format(r, scratch);
-  logger_->info(std::string_view(scratch));
-}
+void AccessLog::write(std::string_view lines) { logger_->info(lines); }
 
-std::uint64_t AccessLog::dropped() const { return pool_->overrun_counter(); }
+std::uint64_t AccessLog::dropped_batches() const { return pool_->overrun_counter(); }
 
 void AccessLog::format(const RequestRecord& r, std::string& out) {
   const auto& c = r.call;

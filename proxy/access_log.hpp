@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace spdlog {
 class async_logger;
@@ -28,13 +29,14 @@ class AccessLog {
   AccessLog(const AccessLog&) = delete;
   AccessLog& operator=(const AccessLog&) = delete;
 
-  // Formats the record into `scratch` (the caller's reusable buffer) and queues the line. Never
-  // blocks: when the writer is behind by a full queue the oldest line is dropped and counted.
-  // Thread-safe.
-  void write(const RequestRecord& r, std::string& scratch);
+  // Queues `lines` (one or more JSON lines separated by '\n', without a final newline) for the
+  // writer. Never blocks: when the writer is behind by a full queue the oldest batch is dropped
+  // and counted. Thread-safe. Io threads batch their lines (Worker), so the writer wakes once per
+  // batch rather than once per request.
+  void write(std::string_view lines);
 
-  // Lines dropped so far. Thread-safe.
-  std::uint64_t dropped() const;
+  // Batches dropped so far. Thread-safe.
+  std::uint64_t dropped_batches() const;
 
   // The JSON line for a record, without the newline, appended to `out`. Pure, thread-safe.
   static void format(const RequestRecord& r, std::string& out);

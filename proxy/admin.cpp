@@ -106,7 +106,8 @@ std::string metrics_document(const Server& server) {
   src.inflight = server.totals().inflight;
   if (const auto* l = server.learner()) src.learner = &l->stats();
   src.trie_nodes = served_trie_nodes(server, *rt);
-  if (const auto* log = server.access_log()) src.access_log_dropped = log->dropped();
+  if (const auto* log = server.access_log())
+    src.access_log_batches_dropped = log->dropped_batches();
   return render_metrics(src);
 }
 
@@ -148,7 +149,9 @@ std::string stats_document(const Server& server) {
       p.number("upstream_retries", t.upstream_retries);
       p.number("client_errors", t.client_errors);
       p.number("upstream_errors", t.upstream_errors);
-      if (const auto* log = server.access_log()) p.number("access_log_dropped", log->dropped());
+      if (const auto* log = server.access_log()) {
+        p.number("access_log_batches_dropped", log->dropped_batches());
+      }
     }
     auto& ups = doc.key("upstreams");
     ups += '[';

@@ -152,10 +152,11 @@ class Collector : public prom::Collectable {
     if (src_.learner) collect_learning(*src_.learner, out);
     add_gauge(out, "augur_trie_nodes", "Nodes in the prediction trie the proxy serves now.",
               static_cast<double>(src_.trie_nodes));
-    if (src_.access_log_dropped) {
-      add_counter(out, "augur_access_log_dropped_total",
-                  "Access log lines dropped because the log writer fell behind.",
-                  static_cast<double>(*src_.access_log_dropped));
+    if (src_.access_log_batches_dropped) {
+      add_counter(out, "augur_access_log_batches_dropped_total",
+                  "Batches of access log lines (one io thread's, up to 100 ms) dropped because "
+                  "the log writer fell behind.",
+                  static_cast<double>(*src_.access_log_batches_dropped));
     }
     return out;
   }

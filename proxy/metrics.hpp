@@ -120,7 +120,7 @@ struct MetricsSources {
   std::uint64_t inflight = 0;
   const learning::LearnerStats* learner = nullptr;  // null: learning disabled
   std::uint64_t trie_nodes = 0;                     // nodes of the trie the proxy serves now
-  std::optional<std::uint64_t> access_log_dropped;  // absent: access log off
+  std::optional<std::uint64_t> access_log_batches_dropped;  // absent: access log off
   // SONA: add `const sona::Stats* sona` here and its families in collect_sona() (metrics.cpp);
   // the augur_sona_* families are exported only when it is set.
 };

@@ -86,8 +86,9 @@ Server::Server(config::Config cfg, std::string config_path) : config_path_(std::
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
   runs_ = std::make_unique<RunTable>(cfg.context.max_runs, cfg.context.run_idle_timeout);
-  if (cfg.access_log.target != "off")
+  if (cfg.access_log.target != "off") {
     access_log_ = std::make_unique<AccessLog>(cfg.access_log.target);
+  }
   // The runtime must exist before workers copy it.
   auto trie = load_trie(cfg);
   publish(std::make_shared<const config::Config>(cfg), trie);
@@ -239,6 +240,7 @@ int Server::run() {
   }
   main_ioc.run();
   for (auto& t : threads) t.join();
+  for (auto& w : workers_) w->flush_access_log();  // what the drained requests logged
   if (learner_) learner_->stop();  // processes what the drained requests left, saves the store
   spdlog::info("augur stopped");
   return 0;

@@ -81,6 +81,11 @@ class Worker {
   // `record.call`.
   void finish(RequestRecord& record);
 
+  // Hands the access log lines batched on this thread to the writer. Called every tick and when
+  // the batch is full; the server calls it once more after the io threads stopped.
+  void flush_access_log();
+  static constexpr std::size_t max_log_batch = 64 * 1024;
+
   // Called on this worker's thread: closes idle sessions; busy ones close after their response.
   void begin_drain();
   bool draining() const { return draining_; }
@@ -94,7 +99,7 @@ class Worker {
   asio::io_context ioc_{1};
   WorkerCounters counters_;
   WorkerMetrics metrics_;
-  std::string log_line_;  // the access log line being formatted, reused
+  std::string log_batch_;  // access log lines not yet handed to the writer
   std::shared_ptr<const Runtime> runtime_;
   std::unordered_map<std::string, std::unique_ptr<ConnectionPool>> pools_;
   std::vector<std::unique_ptr<char[]>> free_buffers_;

@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -273,6 +274,20 @@ class AccessLog(IntegrationTest):
         self.assertIsNone(failed["ttfb_ms"])
         self.assertIsNone(failed["overhead_ms"])  # never written upstream
         self.assertIsNone(failed["output_tokens"])
+
+    def test_lines_of_requests_just_before_shutdown_are_written(self):
+        mock = self.own(Mock())
+        log_dir = tempfile.mkdtemp(prefix="augur-access-")
+        self.addCleanup(shutil.rmtree, log_dir, True)
+        log = os.path.join(log_dir, "access.log")
+        augur = self.own(Augur(config([("mock", mock.url)], f'access_log: {{ target: "{log}" }}\n')))
+        for i in range(3):
+            self.assertEqual(chat(augur, {"x-nat-run-id": f"last-{i}"}).status, 200)
+        augur.signal(signal.SIGTERM)
+        self.assertEqual(augur.wait(), 0)
+        with open(log) as f:
+            self.assertEqual([json.loads(line)["run_id"] for line in f],
+                             ["last-0", "last-1", "last-2"])
 
     def test_stdout_target_writes_the_line_to_stdout(self):
         mock = self.own(Mock())
