@@ -181,8 +181,10 @@ bool Server::reload() {
     const auto current = runtime();
     if (fresh.listen.to_string() != current->config->listen.to_string() ||
         fresh.admin.listen.to_string() != current->config->admin.listen.to_string() ||
-        fresh.threads != current->config->threads) {
-      spdlog::warn("SIGHUP: listen, admin.listen and threads take effect only on restart");
+        fresh.threads != current->config->threads ||
+        fresh.access_log.target != current->config->access_log.target) {
+      spdlog::warn(
+          "SIGHUP: listen, admin.listen, threads and access_log take effect only on restart");
     }
     if (fresh.upstreams.empty() && mock_) {
       config::Upstream u = current->config->upstreams.front();
