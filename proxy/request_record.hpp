@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "learning/engine/observation.hpp"
@@ -43,13 +44,15 @@ constexpr std::string_view to_string(Outcome o) {
 
 struct RequestRecord {
   learning::CallObservation call;
-  std::string_view upstream;  // the upstream's configured name; "" when none was tried. Valid
-                              // only during Worker::finish (it points into the runtime snapshot).
-  int upstream_index = -1;    // index into Runtime::routing->upstreams, -1 when none
-  std::string_view method;    // valid only during Worker::finish
-  std::string_view target;    // request target as the client sent it; valid during finish
-  bool llm_call = false;      // a POST with a JSON body: an LLM call learning should see
-  int status = 0;             // status sent to the client (augur's own error status included)
+  // The upstream's configured name; "" when none was tried. Owned: the runtime snapshot the
+  // session routed with may be gone by Worker::finish (a SIGHUP mid-request).
+  std::string upstream;
+  int upstream_index = -1;  // index into Runtime::routing->upstreams, -1 when none
+  std::string_view method;  // valid only during Worker::finish
+  std::string target;       // request target as the client sent it (owned: the session's
+                            // copy ends with its forward step, before finish)
+  bool llm_call = false;    // a POST with a JSON body: an LLM call learning should see
+  int status = 0;           // status sent to the client (augur's own error status included)
   Outcome outcome = Outcome::ok;
   double duration_s = 0;  // request read → response end (steady clock)
   double overhead_s = 0;  // request read → request written to the upstream (augur's own work plus

@@ -24,7 +24,10 @@
 #include "learning/sona/engine.hpp"
 #include "learning/trie/nat_json.hpp"
 #include "loadtest/mock/mock_upstream.hpp"
+#include "proxy/access_log.hpp"
+#include "proxy/admin.hpp"
 #include "proxy/http_errors.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/session.hpp"
 #include "proxy/worker.hpp"
 
@@ -85,6 +88,9 @@ Server::Server(config::Config cfg, std::string config_path) : config_path_(std::
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
   runs_ = std::make_unique<RunTable>(cfg.context.max_runs, cfg.context.run_idle_timeout);
+  if (cfg.access_log.target != "off") {
+    access_log_ = std::make_unique<AccessLog>(cfg.access_log.target);
+  }
   // The runtime must exist before workers copy it.
   auto trie = load_trie(cfg);
   publish(std::make_shared<const config::Config>(cfg), trie);
@@ -185,8 +191,10 @@ bool Server::reload() {
     const auto current = runtime();
     if (fresh.listen.to_string() != current->config->listen.to_string() ||
         fresh.admin.listen.to_string() != current->config->admin.listen.to_string() ||
-        fresh.threads != current->config->threads) {
-      spdlog::warn("SIGHUP: listen, admin.listen and threads take effect only on restart");
+        fresh.threads != current->config->threads ||
+        fresh.access_log.target != current->config->access_log.target) {
+      spdlog::warn(
+          "SIGHUP: listen, admin.listen, threads and access_log take effect only on restart");
     }
     if (fresh.upstreams.empty() && mock_) {
       config::Upstream u = current->config->upstreams.front();
@@ -244,6 +252,7 @@ int Server::run() {
   }
   main_ioc.run();
   for (auto& t : threads) t.join();
+  for (auto& w : workers_) w->flush_access_log();  // what the drained requests logged
   if (learner_) learner_->stop();  // processes what the drained requests left, saves the store
   spdlog::info("augur stopped");
   return 0;
@@ -377,6 +386,33 @@ asio::awaitable<void> Server::admin_session(tcp::socket socket) {
       } else {
         res.result(http::status::service_unavailable);
         res.body() = draining() ? "draining\n" : "starting\n";
+      }
+    } else if (path == "/metrics") {
+      res.set(http::field::content_type, kMetricsContentType);
+      res.body() = metrics_document(*this);
+    } else if (path == "/v1/augur/stats") {
+      res.set(http::field::content_type, "application/json");
+      res.body() = stats_document(*this);
+    } else if (path == "/v1/augur/trie") {
+      std::optional<std::string> doc;
+      try {
+        doc = trie_document(*this);
+      } catch (const std::exception& e) {
+        // A trie with a non-finite value has no JSON form; say so rather than end the session.
+        spdlog::warn("GET /v1/augur/trie: {}", e.what());
+        doc = std::string();
+      }
+      if (doc && doc->empty()) {
+        res.result(http::status::internal_server_error);
+        res.set(http::field::content_type, "application/json");
+        res.body() = R"({"error":{"message":"the trie cannot be written as JSON","type":)"
+                     R"("server_error","param":null,"code":"trie_unserializable"}})";
+      } else if (doc) {
+        res.set(http::field::content_type, "application/json");
+        res.body() = std::move(*doc);
+      } else {
+        res = error_response(ProxyError::not_found, "no prediction trie yet", req.version(),
+                             keep_alive);
       }
     } else {
       res = error_response(ProxyError::not_found, "no such admin endpoint", req.version(),

@@ -27,6 +27,7 @@ class Engine;
 
 namespace augur::proxy {
 
+class AccessLog;
 class Worker;
 
 class Server {
@@ -72,6 +73,15 @@ class Server {
   learning::Learner* learner() { return learner_.get(); }
   // SONA; null when `sona.enabled` or `learning.enabled` is false.
   const sona::Engine* sona() const { return sona_.get(); }
+  const learning::Learner* learner() const { return learner_.get(); }
+
+  // The access log; null when `access_log.target` is off (read at start only).
+  AccessLog* access_log() { return access_log_.get(); }
+  const AccessLog* access_log() const { return access_log_.get(); }
+
+  // The io threads, for the admin endpoints' per-worker metrics.
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  std::chrono::steady_clock::time_point started() const { return started_; }
 
  private:
   boost::asio::awaitable<void> accept_loop(Worker& worker, boost::asio::ip::tcp::acceptor& acc);
@@ -91,6 +101,7 @@ class Server {
   std::string config_path_;
   std::shared_ptr<const Runtime> runtime_;
   std::atomic<std::uint64_t> generation_{0};
+  std::unique_ptr<AccessLog> access_log_;  // outlives the workers that write to it
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;

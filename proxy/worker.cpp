@@ -1,6 +1,7 @@
 #include "proxy/worker.hpp"
 
 #include "learning/engine/learner.hpp"
+#include "proxy/access_log.hpp"
 #include "proxy/request_record.hpp"
 #include "proxy/server.hpp"
 
@@ -43,8 +44,21 @@ void Worker::give_buffer(std::unique_ptr<char[]> buf) {
 }
 
 void Worker::finish(RequestRecord& record) {
+  metrics_.record(record);
+  if (server_.access_log()) {
+    // Batched per thread: one hand-over to the writer per tick instead of a wake-up per request.
+    if (!log_batch_.empty()) log_batch_ += '\n';
+    AccessLog::format(record, log_batch_);
+    if (log_batch_.size() >= max_log_batch) flush_access_log();
+  }
   if (!record.llm_call) return;
   if (auto* learner = server_.learner()) learner->submit(std::move(record.call));
+}
+
+void Worker::flush_access_log() {
+  if (log_batch_.empty()) return;
+  if (auto* log = server_.access_log()) log->write(log_batch_);
+  log_batch_.clear();
 }
 
 void Worker::begin_drain() {
@@ -64,6 +78,7 @@ void Worker::start_maintenance() {
         s.watch_client();
       }
     }
+    flush_access_log();  // lines reach the log within a tick
     if (++ticks_ % ticks_per_sweep == 0) {
       // Pools are never erased while running (a session may hold one across an await); the pool
       // of an upstream a reload removed just empties here.

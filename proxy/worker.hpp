@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/metrics.hpp"
 #include "proxy/routing.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -56,6 +57,8 @@ class Worker {
   unsigned index() const { return index_; }
   WorkerCounters& counters() { return counters_; }
   const WorkerCounters& counters() const { return counters_; }
+  // Written only on this worker's thread (finish); read by /metrics from any thread.
+  const WorkerMetrics& metrics() const { return metrics_; }
 
   // The current config and routing, refreshed when the server's generation moved on. The
   // reference stays valid until the next call on this thread; hold runtime_ptr() across awaits.
@@ -73,9 +76,15 @@ class Worker {
 
   void link(SessionLink& s) { sessions_.push_back(s); }
 
-  // Called by a session when a request's response has ended (or failed): hands the observation to
-  // learning. May move from `record.call`.
+  // Called by a session when a request's response has ended (or failed): counts it in the
+  // metrics, writes its access log line, hands the observation to learning. May move from
+  // `record.call`.
   void finish(RequestRecord& record);
+
+  // Hands the access log lines batched on this thread to the writer. Called every tick and when
+  // the batch is full; the server calls it once more after the io threads stopped.
+  void flush_access_log();
+  static constexpr std::size_t max_log_batch = 64 * 1024;
 
   // Called on this worker's thread: closes idle sessions; busy ones close after their response.
   void begin_drain();
@@ -89,6 +98,8 @@ class Worker {
   unsigned index_;
   asio::io_context ioc_{1};
   WorkerCounters counters_;
+  WorkerMetrics metrics_;
+  std::string log_batch_;  // access log lines not yet handed to the writer
   std::shared_ptr<const Runtime> runtime_;
   std::unordered_map<std::string, std::unique_ptr<ConnectionPool>> pools_;
   std::vector<std::unique_ptr<char[]>> free_buffers_;

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # Installs everything augur needs to build, test and benchmark, from Debian's packages only.
 # Idempotent: packages already present are left alone; safe to run on every CI start.
+# `--build` installs only what compiling augur needs (the Dockerfile's build stage).
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git curl ca-certificates openssl
+  build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libssl-dev
   libsimdjson-dev libhiredis-dev libyaml-cpp-dev
-  doctest-dev libbenchmark-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
-  redis-server nginx-light wrk python3
 )
-# Node and npm (for the test that drives augur with the `openai` npm package): the machine's own
-# install wins; Debian's only when none is there.
-command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+if [ "${1:-}" != "--build" ]; then
+  packages+=(
+    curl openssl doctest-dev libbenchmark-dev
+    redis-server nginx-light wrk python3
+    prometheus  # the metrics test scrapes augur with a real Prometheus and runs promtool
+  )
+  # Node and npm (tests driving augur with the `openai` npm package and validating the compose
+  # file): the machine's own install wins; Debian's only when none is there.
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
