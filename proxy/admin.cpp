@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "learning/engine/learner.hpp"
+#include "learning/sona/engine.hpp"
 #include "learning/trie/nat_json.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/http_errors.hpp"
@@ -105,6 +106,7 @@ std::string metrics_document(const Server& server) {
   src.workers = workers;
   src.inflight = server.totals().inflight;
   if (const auto* l = server.learner()) src.learner = &l->stats();
+  if (const auto* s = server.sona()) src.sona_stats = s->stats();
   src.trie_nodes = served_trie_nodes(server, *rt);
   if (const auto* log = server.access_log())
     src.access_log_batches_dropped = log->dropped_batches();
@@ -183,6 +185,8 @@ std::string stats_document(const Server& server) {
     } else {
       doc.key("learning") += "null";
     }
+    // The seed's to_json counters.
+    doc.key("sona") += server.sona() ? server.sona()->stats_json() : std::string("null");
   }
   return out;
 }

@@ -150,6 +150,7 @@ class Collector : public prom::Collectable {
     std::vector<prom::MetricFamily> out;
     collect_requests(out);
     if (src_.learner) collect_learning(*src_.learner, out);
+    if (src_.sona_stats) collect_sona(*src_.sona_stats, out);
     add_gauge(out, "augur_trie_nodes", "Nodes in the prediction trie the proxy serves now.",
               static_cast<double>(src_.trie_nodes));
     if (src_.access_log_batches_dropped) {
@@ -238,6 +239,23 @@ class Collector : public prom::Collectable {
       by_source.metric.back().counter.value = static_cast<double>(hints[i]);
     }
     out.push_back(std::move(by_source));
+  }
+
+  static void collect_sona(const sona::Stats& s, std::vector<prom::MetricFamily>& out) {
+    add_counter(out, "augur_sona_trajectories_total", "Calls SONA's instant loop learned from.",
+                static_cast<double>(s.trajectories_seen));
+    add_counter(out, "augur_sona_trajectories_dropped_total",
+                "Trajectories not buffered for SONA's background loop (buffer full).",
+                static_cast<double>(s.trajectories_dropped));
+    add_gauge(out, "augur_sona_patterns", "Patterns in SONA's ReasoningBank.",
+              static_cast<double>(s.patterns_stored));
+    add_counter(out, "augur_sona_background_cycles_total", "SONA background cycles run.",
+                static_cast<double>(s.background_cycles));
+    add_counter(out, "augur_sona_queries_total", "SONA suggestions asked for (requests).",
+                static_cast<double>(s.queries_processed));
+    add_counter(out, "augur_sona_pattern_hits_total",
+                "SONA suggestions confident enough to be returned.",
+                static_cast<double>(s.pattern_hits));
   }
 
   static void collect_learning(const learning::LearnerStats& s,

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "learning/sona/engine.hpp"
 #include "learning/trie/prediction.hpp"
 #include "proxy/request_record.hpp"
 
@@ -121,8 +122,9 @@ struct MetricsSources {
   const learning::LearnerStats* learner = nullptr;  // null: learning disabled
   std::uint64_t trie_nodes = 0;                     // nodes of the trie the proxy serves now
   std::optional<std::uint64_t> access_log_batches_dropped;  // absent: access log off
-  // SONA: add `const sona::Stats* sona` here and its families in collect_sona() (metrics.cpp);
-  // the augur_sona_* families are exported only when it is set.
+  // SONA's counters (a copy taken for this scrape); the augur_sona_* families are exported only
+  // when it is set (sona enabled).
+  std::optional<sona::Stats> sona_stats;
 };
 
 // The Prometheus text exposition (format 0.0.4) of every metric. Safe to call from any thread

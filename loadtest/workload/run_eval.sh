@@ -3,6 +3,7 @@
 # as nat_headers, learning rebuilt every 2 s) on free loopback ports, runs replay.py with the
 # arguments given, prints its report, stops both. Builds nothing: point it at built binaries.
 #   AUGUR_BIN (default build-release/proxy/augur), MOCK_BIN (build-release/loadtest/mock/...)
+#   AUGUR_CONFIG_EXTRA: YAML appended to augur's config, e.g. "sona: { enabled: false }"
 #   AUGUR_TRIE: optional NAT trie file for prediction.trie_file (e.g. one `augur trie build` made
 #   from an earlier replay's --runs-out: what a fully learned trie would inject)
 #   loadtest/workload/run_eval.sh --scenario drift --duration 120 --json /tmp/drift.json
@@ -52,6 +53,10 @@ upstreams:
   - { name: mock, url: "http://127.0.0.1:$mock_port", hints: [nat_headers] }
 learning: { rebuild_interval: 2s }
 YAML
+# AUGUR_CONFIG_EXTRA: more YAML appended to augur's config (e.g. "sona: { enabled: false }").
+if [[ -n ${AUGUR_CONFIG_EXTRA:-} ]]; then
+  printf '%s\n' "$AUGUR_CONFIG_EXTRA" >>"$work/augur.yaml"
+fi
 if [[ -n ${AUGUR_TRIE:-} ]]; then
   echo "prediction: { trie_file: \"$(realpath "$AUGUR_TRIE")\" }" >>"$work/augur.yaml"
 fi

@@ -132,7 +132,8 @@ class WorkloadReplay(IntegrationTest):
             # still has to be clearly better than static.
             self.assertGreater(err[hint]["ratio"], 2.5, (hint, err[hint]))
         sources = rep["after_warmup"]["sources"]
-        self.assertGreater(sources.get("exact", 0), 0.8, sources)
+        # Learned answers: the trie's own, or SONA's patterns refining it.
+        self.assertGreater(sources.get("exact", 0) + sources.get("pattern", 0), 0.8, sources)
 
     def test_failed_requests_make_the_replay_exit_non_zero(self):
         port = free_port()  # nothing listens here
