@@ -345,9 +345,9 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
   const Runtime& rt = *runtime_hold;
   const unsigned version = req.version();
 
-  const std::string original_target(req.target());
+  record.target.assign(req.target());  // kept for the record, and for every failover attempt
+  const std::string& original_target = record.target;
   record.method = req.method_string();
-  record.target = original_target;
   const RequestInfo info = parse_request_body(req.body());
   record.llm_call = info.json && req.method() == http::verb::post;
   const auto candidates = rt.routing->candidates(original_target, info.model);
