@@ -116,24 +116,37 @@ class WorkloadReplay(IntegrationTest):
         mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
         self.assertGreater(mean(searches[True]), 2.5 * mean(searches[False]))
 
-    def test_online_learning_beats_the_static_defaults(self):
+    def learned_replay(self, extra=""):
         mock = self.own(Mock())
         up = f'{{ name: mock, url: "{mock.url}", hints: [nat_headers] }}'
         # Rebuilds every 20 closed runs, so the outcome depends on the runs, not on the clock.
-        augur = self.own(Augur(config([up], "learning: { rebuild_interval: 1h, rebuild_runs: 20 }\n")))
+        augur = self.own(Augur(config(
+            [up], "learning: { rebuild_interval: 1h, rebuild_runs: 20 }\n" + extra)))
         args = replay.parse_args([
             "--url", f"http://127.0.0.1:{augur.port}", "--runs", "240",
             "--concurrency", "8", "--seed", "3", "--time-scale", "0.1"])
         rep, _, _ = replay.replay(args)
         self.assertEqual(rep["failed_requests"], 0)
-        err = rep["after_warmup"]["error"]
+        return rep["after_warmup"]
+
+    def test_online_learning_beats_the_static_defaults(self):
+        warm = self.learned_replay()
         for hint in ("remaining", "osl"):
             # The goal is 3x on a minute-long replay (loadtest/README.md); a short one
             # still has to be clearly better than static.
-            self.assertGreater(err[hint]["ratio"], 2.5, (hint, err[hint]))
-        sources = rep["after_warmup"]["sources"]
-        # Learned answers: the trie's own, or SONA's patterns refining it.
+            self.assertGreater(warm["error"][hint]["ratio"], 2.5, (hint, warm["error"][hint]))
+        sources = warm["sources"]
+        # Learned answers: the trie's own, or SONA's patterns refining it (SONA is on by default
+        # and has patterns after its first background cycle).
         self.assertGreater(sources.get("exact", 0) + sources.get("pattern", 0), 0.8, sources)
+        self.assertGreater(sources.get("pattern", 0), 0, sources)
+
+    def test_with_sona_disabled_the_trie_alone_answers(self):
+        warm = self.learned_replay("sona: { enabled: false }\n")
+        self.assertNotIn("pattern", warm["sources"])
+        self.assertGreater(warm["sources"].get("exact", 0), 0.8, warm["sources"])
+        for hint in ("remaining", "osl"):
+            self.assertGreater(warm["error"][hint]["ratio"], 2.5, (hint, warm["error"][hint]))
 
     def test_failed_requests_make_the_replay_exit_non_zero(self):
         port = free_port()  # nothing listens here
