@@ -21,6 +21,7 @@ SERVER_CPU=0     # mock and proxies share this CPU (as a proxy and its origin wo
 CLIENT_CPU=1     # wrk
 WITH_AUGUR=auto  # auto: if the binary exists
 WITH_NGINX=1
+AUGUR_LEARNING=true  # learning + SONA on, as augur runs by default (--augur-lean: both off)
 MOCK_ECHO=0      # 1: keep the mock's request echo (bigger responses, more mock CPU)
 MOCK_TOKENS=16
 OUT=""
@@ -35,6 +36,7 @@ usage: $0 [options]
   --no-augur         skip augur (default: skipped with a note when the binary is missing)
   --require-augur    fail when augur is missing or does not start
   --no-nginx         skip nginx
+  --augur-lean       augur with learning and SONA off (lookup + injection only)
   --duration S       seconds per measurement (default $DURATION)
   --warmup S         warm-up seconds per target (default $WARMUP)
   --reps N           repetitions; the median is reported (default $REPS)
@@ -61,6 +63,7 @@ while [[ $# -gt 0 ]]; do
     --no-augur) WITH_AUGUR=0; shift ;;
     --require-augur) WITH_AUGUR=1; shift ;;
     --no-nginx) WITH_NGINX=0; shift ;;
+    --augur-lean) AUGUR_LEARNING=false; shift ;;
     --duration) DURATION=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --reps) REPS=$2; shift 2 ;;
@@ -178,7 +181,9 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # augur doing its real per-request work: context tracking (run table), a trie lookup (NAT's fixture;
-# the benchmark's function path is in it) and injection of x-nat-* headers plus nvext body hints.
+# the benchmark's function path is in it), SONA's embedding and suggestion, injection of x-nat-*
+# headers plus nvext body hints, and timing every response into the learning queue. The learning
+# thread is pinned with the rest of augur, so its work counts in augur's CPU per request.
 if [[ $WITH_AUGUR != 0 ]]; then
   AUGUR_PORT=$(free_port)
   AUGUR_ADMIN_PORT=$(free_port)
@@ -194,9 +199,9 @@ upstreams:
 prediction:
   trie_file: $REPO/tests/unit/trie/data/nat_generated_prediction_trie.json
 learning:
-  enabled: false
+  enabled: $AUGUR_LEARNING
 sona:
-  enabled: false
+  enabled: $AUGUR_LEARNING
 access_log:
   target: "off"
 EOF
@@ -215,16 +220,26 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # The request: a ~300-byte chat completion with the context headers an agent framework sends.
+# Agent runs of 4 calls: each run has its own id and its last call says so, as NAT's agents do,
+# so augur's learning sees realistic runs (one endless run would be one 10,000-call run).
 cat >"$TMP/post.lua" <<'EOF'
 wrk.method = "POST"
 wrk.path = "/v1/chat/completions"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["x-nat-run-id"] = "bench-run-0001"
 wrk.headers["x-nat-function-path"] = "react_workflow/react_agent"
 wrk.body = '{"model":"mock-model","messages":[{"role":"system","content":"You are a careful ' ..
   'assistant that plans tool calls."},{"role":"user","content":"Find the three most recent ' ..
   'incidents for service checkout and summarise the root causes in two sentences."}],' ..
   '"max_tokens":256,"temperature":0}'
+local n = 0
+local prefix = tostring(math.random(1, 1000000000))
+request = function()
+  n = n + 1
+  local run = math.floor((n - 1) / 4)
+  wrk.headers["x-nat-run-id"] = "bench-" .. prefix .. "-" .. run
+  if n % 4 == 0 then wrk.headers["x-nat-run-end"] = "true" else wrk.headers["x-nat-run-end"] = nil end
+  return wrk.format()
+end
 EOF
 
 # Every target must answer the request with 200 before it is measured.
@@ -322,8 +337,9 @@ report() {
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPU ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))," \
     "git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'); load average $LOAD_BEFORE before, $LOAD_AFTER after."
   echo "Servers pinned to CPU $SERVER_CPU, wrk ($(wrk --version 2>&1 | head -1 | awk '{ print $2 }')) to CPU $CLIENT_CPU;" \
-    "median of $REPS repetitions of ${DURATION}s; POST /v1/chat/completions, ~300-byte body, 2 x-nat-* headers;" \
-    "mock: 1 thread, $MOCK_TOKENS tokens, non-streaming, echo $([[ $MOCK_ECHO == 1 ]] && echo on || echo off)."
+    "median of $REPS repetitions of ${DURATION}s; POST /v1/chat/completions, ~300-byte body, x-nat-* run headers (runs of 4 calls);" \
+    "mock: 1 thread, $MOCK_TOKENS tokens, non-streaming, echo $([[ $MOCK_ECHO == 1 ]] && echo on || echo off);" \
+    "augur: 1 io thread, learning and SONA $([[ $AUGUR_LEARNING == true ]] && echo on || echo off)."
   echo
   echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | mock CPU µs/req | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
