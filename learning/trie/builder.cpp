@@ -310,11 +310,24 @@ std::optional<int> sensitivity_level(const Moments& scores, int scale) {
 
 namespace {
 
+// A metric as the trie file can carry it. Run records may hold times up to 2^63 ms and token
+// counts up to 2^53, and a merged state can count past 2^53; without the clamp such a trie would be
+// published (Redis, snapshot, `trie build`) and then refused by every reader, augur's own included.
+MetricStats writable(MetricStats m) {
+  const auto clamp = [](double v) { return std::clamp(v, -kMaxMetricValue, kMaxMetricValue); };
+  m.sample_count = std::min(m.sample_count, kMaxSampleCount);
+  m.mean = clamp(m.mean);
+  m.p50 = clamp(m.p50);
+  m.p90 = clamp(m.p90);
+  m.p95 = clamp(m.p95);
+  return m;
+}
+
 Prediction predict(const IndexAccumulators& acc, const std::optional<SensitivityConfig>& cfg) {
   Prediction p;
-  p.remaining_calls = acc.remaining_calls.stats();
-  p.interarrival_ms = acc.interarrival_ms.stats();
-  p.output_tokens = acc.output_tokens.stats();
+  p.remaining_calls = writable(acc.remaining_calls.stats());
+  p.interarrival_ms = writable(acc.interarrival_ms.stats());
+  p.output_tokens = writable(acc.output_tokens.stats());
   if (cfg) p.latency_sensitivity = sensitivity_level(acc.sensitivity, cfg->scale);
   return p;
 }

@@ -142,7 +142,8 @@ class Builder {
   const BuilderState& state() const noexcept { return state_; }
 
   // The trie of everything accumulated so far; children are ordered by name. generated_at is
-  // `now` in NAT's format (format_generated_at).
+  // `now` in NAT's format (format_generated_at). Metric values are clamped to +-kMaxMetricValue
+  // and sample counts to kMaxSampleCount, so parse_trie accepts whatever this returns.
   Trie build(std::string workflow_name,
              std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -281,6 +282,26 @@ TEST_CASE("a path deeper than the trie limit is refused") {
   Builder b;
   CHECK_THROWS_AS(b.add_run(r), TrieError);
   CHECK(b.state().run_count() == 0);
+}
+
+// Found by fuzz_run_record: the run-record reader accepts times up to 2^63 ms and token counts up
+// to 2^53, and the trie built from them was refused by parse_trie (|value| > 1e15), so a replica
+// could publish a trie no replica, and no restart, could load.
+TEST_CASE("absurd times and token counts still build a trie augur can read back") {
+  RunRecord r;
+  r.run_id = "absurd";
+  r.started_at_ms = 0;
+  const std::int64_t far = std::numeric_limits<std::int64_t>::max();
+  r.calls = {llm({"agent"}, 0, 1, std::uint64_t{1} << 53, 1), llm({"agent"}, far, far, 5, 2)};
+  Builder b;
+  b.add_run(r);
+  const Trie built = b.build("w", kT0);
+  const Trie back = parse_trie(serialize_trie(built));
+  CHECK(back == built);
+  const Prediction& first = built.root.children.find("agent")->predictions_by_call_index.at(1);
+  CHECK(first.output_tokens.mean == kMaxMetricValue);
+  CHECK(first.interarrival_ms.mean == kMaxMetricValue);
+  CHECK(first.remaining_calls.mean == 1);  // ordinary values are untouched
 }
 
 TEST_CASE("generated_at looks like Python's isoformat") {
