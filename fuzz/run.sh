@@ -8,7 +8,8 @@
 #
 # Inputs found to grow coverage go to build-fuzz/corpus/<target>/ (not checked in), so later runs
 # continue from where earlier ones got. Environment: AUGUR_FUZZ_BUILD_DIR (default build-fuzz),
-# AUGUR_FUZZ_RSS_MB (default 2048), AUGUR_FUZZ_JOBS (build parallelism, default 2).
+# AUGUR_FUZZ_RSS_MB (default 2048), AUGUR_FUZZ_TIMEOUT (seconds per input, default 25),
+# AUGUR_FUZZ_JOBS (build parallelism, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,9 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 build=${AUGUR_FUZZ_BUILD_DIR:-build-fuzz}
 rss_mb=${AUGUR_FUZZ_RSS_MB:-2048}
+# Seconds one input may take. Every target handles an input in well under 100 ms; the margin is for
+# shared machines, where a fuzzer descheduled behind compilers once tripped a 10 s limit.
+timeout=${AUGUR_FUZZ_TIMEOUT:-25}
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++ -DAUGUR_BUILD_FUZZERS=ON -DAUGUR_SANITIZE="address;undefined" \
@@ -39,7 +43,7 @@ for t in "${targets[@]}"; do
   # Seeds come second: libFuzzer writes new inputs only into the first corpus directory.
   set +e
   nice "$build/fuzz/$t" "$corpus" "fuzz/corpus/$t" "${dict[@]}" \
-    -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout=10 -max_len=65536 \
+    -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout" -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" >"$build/$t.log" 2>&1
   rc=$?
   set -e
