@@ -1,7 +1,7 @@
 // Fuzzes the builder-state reader (BuilderState::from_string): the accumulator state a replica
 // reads from Redis or a snapshot file, which another process (or a damaged disk) wrote. A bad
 // state must be a TrieError, nothing else; a state that loads must write back to a fixed point,
-// merge with itself and build a trie augur can write and read back.
+// and merged with itself must still build a trie augur can write and read back.
 #include <chrono>
 #include <string>
 
@@ -23,12 +23,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(again.to_string() == text);
   FUZZ_CHECK(again.node_count() == state.node_count());
 
-  // Two replicas that saw the same runs: merging doubles the counts and must stay loadable.
+  // Two replicas that saw the same runs: the leader merges their states and publishes the trie
+  // built from the merge (merged states are not stored: each replica stores only its own, and a
+  // merge may count past what one state may hold).
   trie::BuilderState doubled = state;
   doubled.merge(again);
   FUZZ_CHECK(doubled.node_count() == state.node_count());
-  const trie::BuilderState reloaded = trie::BuilderState::from_string(doubled.to_string());
-  FUZZ_CHECK(reloaded.to_string() == doubled.to_string());
 
   const trie::Trie built = trie::Builder::from_state(std::move(doubled))
                                .build("fuzz", std::chrono::system_clock::time_point{});

@@ -100,7 +100,9 @@ class BuilderState {
   // Compact JSON (e.g. for a Redis string); exact: from_string(to_string()) holds the same samples,
   // buckets and bit-identical moments.
   std::string to_string() const;
-  // Throws TrieError naming the bad field when `text` is not a state this version wrote.
+  // Throws TrieError naming the bad field when `text` is not a state this version wrote, including
+  // counts above kMaxSampleCount, values beyond +-kMaxMetricValue and an m2 no such values give
+  // (so merging loaded states never overflows).
   static BuilderState from_string(std::string_view text);
 
  private:

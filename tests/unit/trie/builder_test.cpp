@@ -304,6 +304,48 @@ TEST_CASE("absurd times and token counts still build a trie augur can read back"
   CHECK(first.remaining_calls.mean == 1);  // ordinary values are untouched
 }
 
+// Found by fuzz_builder_state: a state holding an m2 near 1e308 loaded, but merged with another it
+// overflowed to infinity, which to_string wrote as null; counts near 2^64 would wrap. The reader
+// now refuses what the builder cannot produce, and the builder clamps samples so its own states
+// always load.
+TEST_CASE("states out of the builder's range are refused; its own always load and merge") {
+  Builder b;
+  b.add_run(run_a());
+  const std::string good = b.state().to_string();
+  const auto error_of = [&](std::string_view from, std::string_view to) -> std::string {
+    std::string text = good;
+    const std::size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+    try {
+      (void)BuilderState::from_string(text);
+      return "";
+    } catch (const TrieError& e) {
+      return e.what();
+    }
+  };
+  const std::string first_metric = R"("remaining_calls":{"count":3,"mean":1.0,"m2":2.0)";
+  REQUIRE(good.find(first_metric) != std::string::npos);
+  CHECK(error_of(first_metric, R"("remaining_calls":{"count":3,"mean":1.0,"m2":1.01e308)")
+            .find("m2: larger than samples in range can give") != std::string::npos);
+  CHECK(error_of(first_metric, R"("remaining_calls":{"count":9007199254740993,"mean":1.0,"m2":2.0)")
+            .find("count: sample count is too large") != std::string::npos);
+  CHECK(error_of(first_metric, R"("remaining_calls":{"count":3,"mean":1e300,"m2":2.0)")
+            .find("mean: value is out of range") != std::string::npos);
+
+  RunRecord absurd;
+  absurd.run_id = "absurd";
+  const std::int64_t far = std::numeric_limits<std::int64_t>::max();
+  absurd.calls = {llm({"agent"}, 0, 1, std::uint64_t{1} << 53, 1), llm({"agent"}, far, far, 5, 2)};
+  b.add_run(absurd);
+  const BuilderState back = BuilderState::from_string(b.state().to_string());
+  CHECK(back.to_string() == b.state().to_string());
+  Builder merged = Builder::from_state(back);
+  merged.merge(back);
+  const Trie built = merged.build("w", kT0);
+  CHECK(parse_trie(serialize_trie(built)) == built);
+}
+
 TEST_CASE("generated_at looks like Python's isoformat") {
   CHECK(format_generated_at(kT0) == "2026-03-31T12:00:00+00:00");
   CHECK(format_generated_at(kT0 + std::chrono::microseconds(542571)) ==
