@@ -319,12 +319,11 @@ namespace {
 // be published (Redis, snapshot, `trie build`) and then refused by every reader, augur's own
 // included.
 MetricStats writable(MetricStats m) {
-  const auto clamp = [](double v) { return std::clamp(v, -kMaxMetricValue, kMaxMetricValue); };
   m.sample_count = std::min(m.sample_count, kMaxSampleCount);
-  m.mean = clamp(m.mean);
-  m.p50 = clamp(m.p50);
-  m.p90 = clamp(m.p90);
-  m.p95 = clamp(m.p95);
+  m.mean = sample(m.mean);
+  m.p50 = sample(m.p50);
+  m.p90 = sample(m.p90);
+  m.p95 = sample(m.p95);
   return m;
 }
 
