@@ -266,10 +266,14 @@ Builder Builder::from_state(BuilderState state, std::optional<SensitivityConfig>
 
 namespace {
 
+// Samples beyond the trie's range (run records allow times up to 2^63 ms) are clamped to it, so
+// the state holds only values its reader accepts and a trie file can carry.
+double sample(double v) { return std::clamp(v, -kMaxMetricValue, kMaxMetricValue); }
+
 void add_to(IndexAccumulators& acc, const CallContext& ctx, bool with_sensitivity) {
-  acc.remaining_calls.add(static_cast<double>(ctx.remaining_calls));
-  if (ctx.interarrival_ms) acc.interarrival_ms.add(*ctx.interarrival_ms);
-  acc.output_tokens.add(static_cast<double>(ctx.output_tokens));
+  acc.remaining_calls.add(sample(static_cast<double>(ctx.remaining_calls)));
+  if (ctx.interarrival_ms) acc.interarrival_ms.add(sample(*ctx.interarrival_ms));
+  acc.output_tokens.add(sample(static_cast<double>(ctx.output_tokens)));
   if (with_sensitivity) acc.sensitivity.add(ctx.sensitivity_score);
 }
 
@@ -310,11 +314,24 @@ std::optional<int> sensitivity_level(const Moments& scores, int scale) {
 
 namespace {
 
+// A metric as the trie file can carry it. Samples are clamped as they are added, but merged states
+// can count past 2^53 and rounding can nudge a mean past the bound; without this such a trie would
+// be published (Redis, snapshot, `trie build`) and then refused by every reader, augur's own
+// included.
+MetricStats writable(MetricStats m) {
+  m.sample_count = std::min(m.sample_count, kMaxSampleCount);
+  m.mean = sample(m.mean);
+  m.p50 = sample(m.p50);
+  m.p90 = sample(m.p90);
+  m.p95 = sample(m.p95);
+  return m;
+}
+
 Prediction predict(const IndexAccumulators& acc, const std::optional<SensitivityConfig>& cfg) {
   Prediction p;
-  p.remaining_calls = acc.remaining_calls.stats();
-  p.interarrival_ms = acc.interarrival_ms.stats();
-  p.output_tokens = acc.output_tokens.stats();
+  p.remaining_calls = writable(acc.remaining_calls.stats());
+  p.interarrival_ms = writable(acc.interarrival_ms.stats());
+  p.output_tokens = writable(acc.output_tokens.stats());
   if (cfg) p.latency_sensitivity = sensitivity_level(acc.sensitivity, cfg->scale);
   return p;
 }

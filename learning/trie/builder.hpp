@@ -100,7 +100,9 @@ class BuilderState {
   // Compact JSON (e.g. for a Redis string); exact: from_string(to_string()) holds the same samples,
   // buckets and bit-identical moments.
   std::string to_string() const;
-  // Throws TrieError naming the bad field when `text` is not a state this version wrote.
+  // Throws TrieError naming the bad field when `text` is not a state this version wrote, including
+  // counts above kMaxSampleCount, values beyond +-kMaxMetricValue and an m2 no such values give
+  // (so merging loaded states never overflows).
   static BuilderState from_string(std::string_view text);
 
  private:
@@ -142,7 +144,8 @@ class Builder {
   const BuilderState& state() const noexcept { return state_; }
 
   // The trie of everything accumulated so far; children are ordered by name. generated_at is
-  // `now` in NAT's format (format_generated_at).
+  // `now` in NAT's format (format_generated_at). Metric values are clamped to +-kMaxMetricValue
+  // and sample counts to kMaxSampleCount, so parse_trie accepts whatever this returns.
   Trie build(std::string workflow_name,
              std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
 

@@ -205,11 +205,31 @@ class StateReader : detail::JsonReader {
     if (out.size() > kMaxTrieDepth) path_.fail("path is too deep");
   }
 
+  // A sample-valued number: the builder clamps every sample to the trie's range, so anything
+  // beyond it was not written by augur.
+  double value_of(dom::element e) {
+    const double v = double_of(e);
+    if (std::fabs(v) > kMaxMetricValue) path_.fail("value is out of range (|v| <= 1e15)");
+    return v;
+  }
+
+  // Bounded so that merging loaded states stays finite: unchecked, a count near 2^64 wraps and an
+  // m2 near 1e308 overflows to infinity, which to_string writes as null and no reader accepts.
   Moments read_moments(const dom::object& obj) {
     const std::uint64_t count = at(obj, "count", &StateReader::uint_of);
     if (count == 0) return {};
-    const double mean = at(obj, "mean", &StateReader::double_of);
+    if (count > kMaxSampleCount) {
+      FieldScope scope(path_, "count");
+      path_.fail("sample count is too large");
+    }
+    const double mean = at(obj, "mean", &StateReader::value_of);
     const double m2 = at(obj, "m2", &StateReader::double_of);
+    // Samples within +-kMaxMetricValue deviate from their mean by at most twice that.
+    const double max_m2 = static_cast<double>(count) * 4 * kMaxMetricValue * kMaxMetricValue;
+    if (m2 > max_m2) {
+      FieldScope scope(path_, "m2");
+      path_.fail("larger than samples in range can give");
+    }
     try {
       return Moments::from_parts(count, mean, m2);
     } catch (const TrieError& e) {
@@ -239,14 +259,14 @@ class StateReader : detail::JsonReader {
     if (moments.count() == 0) return {};
     QuantileSketch::Parts parts;
     parts.count = moments.count();
-    parts.min = at(obj, "min", &StateReader::double_of);
-    parts.max = at(obj, "max", &StateReader::double_of);
+    parts.min = at(obj, "min", &StateReader::value_of);
+    parts.max = at(obj, "max", &StateReader::value_of);
     if (const auto samples = optional_field(obj, "samples")) {
       FieldScope scope(path_, "samples");
       const dom::array list = array_of(*samples);
       parts.exact = true;
       for (const dom::element x : list) {
-        parts.samples.push_back(double_of(x));
+        parts.samples.push_back(value_of(x));
         if (parts.samples.size() > QuantileSketch::kExactLimit) path_.fail("too many samples");
       }
     } else {

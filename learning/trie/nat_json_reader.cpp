@@ -14,11 +14,6 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-// Largest sample count accepted: every count up to here is exact in a double (NAT's JSON numbers
-// are read as doubles by most consumers), and no real trie comes near it.
-constexpr std::uint64_t kMaxSampleCount = std::uint64_t{1} << 53;
-// Metric values beyond this are corrupt, not data (1e15 ms is 31,000 years; 1e15 tokens...).
-constexpr double kMaxMetricMagnitude = 1e15;
 // NAT's nvext_max_sensitivity default; the builder writes 1..scale (5).
 constexpr std::int64_t kMaxLatencySensitivity = 1000;
 
@@ -202,7 +197,7 @@ class TrieReader : detail::JsonReader {
 
   double metric_value_of(dom::element e) {
     const double v = number_of(e);
-    if (!std::isfinite(v) || std::fabs(v) > kMaxMetricMagnitude) {
+    if (!std::isfinite(v) || std::fabs(v) > kMaxMetricValue) {
       path_.fail("value is out of range (|v| <= 1e15)");
     }
     return v;

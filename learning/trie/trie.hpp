@@ -28,6 +28,12 @@ inline constexpr std::size_t kMaxTrieDepth = 64;
 // Largest call index accepted anywhere (file keys, run records); NAT's Rust port stores u32.
 inline constexpr std::uint32_t kMaxCallIndex = 2'147'483'647;
 
+// Bounds on a metric in a trie file. Readers reject values beyond them as corrupt (1e15 ms is
+// 31,000 years; 2^53 is the last count a double, hence Python, holds exactly), and the builder
+// clamps what it writes to them, so every trie augur publishes is one augur can read back.
+inline constexpr double kMaxMetricValue = 1e15;
+inline constexpr std::uint64_t kMaxSampleCount = std::uint64_t{1} << 53;
+
 // Every reader in this component reports malformed input with this exception; the message names
 // the offending field, e.g. `root.children.agent.predictions_by_call_index."x": call index must be
 // a positive integer`.

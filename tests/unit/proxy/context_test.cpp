@@ -76,6 +76,9 @@ TEST_CASE("function path: slash form, JSON array, empty, control characters") {
   CHECK(parse_function_path("[not json") == Path{"[not json"});
   CHECK(parse_function_path(R"(["a", 1])") == Path{"[\"a\", 1]"});  // not all strings: slash form
   CHECK(parse_function_path(R"(["a\r\nb"])") == Path{"a%0D%0Ab"});
+  // Not UTF-8: each byte is percent-encoded; as a JSON array it is not valid JSON, so slash form.
+  CHECK(parse_function_path("agent\xff/\xc3(") == Path{"agent%FF", "%C3("});
+  CHECK(parse_function_path("[\"a\xff\"]") == Path{"[\"a%FF\"]"});
   CHECK(parse_function_path(std::string(200, '/') + "x") == Path{"x"});
   std::string many;
   for (int i = 0; i < 100; ++i) many += "n/";
@@ -133,7 +136,8 @@ TEST_CASE("extract_context: headers in, counted context out") {
     CHECK(extract_context(h, RequestInfo{}, table, t0).call_index == 8);
   }
   SUBCASE("an invalid x-nat-call-index is ignored") {
-    for (const char* bad : {"0", "-1", "abc", "1000001", "3x", "", "99999999999999999999"}) {
+    for (const char* bad : {"0", "-1", "abc", "1000001", "3x", "", "99999999999999999999",
+                            "4294967297", "+5", "1e3", "0x10", "\xff"}) {
       CAPTURE(bad);
       h.set("x-nat-call-index", bad);
       auto c = extract_context(h, RequestInfo{}, table, t0);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -281,6 +282,68 @@ TEST_CASE("a path deeper than the trie limit is refused") {
   Builder b;
   CHECK_THROWS_AS(b.add_run(r), TrieError);
   CHECK(b.state().run_count() == 0);
+}
+
+// Found by fuzz_run_record: the run-record reader accepts times up to 2^63 ms and token counts up
+// to 2^53, and the trie built from them was refused by parse_trie (|value| > 1e15), so a replica
+// could publish a trie no replica, and no restart, could load.
+TEST_CASE("absurd times and token counts still build a trie augur can read back") {
+  RunRecord r;
+  r.run_id = "absurd";
+  r.started_at_ms = 0;
+  const std::int64_t far = std::numeric_limits<std::int64_t>::max();
+  r.calls = {llm({"agent"}, 0, 1, std::uint64_t{1} << 53, 1), llm({"agent"}, far, far, 5, 2)};
+  Builder b;
+  b.add_run(r);
+  const Trie built = b.build("w", kT0);
+  const Trie back = parse_trie(serialize_trie(built));
+  CHECK(back == built);
+  const Prediction& first = built.root.children.find("agent")->predictions_by_call_index.at(1);
+  CHECK(first.output_tokens.mean == kMaxMetricValue);
+  CHECK(first.interarrival_ms.mean == kMaxMetricValue);
+  CHECK(first.remaining_calls.mean == 1);  // ordinary values are untouched
+}
+
+// Found by fuzz_builder_state: a state holding an m2 near 1e308 loaded, but merged with another it
+// overflowed to infinity, which to_string wrote as null; counts near 2^64 would wrap. The reader
+// now refuses what the builder cannot produce, and the builder clamps samples so its own states
+// always load.
+TEST_CASE("states out of the builder's range are refused; its own always load and merge") {
+  Builder b;
+  b.add_run(run_a());
+  const std::string good = b.state().to_string();
+  const auto error_of = [&](std::string_view from, std::string_view to) -> std::string {
+    std::string text = good;
+    const std::size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+    try {
+      (void)BuilderState::from_string(text);
+      return "";
+    } catch (const TrieError& e) {
+      return e.what();
+    }
+  };
+  const std::string first_metric = R"("remaining_calls":{"count":3,"mean":1.0,"m2":2.0)";
+  REQUIRE(good.find(first_metric) != std::string::npos);
+  CHECK(error_of(first_metric, R"("remaining_calls":{"count":3,"mean":1.0,"m2":1.01e308)")
+            .find("m2: larger than samples in range can give") != std::string::npos);
+  CHECK(error_of(first_metric, R"("remaining_calls":{"count":9007199254740993,"mean":1.0,"m2":2.0)")
+            .find("count: sample count is too large") != std::string::npos);
+  CHECK(error_of(first_metric, R"("remaining_calls":{"count":3,"mean":1e300,"m2":2.0)")
+            .find("mean: value is out of range") != std::string::npos);
+
+  RunRecord absurd;
+  absurd.run_id = "absurd";
+  const std::int64_t far = std::numeric_limits<std::int64_t>::max();
+  absurd.calls = {llm({"agent"}, 0, 1, std::uint64_t{1} << 53, 1), llm({"agent"}, far, far, 5, 2)};
+  b.add_run(absurd);
+  const BuilderState back = BuilderState::from_string(b.state().to_string());
+  CHECK(back.to_string() == b.state().to_string());
+  Builder merged = Builder::from_state(back);
+  merged.merge(back);
+  const Trie built = merged.build("w", kT0);
+  CHECK(parse_trie(serialize_trie(built)) == built);
 }
 
 TEST_CASE("generated_at looks like Python's isoformat") {
