@@ -43,6 +43,9 @@ int serve(const std::string& config_path, const ServeOverrides& overrides) {
   try {
     augur::proxy::Server server(std::move(cfg), config_path);
     return server.run();
+  } catch (const augur::config::ConfigError& e) {
+    std::cerr << "augur: " << e.what() << "\n";  // e.g. an unreadable prediction.trie_file
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "augur: " << e.what() << "\n";
     return 1;

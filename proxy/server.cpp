@@ -152,7 +152,8 @@ std::shared_ptr<const trie::Trie> Server::load_trie(const config::Config& cfg) {
                  trie::count_nodes(*trie));
     return trie;
   } catch (const std::exception& e) {
-    throw std::runtime_error("prediction.trie_file: " + std::string(e.what()));
+    // A bad trie file is a bad config (exit 2), named like the loader's own errors.
+    throw config::ConfigError(cfg.source, 0, "prediction.trie_file", e.what());
   }
 }
 
@@ -235,6 +236,9 @@ int Server::run() {
   auto& main_ioc = workers_.front()->ioc();
   if (learner_) learner_->start();
   asio::co_spawn(main_ioc, admin_loop(), asio::detached);
+  // Registered before the listening line goes out: a signal sent as soon as a script sees the
+  // line must reach the handler, not kill the process with the default action.
+  signals_ = std::make_unique<asio::signal_set>(main_ioc, SIGINT, SIGTERM, SIGHUP);
   asio::co_spawn(main_ioc, signal_loop(), asio::detached);
 
   ready_ = true;
@@ -300,7 +304,7 @@ asio::awaitable<void> Server::drain() {
 }
 
 asio::awaitable<void> Server::signal_loop() {
-  asio::signal_set signals(co_await asio::this_coro::executor, SIGINT, SIGTERM, SIGHUP);
+  auto& signals = *signals_;
   for (;;) {
     auto [ec, signo] = co_await signals.async_wait(tuple_awaitable);
     if (ec) co_return;

@@ -197,7 +197,7 @@ class BadTrieFiles(IntegrationTest):
                 f.write(config([upstream], f'prediction: {{ trie_file: "{bad}" }}\n'))
             serve = subprocess.run([AUGUR_BIN, "serve", "--config", cfg], capture_output=True,
                                    text=True, timeout=30)
-            self.assertNotEqual(serve.returncode, 0)
+            self.assertEqual(serve.returncode, 2, serve.stderr)  # a bad config
             self.assertIn("prediction.trie_file", serve.stderr)
             self.assertIn(where, serve.stderr)
 
