@@ -96,7 +96,7 @@ void Learner::stop() {
 }
 
 bool Learner::submit(CallObservation&& call) noexcept {
-  if (!queue_.try_push(call)) {
+  if (!queue_.try_push(std::move(call))) {
     stats_.observations_dropped.fetch_add(1, std::memory_order_relaxed);
     return false;
   }

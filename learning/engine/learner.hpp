@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "learning/engine/bounded_queue.hpp"
+#include "learning/bounded_queue.hpp"
 #include "learning/engine/observation.hpp"
 #include "learning/engine/run_tracker.hpp"
 #include "learning/engine/stats.hpp"

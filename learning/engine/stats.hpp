@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "learning/single_writer_histogram.hpp"
 #include "learning/trie/prediction.hpp"
 
 namespace augur::learning {
@@ -33,34 +34,8 @@ constexpr std::string_view to_string(Hint h) {
 inline constexpr std::array<double, 11> kErrorBuckets{0.05, 0.1, 0.2, 0.3, 0.5, 0.75,
                                                       1.0,  1.5, 2.0, 3.0, 5.0};
 
-// A histogram over kErrorBuckets with one writer; readers on other threads see each field
-// atomically (a scrape may see a count one observation ahead of the sum, which Prometheus
-// tolerates).
-class ErrorHistogram {
- public:
-  static constexpr std::size_t kBuckets = kErrorBuckets.size();
-
-  void observe(double v) {
-    std::size_t i = 0;
-    while (i < kBuckets && v > kErrorBuckets[i]) ++i;
-    bump(buckets_[i]);
-    sum_.store(sum_.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
-    bump(count_);
-  }
-
-  // Non-cumulative count of bucket i (i == kBuckets: above the last bound).
-  std::uint64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
-  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
-  double sum() const { return sum_.load(std::memory_order_relaxed); }
-
- private:
-  static void bump(std::atomic<std::uint64_t>& a) {
-    a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-  std::array<std::atomic<std::uint64_t>, kBuckets + 1> buckets_{};
-  std::atomic<double> sum_{0};
-  std::atomic<std::uint64_t> count_{0};
-};
+// Single writer: the learning thread.
+using ErrorHistogram = SingleWriterHistogram<kErrorBuckets>;
 
 struct LearnerStats {
   std::atomic<std::uint64_t> observations{0};          // accepted into the queue

@@ -9,8 +9,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
-from harness import AUGUR_BIN, Augur, IntegrationTest, Mock, config, free_port
+from harness import AUGUR_BIN, Augur, IntegrationTest, Mock, config, free_port, request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "loadtest", "workload"))
@@ -117,15 +118,28 @@ class WorkloadReplay(IntegrationTest):
         self.assertGreater(mean(searches[True]), 2.5 * mean(searches[False]))
 
     def learned_replay(self, extra=""):
+        """60 warm-up runs, then (once augur has learned from all of them, however slow the
+        machine) 180 scored runs of other seeds' agents."""
         mock = self.own(Mock())
         up = f'{{ name: mock, url: "{mock.url}", hints: [nat_headers] }}'
         # Rebuilds every 20 closed runs, so the outcome depends on the runs, not on the clock.
         augur = self.own(Augur(config(
             [up], "learning: { rebuild_interval: 1h, rebuild_runs: 20 }\n" + extra)))
-        args = replay.parse_args([
-            "--url", f"http://127.0.0.1:{augur.port}", "--runs", "240",
-            "--concurrency", "8", "--seed", "3", "--time-scale", "0.1"])
-        rep, _, _ = replay.replay(args)
+        common = ["--url", f"http://127.0.0.1:{augur.port}", "--concurrency", "8",
+                  "--time-scale", "0.1"]
+        warm, _, _ = replay.replay(replay.parse_args(common + ["--runs", "60", "--seed", "3"]))
+        self.assertEqual(warm["failed_requests"], 0)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            stats = request(augur.admin_port, "GET", "/v1/augur/stats").json()
+            if stats["learning"]["runs_completed"] >= 60 and stats["trie"]["version"] >= 2:
+                break
+            time.sleep(0.1)
+        else:
+            self.fail(f"augur did not learn from the warm-up runs: {stats['learning']}")
+        rep, _, _ = replay.replay(replay.parse_args(
+            common + ["--runs", "180", "--seed", "4", "--warmup", "0",
+                      "--run-id-prefix", "scored"]))
         self.assertEqual(rep["failed_requests"], 0)
         return rep["after_warmup"]
 

@@ -1,4 +1,4 @@
-#include "learning/engine/bounded_queue.hpp"
+#include "learning/bounded_queue.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,17 +10,15 @@ using augur::learning::BoundedQueue;
 
 TEST_CASE("a full queue refuses pushes and keeps the value; pops come out in order") {
   BoundedQueue<std::string> q(3);
-  CHECK(q.capacity() == 4);
-  for (int i = 0; i < 4; ++i) {
-    std::string v = "v" + std::to_string(i);
-    CHECK(q.try_push(v));
-  }
+  CHECK(q.capacity() == 3);
+  for (int i = 0; i < 3; ++i) CHECK(q.try_push("v" + std::to_string(i)));
   std::string extra = "extra";
-  CHECK_FALSE(q.try_push(extra));
-  CHECK(extra == "extra");
-  for (int i = 0; i < 4; ++i) CHECK(q.try_pop() == "v" + std::to_string(i));
+  CHECK_FALSE(q.try_push(std::move(extra)));
+  CHECK(extra == "extra");  // not moved from: the caller still has it
+  CHECK(q.dropped() == 1);
+  for (int i = 0; i < 3; ++i) CHECK(q.try_pop() == "v" + std::to_string(i));
   CHECK_FALSE(q.try_pop().has_value());
-  CHECK(q.try_push(extra));  // room again after the pops
+  CHECK(q.try_push(std::move(extra)));  // room again after the pops
 }
 
 TEST_CASE("concurrent producers: every pushed value is popped exactly once") {
@@ -30,8 +28,7 @@ TEST_CASE("concurrent producers: every pushed value is popped exactly once") {
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&q, p] {
       for (int i = 0; i < each; ++i) {
-        int v = p * each + i;
-        while (!q.try_push(v)) std::this_thread::yield();
+        while (!q.try_push(p * each + i)) std::this_thread::yield();
       }
     });
   }
