@@ -132,7 +132,7 @@ class UpstreamFaults(IntegrationTest):
         self.assertEqual(stats(augur)["proxy"]["upstream_errors"], 0)
 
     def test_others_are_served_while_faults_hang(self):
-        augur = self.augur(timeout="3s")
+        augur = self.augur(timeout="8s")  # far longer than the others take, even on a busy box
         hanging = [("hang-before-headers", False), ("hang-mid-stream", True),
                    ("hang-mid-stream", False)] * 3
         with ThreadPoolExecutor(len(hanging)) as pool:
@@ -152,7 +152,7 @@ class UpstreamFaults(IntegrationTest):
             for key, f in zip(hanging, futures):
                 outcome, elapsed = f.result()
                 self.assertIn(outcome, FAULTS[key], key)
-                self.assertLess(elapsed, 3 + BOUND, key)
+                self.assertLess(elapsed, 8 + BOUND, key)
 
     def test_thousands_of_faults_leak_no_connection_request_fd_or_memory(self):
         augur = self.augur(extra="learning: { enabled: false }\n")
@@ -213,8 +213,8 @@ class SlowRedis(IntegrationTest, ReplicaWorkload):
             self.assertGreater(work.done_runs, at_sleep, "requests waited for Redis")
             time.sleep(1)
         self.assertEqual(work.failures, [])
-        # A request never waits on Redis (the mock answers at once): far under the 3 s pause.
-        self.assertLess(self.slowest, 2.0)
+        # A request never waits on Redis (the mock answers at once): under the 3 s pause.
+        self.assertLess(self.slowest, 2.5)
         # The pause was felt: commands timed out (500 ms) while Redis slept.
         self.assertGreater(stats(a)["learning"]["redis_errors"], errors_before)
         # Everything learned, before, during and after the pause, reaches Redis.
