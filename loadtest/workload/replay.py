@@ -38,17 +38,31 @@ class Connection:
 
     def post(self, target, body, headers):
         """Sends one request and reads the whole response: (status, response, body bytes).
-        Raises OSError / http.client.HTTPException on failure (the connection is dropped)."""
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        try:
-            self.conn.request("POST", target, body=body, headers=headers)
-            resp = self.conn.getresponse()
-            data = resp.read()
-            return resp.status, resp, data
-        except BaseException:
-            self.close()
-            raise
+        Raises OSError / http.client.HTTPException on failure (the connection is dropped).
+        A reused connection that fails before any response byte is retried once on a new one:
+        the server closed it while idle (augur's limits.idle_timeout) as the request left, the
+        keep-alive race every HTTP/1.1 client handles (OpenAI's SDK retries connection errors)."""
+        for attempt in (0, 1):
+            reused = self.conn is not None
+            if not reused:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            try:
+                self.conn.request("POST", target, body=body, headers=headers)
+                resp = self.conn.getresponse()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                self.close()
+                if reused and attempt == 0:
+                    continue
+                raise
+            except BaseException:
+                self.close()
+                raise
+            try:
+                return resp.status, resp, resp.read()
+            except BaseException:
+                self.close()
+                raise
+        raise AssertionError("unreachable")
 
     def close(self):
         if self.conn is not None:

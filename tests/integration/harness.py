@@ -19,6 +19,19 @@ import unittest
 AUGUR_BIN = os.environ.get("AUGUR_BIN", "build/proxy/augur")
 MOCK_BIN = os.environ.get("MOCK_BIN", "build/loadtest/mock/augur-mock-upstream")
 STARTUP_TIMEOUT = 30.0
+DEADLINE = 90.0  # for waits on eventual state: generous, the machine may be busy compiling
+
+
+def wait_until(what, probe, deadline=DEADLINE):
+    """Polls probe() until it returns a true value; returns it, or fails naming `what`."""
+    end = time.monotonic() + deadline
+    last = None
+    while time.monotonic() < end:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def wait_for_line(proc, pattern, timeout=STARTUP_TIMEOUT):

@@ -1,12 +1,18 @@
 """A real redis-server for integration tests: started on a free loopback port, stopped at close,
-and a minimal RESP client (standard library only) to look at and tamper with what augur stored."""
+a minimal RESP client (standard library only) to look at and tamper with what augur stored, and
+augur replicas sharing learning through it under a small seeded agent workload."""
 
+import contextlib
+import json
+import random
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import types
 
-from harness import free_port
+from harness import Augur, chat_body, config, free_port, request
 
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -39,8 +45,10 @@ def _read_reply(f):
 
 
 class RedisServer:
-    def __init__(self, port=None):
+    def __init__(self, port=None, debug=False):
+        """debug: allow the DEBUG command (off by default since Redis 7), e.g. DEBUG SLEEP."""
         self.port = port or free_port()
+        self.debug = debug
         self.url = f"redis://127.0.0.1:{self.port}"
         self.proc = None
         self.start()
@@ -48,7 +56,7 @@ class RedisServer:
     def start(self):
         self.proc = subprocess.Popen(
             [REDIS_BIN, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+             "--appendonly", "no", *(["--enable-debug-command", "yes"] if self.debug else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
@@ -76,3 +84,81 @@ class RedisServer:
 
     def close(self):
         self.kill()
+
+
+NS = "it"
+
+
+def tokens_for(index, rng):
+    # Output length depends on the call index, with noise: something real to learn.
+    return int(rng.lognormvariate(0, 0.3) * 80 * index)
+
+
+class ReplicaWorkload:
+    """Mixed into an IntegrationTest that sets self.mock: augur replicas with a Redis store
+    (namespace NS) and agent runs through them."""
+
+    def replica(self, redis_url, name, interval="300ms", runs=0):
+        up = f'{{ name: mock, url: "{self.mock.url}", hints: [nat_headers] }}'
+        extra = (f"learning: {{ rebuild_interval: {interval}, rebuild_runs: {runs} }}\n"
+                 f'store: {{ kind: redis, url: "{redis_url}", namespace: {NS}, replica: {name} }}\n')
+        return self.own(Augur(config([up], extra)))
+
+    def call(self, augur, run, path, tokens=10, last=False):
+        headers = {"x-nat-run-id": run, "x-nat-function-path": path, "x-mock-tokens": str(tokens)}
+        if last:
+            headers["x-nat-run-end"] = "true"
+        return request(augur.port, "POST", "/v1/chat/completions", chat_body(), headers)
+
+    def agent_run(self, augur, run, rng):
+        """One run: planner, then 2-4 calls of agent/tool, then a final planner call; returns
+        the statuses."""
+        statuses = []
+        n = rng.randint(2, 4)
+        calls = [("planner", 1)] + [("planner/tool", i + 1) for i in range(n)] + [("planner", 2)]
+        for k, (path, index) in enumerate(calls):
+            resp = self.call(augur, run, path, tokens_for(index, rng), last=(k == len(calls) - 1))
+            statuses.append(resp.status)
+        return statuses
+
+    @contextlib.contextmanager
+    def background_runs(self, augur, prefix, seed):
+        """Agent runs through augur on a thread for the duration of the with block; yields an
+        object whose done_runs and failures (non-200 statuses) the block may watch."""
+        work = types.SimpleNamespace(done_runs=0, failures=[])
+        stop = threading.Event()
+        rng = random.Random(seed)
+
+        def loop():
+            while not stop.is_set():
+                statuses = self.agent_run(augur, f"{prefix}{work.done_runs}", rng)
+                work.failures.extend(s for s in statuses if s != 200)
+                work.done_runs += 1
+
+        t = threading.Thread(target=loop)
+        t.start()
+        try:
+            yield work
+        finally:
+            stop.set()
+            t.join()
+
+    def published(self, redis):
+        text = redis.command("GET", f"augur:{NS}:trie")
+        return json.loads(text) if text else None
+
+    def wait(self, what, predicate, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        self.fail(f"timed out waiting for {what}")
+
+    def calls_in(self, trie):
+        return trie["root"]["predictions_any_index"]["remaining_calls"]["sample_count"] if trie else 0
+
+    def acc_runs(self, redis, replica):
+        state = redis.command("GET", f"augur:{NS}:acc:{replica}")
+        return json.loads(state)["runs"] if state else 0

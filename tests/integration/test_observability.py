@@ -15,28 +15,15 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from harness import Augur, IntegrationTest, Mock, chat_body, config, free_port, request
+from harness import Augur, IntegrationTest, Mock, chat_body, config, free_port, request, wait_until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DEADLINE = 90.0  # generous: the machine may be busy compiling
 
 TRIE = {
     "version": "1.0", "generated_at": "2026-11-23T00:00:00+00:00", "workflow_name": "test",
     "root": {"name": "root", "predictions_by_call_index": {}, "predictions_any_index": None,
              "children": {"agent": {"name": "agent", "predictions_by_call_index": {},
                                     "predictions_any_index": None, "children": {}}}}}
-
-
-def wait_until(what, probe, deadline=DEADLINE):
-    """Polls probe() until it returns a true value; returns it, or fails naming `what`."""
-    end = time.monotonic() + deadline
-    last = None
-    while time.monotonic() < end:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def admin_get(augur, path, token=None):

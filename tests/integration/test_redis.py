@@ -7,47 +7,15 @@ import os
 import random
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import AUGUR_BIN, Augur, IntegrationTest, Mock, chat_body, config, free_port, request
-from redis_server import RedisServer
+from harness import AUGUR_BIN, IntegrationTest, Mock, free_port
+from redis_server import NS, RedisServer, ReplicaWorkload
 
-NS = "it"
-
-
-def tokens_for(index, rng):
-    # Output length depends on the call index, with noise: something real to learn.
-    return int(rng.lognormvariate(0, 0.3) * 80 * index)
-
-
-class SharedLearning(IntegrationTest):
+class SharedLearning(IntegrationTest, ReplicaWorkload):
     def setUp(self):
         self.mock = self.own(Mock())
-
-    def replica(self, redis_url, name, interval="300ms", runs=0):
-        up = f'{{ name: mock, url: "{self.mock.url}", hints: [nat_headers] }}'
-        extra = (f"learning: {{ rebuild_interval: {interval}, rebuild_runs: {runs} }}\n"
-                 f'store: {{ kind: redis, url: "{redis_url}", namespace: {NS}, replica: {name} }}\n')
-        return self.own(Augur(config([up], extra)))
-
-    def call(self, augur, run, path, tokens=10, last=False):
-        headers = {"x-nat-run-id": run, "x-nat-function-path": path, "x-mock-tokens": str(tokens)}
-        if last:
-            headers["x-nat-run-end"] = "true"
-        resp = request(augur.port, "POST", "/v1/chat/completions", chat_body(), headers)
-        return resp
-
-    def agent_run(self, augur, run, rng):
-        """One run: planner, then 2-4 calls of agent/tool, then a final planner call."""
-        statuses = []
-        n = rng.randint(2, 4)
-        calls = [("planner", 1)] + [("planner/tool", i + 1) for i in range(n)] + [("planner", 2)]
-        for k, (path, index) in enumerate(calls):
-            resp = self.call(augur, run, path, tokens_for(index, rng), last=(k == len(calls) - 1))
-            statuses.append(resp.status)
-        return statuses
 
     def hints(self, augur, path="planner/tool"):
         resp = self.call(augur, f"probe-{time.monotonic_ns()}", path)
@@ -55,26 +23,6 @@ class SharedLearning(IntegrationTest):
         got = resp.json()["mock"]["request_headers"]
         return {k[len("x-nat-"):]: v for k, v in got.items()
                 if k.startswith("x-nat-") and k not in ("x-nat-run-id", "x-nat-function-path")}
-
-    def published(self, redis):
-        text = redis.command("GET", f"augur:{NS}:trie")
-        return json.loads(text) if text else None
-
-    def wait(self, what, predicate, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.1)
-        self.fail(f"timed out waiting for {what}")
-
-    def calls_in(self, trie):
-        return trie["root"]["predictions_any_index"]["remaining_calls"]["sample_count"] if trie else 0
-
-    def acc_runs(self, redis, replica):
-        state = redis.command("GET", f"augur:{NS}:acc:{replica}")
-        return json.loads(state)["runs"] if state else 0
 
     def test_two_replicas_learn_one_trie_equal_to_the_offline_build(self):
         redis = self.own(RedisServer())
@@ -156,35 +104,17 @@ class SharedLearning(IntegrationTest):
     def test_redis_killed_mid_workload_fails_no_request_and_catches_up(self):
         redis = self.own(RedisServer())
         a = self.replica(redis.url, "a")
-        rng = random.Random(11)
-        failures = []
-        done_runs = 0
-        stop = threading.Event()
-
-        def workload():
-            nonlocal done_runs
-            r = 0
-            while not stop.is_set():
-                statuses = self.agent_run(a, f"w{r}", rng)
-                failures.extend(s for s in statuses if s != 200)
-                r += 1
-                done_runs = r
-
-        t = threading.Thread(target=workload)
-        t.start()
-        try:
+        with self.background_runs(a, "w", seed=11) as work:
             self.wait("learning to reach redis", lambda: self.acc_runs(redis, "a") >= 3)
             redis.kill()
-            at_kill = done_runs
-            self.wait("runs while redis is down", lambda: done_runs >= at_kill + 10, timeout=120)
+            at_kill = work.done_runs
+            self.wait("runs while redis is down", lambda: work.done_runs >= at_kill + 10,
+                      timeout=120)
             redis.start()  # empty: no persistence, so everything must be flushed again
-        finally:
             time.sleep(0.5)
-            stop.set()
-            t.join()
-        self.assertEqual(failures, [])
+        self.assertEqual(work.failures, [])
         # Everything learned, before and during the outage, reaches the new Redis.
-        self.wait("the full state flushed", lambda: self.acc_runs(redis, "a") == done_runs)
+        self.wait("the full state flushed", lambda: self.acc_runs(redis, "a") == work.done_runs)
         self.wait("the merged trie republished", lambda: self.calls_in(self.published(redis)) > 0)
         # Run records queued while Redis was down were appended once it came back.
         self.assertGreaterEqual(redis.command("XLEN", f"augur:{NS}:runs"), 10)
