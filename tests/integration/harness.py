@@ -105,9 +105,10 @@ class Augur(Process):
             os.unlink(self.config_path)
 
 
-def config(upstreams, extra="", admin="{ listen: 127.0.0.1:0 }"):
-    """A config on ephemeral ports. upstreams: list of (name, url) or YAML flow mappings."""
-    lines = ["listen: 127.0.0.1:0", f"admin: {admin}", f"threads: {TEST_THREADS}",
+def config(upstreams, extra="", admin="{ listen: 127.0.0.1:0 }", threads=None):
+    """A config on ephemeral ports. upstreams: list of (name, url) or YAML flow mappings.
+    threads: io threads, TEST_THREADS unless a test depends on one (pools are per thread)."""
+    lines = ["listen: 127.0.0.1:0", f"admin: {admin}", f"threads: {threads or TEST_THREADS}",
              "upstreams:"]
     for u in upstreams:
         if isinstance(u, tuple):

@@ -138,7 +138,8 @@ class Streaming(IntegrationTest):
 class KeepAlive(IntegrationTest):
     def test_client_and_upstream_connections_are_reused(self):
         mock = self.own(Mock())
-        augur = self.own(Augur(config([("mock", mock.url)])))
+        # One io thread: upstream pools are per thread, and the second client must share it.
+        augur = self.own(Augur(config([("mock", mock.url)], threads=1)))
         ids = set()
         with connect(augur.port) as s:
             buf = b""
