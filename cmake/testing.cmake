@@ -11,17 +11,23 @@ if(AUGUR_SANITIZE)
   endif()
 endif()
 
-# augur_unit_test(NAME [THREADED] SOURCES a.cpp b.cpp LIBS lib1 lib2): a doctest binary registered
-# with CTest under the label "unit". The doctest main is compiled once (augur_doctest_main).
+# augur_unit_test(NAME [THREADED] SOURCES a.cpp b.cpp LIBS lib1 lib2 [TSAN_ARGS ...]): a doctest
+# binary registered with CTest under the label "unit". The doctest main is compiled once
+# (augur_doctest_main). TSAN_ARGS (doctest filters) narrow a THREADED test to its multi-threaded
+# cases in the TSan build, where single-threaded number crunching only costs time.
 function(augur_unit_test name)
-  cmake_parse_arguments(T "THREADED" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "THREADED" "" "SOURCES;LIBS;TSAN_ARGS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE augur_doctest_main ${T_LIBS})
   if(AUGUR_TSAN AND NOT T_THREADED)
     set_target_properties(${name} PROPERTIES EXCLUDE_FROM_ALL ON)
     return()
   endif()
-  add_test(NAME ${name} COMMAND ${AUGUR_TEST_GUARD} $<TARGET_FILE:${name}>)
+  set(args "")
+  if(AUGUR_TSAN)
+    set(args ${T_TSAN_ARGS})
+  endif()
+  add_test(NAME ${name} COMMAND ${AUGUR_TEST_GUARD} $<TARGET_FILE:${name}> ${args})
   set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 300)
 endfunction()
 

@@ -29,7 +29,7 @@ if ((${#found[@]})); then
     echo "---- sanitizer report from pid ${f##*.} ----" >&2
     cat "$f" >&2
   done
-  echo "guard.sh: ${#found[@]} process(es) wrote sanitizer reports" >&2
+  echo "sanitizer_guard.sh: ${#found[@]} process(es) wrote sanitizer reports" >&2
   ((rc == 0)) && rc=1
 fi
 exit "$rc"
