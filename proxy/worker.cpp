@@ -16,6 +16,13 @@ constexpr std::size_t max_free_buffers = 256;
 Worker::Worker(Server& server, unsigned index)
     : server_(server), index_(index), runtime_(server.runtime()) {}
 
+Worker::~Worker() {
+  // A session still open when the io thread stopped (past shutdown_timeout) is a suspended
+  // coroutine frame; destroying it runs its scope guards, which give back relay buffers and
+  // count in this worker's members. Destroy it now, not in ~io_context after those members.
+  ioc_.shutdown();
+}
+
 const std::shared_ptr<const Runtime>& Worker::runtime_ptr() {
   // One relaxed load per request; the shared_ptr copy only happens after a reload.
   if (server_.generation() != runtime_->generation) runtime_ = server_.runtime();

@@ -49,6 +49,9 @@ struct WorkerCounters {
 class Worker {
  public:
   Worker(Server& server, unsigned index);
+  // Destroys what is still pending on the io_context (the sessions a drain deadline cut short)
+  // first, while the members their destructors use are alive. Call after the thread stopped.
+  ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -94,9 +97,17 @@ class Worker {
   void stop_maintenance();
 
  private:
+  // io_context::~io_context destroys pending handlers and coroutine frames in its base's
+  // destructor, after every member declared below is gone; ~Worker calls shutdown() (idempotent,
+  // the base calls it again) to do that earlier.
+  struct Context : asio::io_context {
+    using asio::execution_context::shutdown;
+    using asio::io_context::io_context;
+  };
+
   Server& server_;
   unsigned index_;
-  asio::io_context ioc_{1};
+  Context ioc_{1};
   WorkerCounters counters_;
   WorkerMetrics metrics_;
   std::string log_batch_;  // access log lines not yet handed to the writer

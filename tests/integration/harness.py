@@ -33,6 +33,9 @@ def wait_until(what, probe, deadline=DEADLINE):
         time.sleep(0.25)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
+# io threads in the configs config() writes; the TSan build sets 2 so the threads' races show.
+TEST_THREADS = int(os.environ.get("AUGUR_TEST_THREADS", "1"))
+
 
 def wait_for_line(proc, pattern, timeout=STARTUP_TIMEOUT):
     """Reads proc's stdout until a line matches pattern; returns the match."""
@@ -116,9 +119,10 @@ class Augur(Process):
             os.unlink(self.config_path)
 
 
-def config(upstreams, extra="", admin="{ listen: 127.0.0.1:0 }"):
-    """A config on ephemeral ports. upstreams: list of (name, url) or YAML flow mappings."""
-    lines = ["listen: 127.0.0.1:0", f"admin: {admin}", "threads: 1",
+def config(upstreams, extra="", admin="{ listen: 127.0.0.1:0 }", threads=None):
+    """A config on ephemeral ports. upstreams: list of (name, url) or YAML flow mappings.
+    threads: io threads, TEST_THREADS unless a test depends on one (pools are per thread)."""
+    lines = ["listen: 127.0.0.1:0", f"admin: {admin}", f"threads: {threads or TEST_THREADS}",
              "upstreams:"]
     for u in upstreams:
         if isinstance(u, tuple):

@@ -138,7 +138,8 @@ class Streaming(IntegrationTest):
 class KeepAlive(IntegrationTest):
     def test_client_and_upstream_connections_are_reused(self):
         mock = self.own(Mock())
-        augur = self.own(Augur(config([("mock", mock.url)])))
+        # One io thread: upstream pools are per thread, and the second client must share it.
+        augur = self.own(Augur(config([("mock", mock.url)], threads=1)))
         ids = set()
         with connect(augur.port) as s:
             buf = b""
@@ -325,6 +326,26 @@ class Signals(IntegrationTest):
         s.close()
         self.assertIn(b"data: [DONE]", buf)
         self.assertEqual(augur.wait(timeout=20), 0)
+
+    def test_sigterm_past_the_drain_deadline_cuts_the_stream_and_exits_cleanly(self):
+        # The stream outlives shutdown_timeout: its session is torn down with the io threads.
+        # Under ASan this is where a session touching the server's parts after them would show.
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)], "shutdown_timeout: 300ms\n")))
+        s = connect(augur.port)
+        s.sendall(build_request("POST", "/v1/chat/completions",
+                                json.dumps(chat_body(stream=True)).encode(),
+                                {"Content-Type": "application/json", "x-nat-run-id": "cut",
+                                 "x-mock-tokens": "100", "x-mock-chunk-delay-ms": "200"}))
+        first = s.recv(65536)
+        self.assertIn(b"200", first.split(b"\r\n")[0])
+        augur.signal(signal.SIGTERM)
+        self.assertEqual(augur.wait(timeout=20), 0)
+        buf = first
+        while chunk := s.recv(65536):
+            buf += chunk
+        s.close()
+        self.assertNotIn(b"data: [DONE]", buf)
 
     def test_sighup_reload_picks_up_a_new_upstream(self):
         a = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"a"') or True))

@@ -136,10 +136,13 @@ class SharedLearning(IntegrationTest, ReplicaWorkload):
         # Syncs only when a run closes, so nothing republishes over the corruption below.
         a = self.replica(redis.url, "a", interval="1h", runs=1)
         rng = random.Random(5)
-        for r in range(3):
-            self.agent_run(a, f"r{r}", rng)
+        calls = sum(len(self.agent_run(a, f"r{r}", rng)) for r in range(3))
+        # Every run learned and published (a slow build, e.g. under TSan, may still be closing the
+        # last run when the first trie appears), then the hints of that trie, read twice to be
+        # sure the replica has adopted it.
+        self.wait("every run published", lambda: self.calls_in(self.published(redis)) == calls)
         good = self.wait("learned hints", lambda: (h := self.hints(a))
-                         and h["prediction-source"] == "exact" and h)
+                         and h["prediction-source"] == "exact" and h == self.hints(a) and h)
         version = redis.command("INCR", f"augur:{NS}:trie:version")
         redis.command("SET", f"augur:{NS}:trie", '{"version": "1.0", "root": {"name": ')
         redis.command("PUBLISH", f"augur:{NS}:trie:updates", str(version))
