@@ -2,7 +2,6 @@
 // parse_client_context and extract_context. Input: "name: value" lines, a blank line, the body.
 // Checks what the rest of augur relies on: ids and names are bounded printable ASCII (they go into
 // upstream headers and JSON), call indices are in range, and non-JSON bodies report no fields.
-#include <boost/beast/http/fields.hpp>
 #include <chrono>
 #include <string>
 
@@ -25,12 +24,9 @@ bool safe_token(std::string_view s, std::size_t max) {
 }
 
 // More permissive than the wire (Beast's parser rejects control bytes in names and values), so
-// the extraction code sees everything it could possibly be handed. The name is copied first:
-// Boost 1.81's beast::iequals, which fields::insert uses, reads one byte past the end of two names
-// that match case-insensitively but not byte for byte. On the wire a ':' always follows the name,
-// so only a name ending exactly at the end of the fuzz input could trip ASan (FUZZING.md).
-boost::beast::http::fields header_fields(std::string_view block) {
-  boost::beast::http::fields fields;
+// the extraction code sees everything it could possibly be handed.
+proxy::RequestHead header_fields(std::string_view block) {
+  proxy::RequestHead fields;
   while (!block.empty()) {
     auto [line, rest] = split_once(block, "\n");
     block = rest;
@@ -38,7 +34,7 @@ boost::beast::http::fields header_fields(std::string_view block) {
     auto [name, value] = split_once(line, ":");
     if (name.empty()) continue;
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    fields.insert(std::string(name), value);
+    fields.insert(name, value);
   }
   return fields;
 }
@@ -54,7 +50,7 @@ void check_info(const proxy::RequestInfo& info) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto [head, body] = split_once(augur::fuzz::as_text(data, size), "\n\n");
-  const boost::beast::http::fields headers = header_fields(head);
+  const proxy::RequestHead headers = header_fields(head);
   const proxy::RequestInfo info = proxy::parse_request_body(body);
   check_info(info);
 

@@ -31,10 +31,10 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-bool header_true(const boost::beast::http::fields& headers, std::string_view name) {
-  auto it = headers.find(name);
-  if (it == headers.end()) return false;
-  std::string_view v = trim(it->value());
+bool header_true(const RequestHead& headers, std::string_view name) {
+  const auto value = headers.find(name);
+  if (!value) return false;
+  const std::string_view v = trim(*value);
   return iequals(v, "true") || v == "1" || iequals(v, "yes");
 }
 
@@ -153,13 +153,12 @@ std::string generate_run_id() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-ClientContext parse_client_context(const boost::beast::http::fields& headers,
-                                   const RequestInfo& info) {
+ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
   ClientContext ctx;
   for (std::string_view name : kRunIdHeaders) {
-    auto it = headers.find(name);
-    if (it == headers.end()) continue;
-    std::string id = sanitize_token(it->value(), kMaxRunIdBytes);
+    const auto value = headers.find(name);
+    if (!value) continue;
+    std::string id = sanitize_token(*value, kMaxRunIdBytes);
     if (!id.empty()) {
       ctx.run_id = std::move(id);
       break;
@@ -169,12 +168,10 @@ ClientContext parse_client_context(const boost::beast::http::fields& headers,
     std::string id = sanitize_token(drop_depth_suffix(trim(info.nvext_prefix_id)), kMaxRunIdBytes);
     if (!id.empty()) ctx.run_id = std::move(id);
   }
-  if (auto it = headers.find("x-nat-function-path"); it != headers.end()) {
-    ctx.path = parse_function_path(it->value());
-  }
-  if (auto it = headers.find("x-nat-call-index"); it != headers.end()) {
-    ctx.call_index = parse_call_index(it->value());
-  }
+  if (const auto value = headers.find("x-nat-function-path"))
+    ctx.path = parse_function_path(*value);
+  if (const auto value = headers.find("x-nat-call-index"))
+    ctx.call_index = parse_call_index(*value);
   ctx.run_end =
       header_true(headers, "x-nat-run-end") || header_true(headers, "x-dynamo-session-final");
   return ctx;
@@ -309,8 +306,8 @@ std::uint64_t RunTable::evicted() const {
   return n;
 }
 
-CallContext extract_context(const boost::beast::http::fields& headers, const RequestInfo& info,
-                            RunTable& runs, Clock::time_point now) {
+CallContext extract_context(const RequestHead& headers, const RequestInfo& info, RunTable& runs,
+                            Clock::time_point now) {
   ClientContext client = parse_client_context(headers, info);
   CallContext ctx;
   ctx.path = std::move(client.path);

@@ -4,7 +4,6 @@
 // drift.
 #pragma once
 
-#include <boost/beast/http/fields.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/request_head.hpp"
 #include "proxy/request_info.hpp"
 
 namespace augur::proxy {
@@ -53,8 +53,7 @@ struct ClientContext {
 // Malformed values are ignored (treated as absent) rather than failing the request; bytes outside
 // printable ASCII in ids and names are percent-encoded so CR/LF can never reach an upstream header.
 // Never throws except std::bad_alloc. Thread-safe (no shared state).
-ClientContext parse_client_context(const boost::beast::http::fields& headers,
-                                   const RequestInfo& info);
+ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info);
 
 // Function path parsing alone (the x-nat-function-path value). Exposed for tests and the CLI.
 std::vector<std::string> parse_function_path(std::string_view value);
@@ -116,7 +115,7 @@ class RunTable {
 // parse_client_context + RunTable::record_call. A call without a run id gets a generated id, index
 // 1, calls_in_run 1 and run_end true, and is not stored in the table (it can have no second call).
 // Thread-safe; never throws except std::bad_alloc.
-CallContext extract_context(const boost::beast::http::fields& headers, const RequestInfo& info,
-                            RunTable& runs, Clock::time_point now);
+CallContext extract_context(const RequestHead& headers, const RequestInfo& info, RunTable& runs,
+                            Clock::time_point now);
 
 }  // namespace augur::proxy

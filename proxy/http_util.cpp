@@ -1,7 +1,9 @@
 #include "proxy/http_util.hpp"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <charconv>
 #include <cstdio>
 #include <vector>
 
@@ -22,65 +24,35 @@ bool is_hop_by_hop(http::field f) {
   }
 }
 
-void strip_hop_by_hop(http::fields& fields) {
+void prepare_upstream_request(RequestHead& head, std::string_view body, std::string_view remote) {
   // Fields the Connection header names are hop-by-hop too (rare: only looked at when present).
   std::vector<std::string> named;
-  const auto connection = fields[http::field::connection];
-  if (!connection.empty()) {
-    for (const auto token : http::token_list{connection}) named.emplace_back(token);
+  if (const auto connection = head.find(http::field::connection)) {
+    for (const auto token : http::token_list{*connection}) named.emplace_back(token);
   }
-  for (auto it = fields.begin(); it != fields.end();) {
-    bool drop = is_hop_by_hop(it->name());
-    for (const auto& n : named) drop = drop || boost::beast::iequals(it->name_string(), n);
-    it = drop ? fields.erase(it) : std::next(it);
-  }
-}
-
-void prepare_upstream_request(http::request<http::string_body>& req, std::string_view remote) {
-  strip_hop_by_hop(req);
-  req.erase(http::field::expect);  // augur already holds the whole body
+  head.erase_if([&](http::field id, std::string_view name) {
+    if (is_hop_by_hop(id) || id == http::field::expect) return true;  // Expect: augur has the body
+    return std::any_of(named.begin(), named.end(),
+                       [&](const std::string& n) { return field_name_equals(name, n); });
+  });
   if (!remote.empty()) {
-    const auto prior = req["x-forwarded-for"];
-    if (prior.empty()) {
-      req.set("x-forwarded-for", remote);
-    } else {
-      std::string chain(prior);
+    if (const auto prior = head.find("x-forwarded-for"); prior && !prior->empty()) {
+      std::string chain(*prior);
       chain += ", ";
       chain += remote;
-      req.set("x-forwarded-for", chain);
+      head.set("x-forwarded-for", chain);
+    } else {
+      head.set("x-forwarded-for", remote);
     }
   }
-  if (req.find("x-forwarded-proto") == req.end()) req.set("x-forwarded-proto", "http");
-  req.version(11);
-  if (!req.body().empty() || req.method() == http::verb::post || req.method() == http::verb::put ||
-      req.method() == http::verb::patch) {
-    req.content_length(req.body().size());
+  if (!head.find("x-forwarded-proto")) head.insert("x-forwarded-proto", "http");
+  const auto method = head.method();
+  if (!body.empty() || method == http::verb::post || method == http::verb::put ||
+      method == http::verb::patch) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
+    head.set(http::field::content_length, std::string_view(digits, end - digits));
   }
-}
-
-namespace {
-void append_fields(const http::fields& fields, std::string& out) {
-  for (const auto& f : fields) {
-    const auto name = f.name_string();
-    const auto value = f.value();
-    out.append(name.data(), name.size());
-    out += ": ";
-    out.append(value.data(), value.size());
-    out += "\r\n";
-  }
-  out += "\r\n";
-}
-}  // namespace
-
-void serialize_request_head(const http::request<http::string_body>& req, std::string& out) {
-  out.clear();
-  const auto method = req.method_string();
-  const auto target = req.target();
-  out.append(method.data(), method.size());
-  out += ' ';
-  out.append(target.data(), target.size());
-  out += " HTTP/1.1\r\n";
-  append_fields(req, out);
 }
 
 const ResponseFramer::Buffers& ResponseFramer::frame(std::string_view head, std::string_view data,

@@ -5,12 +5,12 @@
 
 #include <array>
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/http/fields.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/field.hpp>
 #include <cstddef>
 #include <string>
 #include <string_view>
+
+#include "proxy/request_head.hpp"
 
 namespace augur::proxy {
 
@@ -20,16 +20,11 @@ namespace http = boost::beast::http;
 // RFC 9110 7.6.1 makes hop-by-hop by name (the ones Connection names come on top).
 bool is_hop_by_hop(http::field f);
 
-// Removes Connection, the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer,
-// Transfer-Encoding and Upgrade.
-void strip_hop_by_hop(http::fields& fields);
+// Turns a client request into the one sent upstream: hop-by-hop fields (RFC 9110 7.6.1: Connection,
+// the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade) and
+// Expect removed, X-Forwarded-For/-Proto appended, HTTP/1.1 keep-alive, Content-Length from `body`.
+void prepare_upstream_request(RequestHead& head, std::string_view body, std::string_view remote);
 
-// Turns a client request into the one sent upstream: hop-by-hop and Expect removed,
-// X-Forwarded-For/-Proto appended, HTTP/1.1 keep-alive, Content-Length from the body.
-void prepare_upstream_request(http::request<http::string_body>& req, std::string_view remote);
-
-// "METHOD TARGET HTTP/1.1\r\n" + fields + "\r\n" into `out` (replacing its content).
-void serialize_request_head(const http::request<http::string_body>& req, std::string& out);
 // Frames a response body for the client as it is relayed: raw bytes for sized and
 // close-delimited bodies, chunks (RFC 9112 7.1) when augur chose chunked framing.
 class ResponseFramer {

@@ -3,8 +3,6 @@
 // dozen bytes must cost one linear scan and one copy, and must not reformat what the client sent.
 #include "proxy/inject.hpp"
 
-#include <boost/beast/core/string.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -187,7 +185,12 @@ void render_object(std::span<const Member> members, std::string& out) {
 // single copy.
 class Splice {
  public:
-  explicit Splice(std::string_view in) : in_(in) { edits_.reserve(16); }
+  // The edit list, replacement text and output buffer are per-thread scratch reused across
+  // requests: splicing a few dozen bytes should not cost three allocations.
+  explicit Splice(std::string_view in) : in_(in), edits_(scratch().edits), text_(scratch().text) {
+    edits_.clear();
+    text_.clear();
+  }
 
   // Merges `members` into the object whose '{' is at `open`; returns the index after its '}', or
   // npos when the text is not an object as expected.
@@ -252,7 +255,9 @@ class Splice {
   void apply(std::string& body) const {
     std::size_t size = in_.size();
     for (const Edit& e : edits_) size = size - (e.end - e.begin) + e.len;
-    std::string out;
+    // The old body's buffer becomes the next splice's output buffer (unless it is huge).
+    std::string& out = scratch().out;
+    out.clear();
     out.reserve(size);
     std::size_t prev = 0;
     for (const Edit& e : edits_) {
@@ -262,6 +267,7 @@ class Splice {
     }
     out.append(in_.substr(prev));
     body.swap(out);
+    if (out.capacity() > kKeptScratchBytes) std::string().swap(out);
   }
 
  private:
@@ -269,9 +275,20 @@ class Splice {
     std::size_t begin, end;  // replaced range of the input
     std::size_t at, len;     // replacement, in text_
   };
+  struct Scratch {
+    std::vector<Edit> edits;
+    std::string text;
+    std::string out;
+  };
+  static constexpr std::size_t kKeptScratchBytes = 64 * 1024;
+  static Scratch& scratch() {
+    thread_local Scratch s;
+    return s;
+  }
+
   std::string_view in_;
-  std::vector<Edit> edits_;
-  std::string text_;
+  std::vector<Edit>& edits_;
+  std::string& text_;
 };
 
 void append_json_string(std::string_view s, std::string& out) {
@@ -391,21 +408,13 @@ Hints resolve_hints(const trie::Prediction* p, trie::Source source, const CallCo
   return h;
 }
 
-void strip_client_hints(http::fields& headers) {
+void strip_client_hints(RequestHead& headers) {
   // One pass over the fields (every hint header starts with "x-"), not ten erase-by-name lookups.
-  for (auto it = headers.begin(); it != headers.end();) {
-    const auto name = it->name_string();
-    bool hint = false;
-    if (name.size() > 2 && (name[0] == 'x' || name[0] == 'X') && name[1] == '-') {
-      for (std::string_view h : kHintHeaders) {
-        if (boost::beast::iequals(name, boost::beast::string_view(h.data(), h.size()))) {
-          hint = true;
-          break;
-        }
-      }
-    }
-    it = hint ? headers.erase(it) : std::next(it);
-  }
+  headers.erase_if([](http::field, std::string_view name) {
+    if (name.size() <= 2 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') return false;
+    return std::any_of(std::begin(kHintHeaders), std::end(kHintHeaders),
+                       [&](std::string_view h) { return field_name_equals(name, h); });
+  });
 }
 
 int priority_value(const Hints& h, config::PriorityMode mode) {
@@ -429,12 +438,13 @@ std::optional<std::string> cache_ttl(const Hints& h) {
   return seconds % 60 == 0 ? int_text(seconds / 60) + "m" : int_text(seconds) + "s";
 }
 
-InjectResult apply_hints(http::fields& headers, std::string& body, const Hints& h,
+InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h,
                          const config::Upstream& rules, const RequestInfo& info) {
   InjectResult result;
   unsigned done = 0;  // bit per HintFormat: a format listed twice is written once
+  // Every hint header name is unknown to Beast (request_head_test checks), so no lookup is needed.
   auto set = [&](std::string_view name, std::string_view value) {
-    headers.set(name, value);
+    headers.set(http::field::unknown, name, value);
     ++result.headers_set;
   };
   for (config::HintFormat format : rules.hints) {

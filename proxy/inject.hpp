@@ -3,7 +3,6 @@
 // header). Pure functions over headers and body, no sockets, so every byte written is unit-tested.
 #pragma once
 
-#include <boost/beast/http/fields.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +11,7 @@
 #include "config/config.hpp"
 #include "learning/trie/prediction.hpp"
 #include "proxy/context.hpp"
+#include "proxy/request_head.hpp"
 #include "proxy/request_info.hpp"
 
 namespace augur::proxy {
@@ -85,7 +85,7 @@ inline constexpr std::string_view kHintHeaders[] = {"x-nat-remaining-llm-calls",
 // x-nat-run-end, x-dynamo-session-final. The two of those augur also writes (x-nat-call-index with
 // nat_headers, x-prefix-id with prefix_headers) are replaced by apply_hints, never duplicated.
 // Never fails; not thread-safe for the same `headers` (plain mutation).
-void strip_client_hints(boost::beast::http::fields& headers);
+void strip_client_hints(RequestHead& headers);
 
 // The priority sent for `h` under `mode`. normal: latency_sensitivity (Dynamo >= 1.1, higher is
 // more important). inverted: (scale + 1) - latency_sensitivity, i.e. the same 1..scale range
@@ -113,7 +113,7 @@ std::optional<std::string> cache_ttl(const Hints& h);
 // object it is left byte-for-byte untouched and the outcome says why. Header values never contain
 // CR, LF or other control characters. Never throws except std::bad_alloc; not thread-safe for the
 // same arguments.
-InjectResult apply_hints(boost::beast::http::fields& headers, std::string& body, const Hints& h,
+InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h,
                          const config::Upstream& rules, const RequestInfo& info);
 
 }  // namespace augur::proxy

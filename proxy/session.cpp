@@ -9,9 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <cerrno>
 #include <memory>
@@ -23,6 +21,7 @@
 #include "proxy/inject.hpp"
 #include "proxy/predict.hpp"
 #include "proxy/relay_parser.hpp"
+#include "proxy/request_head.hpp"
 #include "proxy/request_info.hpp"
 #include "proxy/request_record.hpp"
 #include "proxy/response_meter.hpp"
@@ -39,8 +38,6 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 // An upstream that refused a connection is skipped this long (Envoy's "no healthy upstream").
 constexpr auto refused_cooldown = std::chrono::seconds(1);
 
-using Request = http::request<http::string_body>;
-
 // Runs `f` when the scope ends, however it ends (co_return from any branch included).
 template <class F>
 class ScopeExit {
@@ -53,6 +50,61 @@ class ScopeExit {
  private:
   F f_;
 };
+
+// Beast's async_read / async_read_header / async_read_some over a parser, without their composed
+// operations: the bytes already buffered are parsed directly and the socket is read only when the
+// parser needs more. Beast's versions post their completion even when the buffer held
+// everything, a scheduler round trip per call; a request or response that arrived in one segment
+// (the usual case) is parsed here with none. End-of-stream rules are Beast's.
+//
+// Feeds the buffered bytes to `parser` once. False when it needs more bytes (ec clear).
+template <bool isRequest>
+bool parse_buffered(http::basic_parser<isRequest>& parser, beast::flat_buffer& buffer,
+                    beast::error_code& ec) {
+  if (buffer.size() == 0) return false;
+  const std::size_t used = parser.put(buffer.data(), ec);
+  buffer.consume(used);
+  if (ec == http::error::need_more) {
+    ec = {};
+    return false;
+  }
+  return used > 0 || ec;
+}
+
+// Reads more bytes for `parser`. EOF after some of a message ends it (close-delimited) or makes it
+// partial; EOF before any byte is end_of_stream.
+template <class Stream, bool isRequest>
+asio::awaitable<beast::error_code> read_more(Stream& stream, beast::flat_buffer& buffer,
+                                             http::basic_parser<isRequest>& parser) {
+  const std::size_t room = std::max<std::size_t>(512, buffer.capacity() - buffer.size());
+  const std::size_t size = std::min({room, std::size_t{65536}, buffer.max_size() - buffer.size()});
+  if (size == 0) co_return http::error::buffer_overflow;
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(size), tuple_awaitable);
+  buffer.commit(n);
+  if (ec == asio::error::eof) {
+    if (!parser.got_some()) co_return http::error::end_of_stream;
+    beast::error_code eof;
+    parser.put_eof(eof);
+    co_return eof;
+  }
+  co_return ec;
+}
+
+// Parses (and reads) until the parser's header is complete.
+template <class Stream, bool isRequest>
+asio::awaitable<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer,
+                                               http::basic_parser<isRequest>& parser) {
+  beast::error_code ec;
+  while (!parser.is_header_done()) {
+    if (parse_buffered(parser, buffer, ec)) {
+      if (ec) break;
+      continue;
+    }
+    ec = co_await read_more(stream, buffer, parser);
+    if (ec) break;
+  }
+  co_return ec;
+}
 
 bool is_timeout(const beast::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
@@ -116,13 +168,11 @@ class ClientSession final : public SessionLink {
   asio::awaitable<void> run();
 
  private:
-  asio::awaitable<bool> handle(Request& req, bool client_keep_alive);
-  asio::awaitable<bool> forward(Request& req, bool client_keep_alive, RequestRecord& record);
-  asio::awaitable<AttemptResult> attempt(ConnectionPool& pool, Request& req,
-                                         bool client_keep_alive);
+  asio::awaitable<bool> handle(bool client_keep_alive);
+  asio::awaitable<bool> forward(bool client_keep_alive, RequestRecord& record);
+  asio::awaitable<AttemptResult> attempt(ConnectionPool& pool, bool client_keep_alive);
   template <class Stream>
-  asio::awaitable<AttemptResult> exchange(Stream& up, UpstreamConn& conn, Request& req,
-                                          bool client_keep_alive,
+  asio::awaitable<AttemptResult> exchange(Stream& up, UpstreamConn& conn, bool client_keep_alive,
                                           const config::UpstreamTimeouts& up_cfg);
   asio::awaitable<void> send_error(ProxyError e, std::string_view message, unsigned version,
                                    bool keep_alive);
@@ -141,6 +191,9 @@ class ClientSession final : public SessionLink {
   std::string head_buf_;  // serialised heads, reused across requests
   RelayResponseParser::Scratch relay_scratch_;
   beast::flat_buffer buffer_;
+  // The request being handled: its head and body, buffers reused across the connection's requests.
+  RequestHead head_;
+  std::string body_;
   std::string remote_;
   std::shared_ptr<ClientWatch> watch_;
   // The request being forwarded: exchange() fills in its timings, status and tokens.
@@ -223,11 +276,14 @@ asio::awaitable<void> ClientSession::run() {
       buffer_.commit(n);
     }
 
-    http::request_parser<http::string_body> parser;
+    RequestParser parser(head_, body_);
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     parser.body_limit(limits.max_body_bytes);
     deadline_.arm(limits.header_timeout);  // bounds slowloris headers
-    auto [hec, hn] = co_await http::async_read_header(socket_, buffer_, parser, tuple_awaitable);
+    beast::error_code hec;
+    if (!parse_buffered(parser, buffer_, hec) || !parser.is_header_done()) {
+      if (!hec) hec = co_await read_header(socket_, buffer_, parser);
+    }
     if (hec) {
       if (hec == http::error::header_limit) {
         co_await send_error(ProxyError::headers_too_large, "request headers exceed the limit", 11,
@@ -245,10 +301,9 @@ asio::awaitable<void> ClientSession::run() {
       break;
     }
 
-    auto& header = parser.get();
-    const unsigned version = header.version();
+    const unsigned version = head_.version();
     // RFC 9112 6.1: a request whose transfer coding does not end in chunked cannot be framed.
-    if (header.count(http::field::transfer_encoding) && !parser.chunked()) {
+    if (head_.count(http::field::transfer_encoding) && !parser.chunked()) {
       co_await send_error(ProxyError::bad_request, "unsupported transfer-encoding", version, false);
       break;
     }
@@ -258,14 +313,22 @@ asio::awaitable<void> ClientSession::run() {
     }
 
     if (!parser.is_done()) {
-      if (beast::iequals(header[http::field::expect], "100-continue")) {
+      if (field_name_equals(head_[http::field::expect], "100-continue")) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         deadline_.arm(limits.write_timeout);
         auto [cec, cn] = co_await asio::async_write(socket_, asio::buffer(cont), tuple_awaitable);
         if (cec) break;
       }
       deadline_.arm(limits.body_timeout);
-      auto [bec, bn] = co_await http::async_read(socket_, buffer_, parser, tuple_awaitable);
+      beast::error_code bec;
+      while (!parser.is_done()) {
+        if (parse_buffered(parser, buffer_, bec)) {
+          if (bec) break;
+          continue;
+        }
+        bec = co_await read_more(socket_, buffer_, parser);
+        if (bec) break;
+      }
       if (bec) {
         if (bec == http::error::body_limit) {
           co_await send_error(ProxyError::body_too_large, "request body exceeds the limit", version,
@@ -282,9 +345,8 @@ asio::awaitable<void> ClientSession::run() {
       }
     }
 
-    Request req = parser.release();
-    const bool client_keep_alive = req.keep_alive() && !worker_.draining();
-    if (!co_await handle(req, client_keep_alive)) break;
+    const bool client_keep_alive = parser.keep_alive() && !worker_.draining();
+    if (!co_await handle(client_keep_alive)) break;
     if (buffer_.capacity() > 64 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
   }
 
@@ -313,7 +375,7 @@ learning::InjectedHints injected(const Hints& h) {
   return out;
 }
 
-asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive) {
+asio::awaitable<bool> ClientSession::handle(bool client_keep_alive) {
   auto& counters = worker_.counters();
   counters.requests.fetch_add(1, std::memory_order_relaxed);
   counters.inflight.fetch_add(1, std::memory_order_relaxed);
@@ -325,7 +387,7 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
   RequestRecord record;
   record.call.started_at_ms = unix_ms(std::chrono::system_clock::now());
   record_ = &record;
-  const bool keep = co_await forward(req, client_keep_alive, record);
+  const bool keep = co_await forward(client_keep_alive, record);
   record_ = nullptr;
   const auto ended = Clock::now();
   record.duration_s = seconds(ended - started_);
@@ -337,19 +399,18 @@ asio::awaitable<bool> ClientSession::handle(Request& req, bool client_keep_alive
   co_return keep;
 }
 
-asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_alive,
-                                             RequestRecord& record) {
+asio::awaitable<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record) {
   auto& counters = worker_.counters();
   // Holding the snapshot keeps it (and the upstream targets) alive through a reload mid-request.
   const std::shared_ptr<const Runtime> runtime_hold = worker_.runtime_ptr();
   const Runtime& rt = *runtime_hold;
-  const unsigned version = req.version();
+  const unsigned version = head_.version();
 
-  record.target.assign(req.target());  // kept for the record, and for every failover attempt
+  record.target.assign(head_.target());  // kept for the record, and for every failover attempt
   const std::string& original_target = record.target;
-  record.method = req.method_string();
-  const RequestInfo info = parse_request_body(req.body());
-  record.llm_call = info.json && req.method() == http::verb::post;
+  record.method = head_.method_string();
+  const RequestInfo info = parse_request_body(body_);
+  record.llm_call = info.json && head_.method() == http::verb::post;
   const auto candidates = rt.routing->candidates(original_target, info.model);
   if (candidates.empty()) {
     record.call.failed = true;
@@ -363,9 +424,9 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
   // Where in the agent this call comes from, and what the trie predicts for it.
   const auto now = Clock::now();
   const auto& cfg = *rt.config;
-  CallContext ctx = extract_context(req, info, worker_.server().runs(), now);
-  if (!cfg.context.trust_client_hints) strip_client_hints(req);
-  const Hints hints = predict(rt, ctx, info, req.body().size(), worker_.server().sona());
+  CallContext ctx = extract_context(head_, info, worker_.server().runs(), now);
+  if (!cfg.context.trust_client_hints) strip_client_hints(head_);
+  const Hints hints = predict(rt, ctx, info, body_.size(), worker_.server().sona());
   auto& call = record.call;
   call.run_id = std::move(ctx.run_id);  // ctx is not read again
   call.run_id_from_client = ctx.run_id_from_client;
@@ -375,7 +436,7 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
   call.calls_in_run = ctx.calls_in_run;
   call.hints = injected(hints);
   call.shape.model = info.model;
-  call.shape.request_bytes = req.body().size();
+  call.shape.request_bytes = body_.size();
   call.shape.max_tokens = info.max_tokens;
   call.shape.message_count = static_cast<std::uint32_t>(info.message_count);
   call.shape.tools = info.has_tools;
@@ -385,11 +446,11 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
   // formats (headers or nvext fields) never reach another.
   std::string original_body;
   if (inject_once) {
-    apply_hints(req, req.body(), hints, rt.routing->upstreams[candidates[0]]->cfg, info);
+    apply_hints(head_, body_, hints, rt.routing->upstreams[candidates[0]]->cfg, info);
   } else {
-    original_body = req.body();
+    original_body = body_;
   }
-  prepare_upstream_request(req, remote_);
+  prepare_upstream_request(head_, body_, remote_);
 
   std::uint64_t tried = 0;
   AttemptResult last{Attempt::failed, ProxyError::no_upstream,
@@ -408,25 +469,25 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
     const ScopeExit outstanding_guard{
         [&] { health.outstanding.fetch_sub(1, std::memory_order_relaxed); }};
 
-    if (target->cfg.base_path.empty()) {
-      req.target(original_target);
-    } else {
-      req.target(target->cfg.base_path + original_target);
+    if (!target->cfg.base_path.empty()) {
+      head_.target(target->cfg.base_path + original_target);
+    } else if (n > 0) {
+      head_.target(original_target);
     }
-    req.set(http::field::host, target->host_header);
+    head_.set(http::field::host, target->host_header);
     if (!inject_once) {
       if (n > 0) {
-        if (!cfg.context.trust_client_hints) strip_client_hints(req);
-        if (req.body() != original_body) {
-          req.body() = original_body;
-          req.content_length(original_body.size());
+        if (!cfg.context.trust_client_hints) strip_client_hints(head_);
+        if (body_ != original_body) {
+          body_ = original_body;
+          head_.set(http::field::content_length, std::to_string(original_body.size()));
         }
       }
       // apply_hints fixes Content-Length itself when it rewrites the body.
-      apply_hints(req, req.body(), hints, target->cfg, info);
+      apply_hints(head_, body_, hints, target->cfg, info);
     }
 
-    last = co_await attempt(worker_.pool(target), req, client_keep_alive);
+    last = co_await attempt(worker_.pool(target), client_keep_alive);
     if (last.kind == Attempt::connect_failed) {
       health.failures.fetch_add(1, std::memory_order_relaxed);
       health.down_until_ns.store((Clock::now() + refused_cooldown).time_since_epoch().count(),
@@ -464,7 +525,7 @@ asio::awaitable<bool> ClientSession::forward(Request& req, bool client_keep_aliv
   co_return false;
 }
 
-asio::awaitable<AttemptResult> ClientSession::attempt(ConnectionPool& pool, Request& req,
+asio::awaitable<AttemptResult> ClientSession::attempt(ConnectionPool& pool,
                                                       bool client_keep_alive) {
   auto conn = pool.take_idle(Clock::now());
   for (int round = 0; round < 2; ++round) {
@@ -482,9 +543,8 @@ asio::awaitable<AttemptResult> ClientSession::attempt(ConnectionPool& pool, Requ
                                 "upstream connection failed: " + ec.message()};
       }
     }
-    AttemptResult r = co_await conn->visit([&](auto& s) {
-      return exchange(s, *conn, req, client_keep_alive, pool.target().cfg.timeouts);
-    });
+    AttemptResult r = co_await conn->visit(
+        [&](auto& s) { return exchange(s, *conn, client_keep_alive, pool.target().cfg.timeouts); });
     if (r.kind == Attempt::stale && round == 0) {
       // The server closed a pooled connection we thought was idle; nothing was processed.
       worker_.counters().upstream_retries.fetch_add(1, std::memory_order_relaxed);
@@ -510,7 +570,7 @@ asio::awaitable<bool> ClientSession::write_to_client(const ResponseFramer::Buffe
 }
 
 template <class Stream>
-asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, Request& req,
+asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn,
                                                        bool client_keep_alive,
                                                        const config::UpstreamTimeouts& up_cfg) {
   auto& deadline = conn.deadline;
@@ -527,10 +587,10 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   };
 
   arm(up_cfg.write);
-  serialize_request_head(req, head_buf_);
+  head_.serialize(head_buf_);
   if (record_) record_->overhead_s = seconds(Clock::now() - started_ - connect_time_);
   const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head_buf_),
-                                                          asio::buffer(req.body())};
+                                                          asio::buffer(body_)};
   auto [wec, wn] = co_await asio::async_write(up, request_buffers, tuple_awaitable);
   if (wec) {
     if (reused && !deadline.timed_out(wec)) co_return AttemptResult{Attempt::stale};
@@ -542,7 +602,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
                             "upstream reset the connection: " + wec.message()};
   }
 
-  const bool head = req.method() == http::verb::head;
+  const bool head = head_.method() == http::verb::head;
   std::optional<RelayResponseParser> parser;
   begin_exchange(conn.socket());
   const ScopeExit exchange_guard{[this] { end_exchange(); }};
@@ -551,8 +611,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   for (;;) {
     parser.emplace(relay_scratch_);
     if (head) parser->skip(true);
-    std::tie(rec, std::ignore) =
-        co_await http::async_read_header(up, conn.buffer, *parser, tuple_awaitable);
+    rec = co_await read_header(up, conn.buffer, *parser);
     // An interim 1xx (other than 101) precedes the real response: skip it.
     const unsigned status = parser->status();
     if (rec || status >= 200 || status == 101) break;
@@ -585,7 +644,8 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   const bool event_stream = p.event_stream();
   meter_.reset(event_stream);
   bool chunked_out = false;
-  client_keep_alive = p.write_head(head_buf_, head, req.version(), client_keep_alive, chunked_out);
+  client_keep_alive =
+      p.write_head(head_buf_, head, head_.version(), client_keep_alive, chunked_out);
 
   // The response head in one contiguous buffer (Beast's serializer hands the kernel one iovec
   // per field); the body goes out as read, framed here.
@@ -621,8 +681,17 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
     if (!p.is_done()) {
       p.set_output(buf, buf_size);
       arm(up_cfg.stream_idle);
-      auto [ec, n] = co_await http::async_read_some(up, conn.buffer, p, tuple_awaitable);
-      if (ec == http::error::need_buffer) ec = {};
+      // Until some body bytes are out (a full relay buffer stops the parser with need_buffer).
+      beast::error_code ec;
+      while (!p.is_done() && p.received() == 0) {
+        if (parse_buffered(p, conn.buffer, ec)) {
+          if (ec == http::error::need_buffer) ec = {};
+          if (ec) break;
+          continue;
+        }
+        ec = co_await read_more(up, conn.buffer, p);
+        if (ec) break;
+      }
       got = p.received();
       if (ec || watch_->gone) {
         upstream_error = ec ? ec : asio::error::operation_aborted;

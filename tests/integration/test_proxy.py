@@ -119,6 +119,28 @@ class Streaming(IntegrationTest):
         self.assertLess(first_event_at, total - upstream_span / 2,
                         f"first event after {first_event_at:.3f}s of {total:.3f}s")
 
+    def test_http10_client_gets_a_close_delimited_stream_not_chunks(self):
+        # HTTP/1.0 has no chunked coding: an unsized body must end with the connection.
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)])))
+        with connect(augur.port) as s:
+            s.sendall(build_request("POST", "/v1/chat/completions",
+                                    json.dumps(chat_body(stream=True)).encode(),
+                                    {"Content-Type": "application/json", "x-mock-tokens": "3"},
+                                    version="HTTP/1.0"))
+            buf = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break  # augur closed: the end of the body
+                buf += chunk
+        head, body = buf.split(b"\r\n\r\n", 1)
+        head = head.decode().lower()
+        self.assertNotIn("transfer-encoding", head)
+        self.assertIn("connection: close", head)
+        self.assertTrue(body.startswith(b"data: {"), body[:40])
+        self.assertIn(b"data: [DONE]", body)
+
     def test_upstream_dying_mid_stream_ends_with_sse_error_event(self):
         mock = self.own(Mock())
         augur = self.own(Augur(config([("mock", mock.url)])))

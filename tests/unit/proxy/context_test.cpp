@@ -29,7 +29,7 @@ const Clock::time_point t0 = Clock::time_point{} + 1000h;
 }  // namespace
 
 TEST_CASE("run id: x-nat-run-id, then x-prefix-id, then x-dynamo-session-id, then the body") {
-  http::fields h;
+  RequestHead h;
   const RequestInfo info = body_with_prefix("body-run-d3");
   CHECK(parse_client_context(h, info).run_id == "body-run");
   h.set("X-Dynamo-Session-Id", "session");
@@ -43,7 +43,7 @@ TEST_CASE("run id: x-nat-run-id, then x-prefix-id, then x-dynamo-session-id, the
 }
 
 TEST_CASE("body prefix id: only a trailing -d<digits> is dropped") {
-  http::fields h;
+  RequestHead h;
   CHECK(parse_client_context(h, body_with_prefix("abc-d12")).run_id == "abc");
   CHECK(parse_client_context(h, body_with_prefix("abc-d1-d2")).run_id == "abc-d1");
   CHECK(parse_client_context(h, body_with_prefix("abc-d")).run_id == "abc-d");
@@ -54,7 +54,7 @@ TEST_CASE("body prefix id: only a trailing -d<digits> is dropped") {
 }
 
 TEST_CASE("run ids with control characters are made safe, long ones are cut") {
-  http::fields h;
+  RequestHead h;
   auto ctx = parse_client_context(h, body_with_prefix("evil\r\nx-admin: 1"));
   REQUIRE(ctx.run_id);
   CHECK(*ctx.run_id == "evil%0D%0Ax-admin: 1");
@@ -84,7 +84,7 @@ TEST_CASE("function path: slash form, JSON array, empty, control characters") {
   for (int i = 0; i < 100; ++i) many += "n/";
   CHECK(parse_function_path(many).size() == kMaxPathNames);
 
-  http::fields h;
+  RequestHead h;
   CHECK(parse_client_context(h, RequestInfo{}).path.empty());  // missing = root
   h.set("x-nat-function-path", "a/b");
   CHECK(parse_client_context(h, RequestInfo{}).path == Path{"a", "b"});
@@ -115,7 +115,7 @@ TEST_CASE("call index counts per (run, path); two paths interleaved") {
 
 TEST_CASE("extract_context: headers in, counted context out") {
   RunTable table(100, 30s);
-  http::fields h;
+  RequestHead h;
   h.set("x-nat-run-id", "run-1");
   h.set("x-nat-function-path", R"(["wf","agent"])");
   auto c1 = extract_context(h, RequestInfo{}, table, t0);
@@ -169,7 +169,7 @@ TEST_CASE("extract_context: headers in, counted context out") {
 
 TEST_CASE("a call without a run id is a run of its own") {
   RunTable table(100, 30s);
-  http::fields h;
+  RequestHead h;
   h.set("x-nat-function-path", "a");
   auto c1 = extract_context(h, RequestInfo{}, table, t0);
   auto c2 = extract_context(h, RequestInfo{}, table, t0);

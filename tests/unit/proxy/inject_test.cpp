@@ -57,9 +57,9 @@ RequestInfo json_info() {
   return info;
 }
 
-std::string header(const http::fields& h, std::string_view name) {
-  auto it = h.find(name);
-  return it == h.end() ? std::string("<absent>") : std::string(it->value());
+std::string header(const RequestHead& h, std::string_view name) {
+  const auto value = h.find(name);
+  return value ? std::string(*value) : std::string("<absent>");
 }
 
 // Parses `body` and returns the element at a JSON pointer, failing the test on invalid JSON.
@@ -184,7 +184,7 @@ TEST_CASE("resolve_hints: absurd predictions are capped, not overflowed") {
 }
 
 TEST_CASE("nat_headers: exact values") {
-  http::fields f;
+  RequestHead f;
   std::string body = "{}";
   auto r = apply_hints(f, body, sample_hints(), upstream({config::HintFormat::nat_headers}),
                        json_info());
@@ -205,7 +205,7 @@ TEST_CASE("nat_headers: exact values") {
 }
 
 TEST_CASE("prefix_headers: exact values and LOW/MEDIUM/HIGH buckets") {
-  http::fields f;
+  RequestHead f;
   std::string body;
   apply_hints(f, body, sample_hints(), upstream({config::HintFormat::prefix_headers}), {});
   CHECK(header(f, "x-prefix-id") == "run-1");
@@ -226,7 +226,7 @@ TEST_CASE("prefix_headers: exact values and LOW/MEDIUM/HIGH buckets") {
 }
 
 TEST_CASE("dynamo_priority_header: normal and inverted") {
-  http::fields f;
+  RequestHead f;
   std::string body;
   config::Upstream u = upstream({config::HintFormat::dynamo_priority_header});
   apply_hints(f, body, sample_hints(), u, {});
@@ -261,7 +261,7 @@ TEST_CASE("cache ttl: remaining x iat rounded up to seconds, minutes when whole"
 }
 
 TEST_CASE("nvext: added to a body without nvext, Content-Length fixed") {
-  http::fields f;
+  RequestHead f;
   f.set(http::field::content_length, "999");
   f.set(http::field::transfer_encoding, "chunked");
   const std::string original = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
@@ -278,7 +278,7 @@ TEST_CASE("nvext: added to a body without nvext, Content-Length fixed") {
 }
 
 TEST_CASE("nvext: empty objects and whitespace") {
-  http::fields f;
+  RequestHead f;
   auto rules = upstream({config::HintFormat::nvext});
   std::string body = "{}";
   apply_hints(f, body, sample_hints(), rules, json_info());
@@ -293,7 +293,7 @@ TEST_CASE("nvext: empty objects and whitespace") {
 }
 
 TEST_CASE("nvext: merges into what the client sent, keeping other keys") {
-  http::fields f;
+  RequestHead f;
   auto rules = upstream({config::HintFormat::nvext});
   std::string body =
       R"({"nvext":{"ignore_eos":true,"agent_hints":{"osl":1,"speculative_prefill":true},)"
@@ -312,7 +312,7 @@ TEST_CASE("nvext: merges into what the client sent, keeping other keys") {
 }
 
 TEST_CASE("nvext: nvext present without agent_hints, and non-object values replaced") {
-  http::fields f;
+  RequestHead f;
   auto rules = upstream({config::HintFormat::nvext});
   std::string body = R"({"nvext":{"ignore_eos":false}})";
   apply_hints(f, body, sample_hints(), rules, json_info());
@@ -331,7 +331,7 @@ TEST_CASE("nvext: nvext present without agent_hints, and non-object values repla
 }
 
 TEST_CASE("nvext: strict mode writes only the keys stock Dynamo accepts") {
-  http::fields f;
+  RequestHead f;
   auto rules = upstream({config::HintFormat::nvext});
   rules.nvext_strict = true;
   std::string body = R"({"nvext":{"agent_hints":{"prefix_id":"client"}}})";
@@ -341,7 +341,7 @@ TEST_CASE("nvext: strict mode writes only the keys stock Dynamo accepts") {
 }
 
 TEST_CASE("nvext: priority follows priority_mode; no cache_control when remaining is 0") {
-  http::fields f;
+  RequestHead f;
   auto rules = upstream({config::HintFormat::nvext});
   rules.priority_mode = config::PriorityMode::inverted;
   Hints h = sample_hints();
@@ -355,7 +355,7 @@ TEST_CASE("nvext: priority follows priority_mode; no cache_control when remainin
 }
 
 TEST_CASE("nvext: tricky but valid JSON stays valid and is found by key, not by bytes") {
-  http::fields f;
+  RequestHead f;
   auto rules = upstream({config::HintFormat::nvext});
   simdjson::dom::parser parser;
   // Braces and "nvext" inside strings, escaped quotes and backslashes, an escaped key.
@@ -387,7 +387,7 @@ TEST_CASE("nvext: a long prompt is spliced, the original bytes kept verbatim") {
   body += R"({"role":"user","content":"end"}],"nvext":{"agent_hints":{"osl":2}},"stream":true})";
   REQUIRE(body.size() > 400000);
   const std::string original = body;
-  http::fields f;
+  RequestHead f;
   apply_hints(f, body, sample_hints(), upstream({config::HintFormat::nvext}), json_info());
   const std::size_t cut = original.find(R"("nvext")");
   CHECK(body.compare(0, cut, original, 0, cut) == 0);
@@ -400,7 +400,7 @@ TEST_CASE("nvext: a long prompt is spliced, the original bytes kept verbatim") {
 TEST_CASE("nvext: a body that is not a JSON object is left untouched") {
   auto rules = upstream({config::HintFormat::nvext, config::HintFormat::nat_headers});
   for (std::string original : {std::string("not json"), std::string("[1,2]"), std::string()}) {
-    http::fields f;
+    RequestHead f;
     f.set(http::field::content_length, std::to_string(original.size()));
     std::string body = original;
     RequestInfo info = parse_request_body(body);
@@ -411,7 +411,7 @@ TEST_CASE("nvext: a body that is not a JSON object is left untouched") {
     CHECK(header(f, "x-nat-call-index") == "2");  // headers are still written
   }
   // RequestInfo from another body: the scanner refuses instead of guessing.
-  http::fields f;
+  RequestHead f;
   std::string body = R"({"a":)";
   auto r = apply_hints(f, body, sample_hints(), rules, json_info());
   CHECK(r.body == BodyOutcome::skipped_malformed);
@@ -419,7 +419,7 @@ TEST_CASE("nvext: a body that is not a JSON object is left untouched") {
 }
 
 TEST_CASE("a format listed twice is written once") {
-  http::fields f;
+  RequestHead f;
   std::string body = "{}";
   auto rules = upstream({config::HintFormat::nvext, config::HintFormat::nvext});
   apply_hints(f, body, sample_hints(), rules, json_info());
@@ -427,7 +427,7 @@ TEST_CASE("a format listed twice is written once") {
 }
 
 TEST_CASE("strip_client_hints removes hint headers and keeps context headers") {
-  http::fields f;
+  RequestHead f;
   for (std::string_view name : kHintHeaders) f.insert(name, "client");
   f.insert("X-Prefix-OSL", "HIGH");  // any case, any count
   const char* context_headers[] = {
@@ -455,7 +455,7 @@ TEST_CASE("no CR, LF or control byte ever reaches a header augur writes") {
   RequestInfo info = json_info();
   info.nvext_prefix_id = "x\r\nInjected: 1-d2";
   RunTable table(10, std::chrono::seconds(30));
-  http::fields in;
+  RequestHead in;
   CallContext ctx = extract_context(in, info, table, Clock::now());
   Hints from_request = resolve_hints(nullptr, trie::Source::exact, ctx, {}, 5);
   // And a hand-built Hints, bypassing extraction.
@@ -465,13 +465,13 @@ TEST_CASE("no CR, LF or control byte ever reaches a header augur writes") {
   auto all = upstream({config::HintFormat::nat_headers, config::HintFormat::prefix_headers,
                        config::HintFormat::dynamo_priority_header, config::HintFormat::nvext});
   for (const Hints& h : {from_request, by_hand}) {
-    http::fields f;
+    RequestHead f;
     std::string body = "{}";
     apply_hints(f, body, h, all, json_info());
-    for (const auto& field : f) {
-      CAPTURE(field.name_string());
-      for (unsigned char c : field.value()) CHECK((c >= 0x20 && c < 0x7f));
-    }
+    f.for_each([](http::field, std::string_view name, std::string_view value) {
+      CAPTURE(name);
+      for (unsigned char c : value) CHECK((c >= 0x20 && c < 0x7f));
+    });
     CHECK(header(f, "x-prefix-id").find("Injected") != std::string::npos);  // kept, made safe
     simdjson::dom::parser parser;
     CHECK(std::string_view(at(parser, body, "/nvext/agent_hints/prefix_id")).size() > 0);
@@ -520,7 +520,7 @@ TEST_CASE(
     CAPTURE(body);
     const std::string original = body;
     RequestInfo info = parse_request_body(body);
-    http::fields f;
+    RequestHead f;
     auto r = apply_hints(f, body, sample_hints(), rules, info);
     if (!info.json) {
       CHECK(r.body == BodyOutcome::skipped_not_json);

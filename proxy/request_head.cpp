@@ -1,0 +1,179 @@
+#include "proxy/request_head.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+namespace augur::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::size_t kKeptArenaBytes = 16 * 1024;  // a huge head's arena is not kept
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c; }
+
+std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+bool field_name_equals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+void RequestHead::clear() {
+  arena_.clear();
+  if (arena_.capacity() > kKeptArenaBytes) std::string().swap(arena_);
+  fields_.clear();
+  method_ = verb::unknown;
+  method_text_ = target_ = {};
+  version_ = 11;
+}
+
+RequestHead::Span RequestHead::append(std::string_view s) {
+  const Span span{static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(s.size())};
+  arena_.append(s.data(), s.size());
+  return span;
+}
+
+void RequestHead::start(verb method, std::string_view method_text, std::string_view target,
+                        unsigned version) {
+  method_ = method;
+  method_text_ = append(method_text);
+  target_ = append(target);
+  version_ = version;
+}
+
+void RequestHead::target(std::string_view t) { target_ = append(t); }
+
+void RequestHead::insert(field id, std::string_view name, std::string_view value) {
+  const auto offset = static_cast<std::uint32_t>(arena_.size());
+  arena_.reserve(arena_.size() + name.size() + value.size() + 4);
+  arena_.append(name.data(), name.size());
+  arena_ += ": ";
+  arena_.append(value.data(), value.size());
+  arena_ += "\r\n";
+  fields_.push_back(Field{id, false, offset, static_cast<std::uint32_t>(name.size()),
+                          static_cast<std::uint32_t>(arena_.size() - offset)});
+}
+
+void RequestHead::insert(std::string_view name, std::string_view value) {
+  insert(http::string_to_field(name), name, value);
+}
+
+void RequestHead::insert(field id, std::string_view value) {
+  insert(id, view(http::to_string(id)), value);
+}
+
+void RequestHead::set(std::string_view name, std::string_view value) {
+  set(http::string_to_field(name), name, value);
+}
+
+void RequestHead::set(field id, std::string_view name, std::string_view value) {
+  erase(name);
+  insert(id, name, value);
+}
+
+void RequestHead::set(field id, std::string_view value) {
+  erase(id);
+  insert(id, value);
+}
+
+bool RequestHead::matches(const Field& f, std::string_view name) const {
+  return f.name_length == name.size() && field_name_equals(name_of(f), name);
+}
+
+std::size_t RequestHead::erase(std::string_view name) {
+  return erase_if([&](field, std::string_view n) { return field_name_equals(n, name); });
+}
+
+std::size_t RequestHead::erase(field id) {
+  return erase_if([id](field f, std::string_view) { return f == id; });
+}
+
+std::optional<std::string_view> RequestHead::find(std::string_view name) const {
+  for (const Field& f : fields_) {
+    if (!f.removed && matches(f, name)) return value_of(f);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> RequestHead::find(field id) const {
+  for (const Field& f : fields_) {
+    if (!f.removed && f.id == id) return value_of(f);
+  }
+  return std::nullopt;
+}
+
+std::size_t RequestHead::count(std::string_view name) const {
+  std::size_t n = 0;
+  for (const Field& f : fields_) n += !f.removed && matches(f, name);
+  return n;
+}
+
+std::size_t RequestHead::count(field id) const {
+  std::size_t n = 0;
+  for (const Field& f : fields_) n += !f.removed && f.id == id;
+  return n;
+}
+
+void RequestHead::serialize(std::string& out) const {
+  out.clear();
+  const auto method = method_string();
+  const auto t = target();
+  out.append(method.data(), method.size());
+  out += ' ';
+  out.append(t.data(), t.size());
+  out += " HTTP/1.1\r\n";
+  // Adjacent live lines are contiguous in the arena: copy each run of them at once.
+  std::size_t run_start = 0, run_end = 0;
+  for (const Field& f : fields_) {
+    if (f.removed) continue;
+    if (f.offset != run_end) {
+      out.append(arena_, run_start, run_end - run_start);
+      run_start = f.offset;
+    }
+    run_end = f.offset + f.line_length;
+  }
+  out.append(arena_, run_start, run_end - run_start);
+  out += "\r\n";
+}
+
+RequestParser::RequestParser(RequestHead& head, std::string& body) : head_(head), body_(body) {
+  head_.clear();
+  body_.clear();
+  if (body_.capacity() > 64 * 1024) std::string().swap(body_);
+}
+
+void RequestParser::on_request_impl(http::verb method, boost::beast::string_view method_text,
+                                    boost::beast::string_view target, int version,
+                                    boost::beast::error_code&) {
+  head_.start(method, view(method_text), view(target), static_cast<unsigned>(version));
+}
+
+void RequestParser::on_field_impl(http::field id, boost::beast::string_view name,
+                                  boost::beast::string_view value, boost::beast::error_code&) {
+  head_.insert(id, view(name), view(value));
+}
+
+void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                                      boost::beast::error_code&) {
+  // basic_parser has already checked a declared length against body_limit.
+  if (length) body_.reserve(static_cast<std::size_t>(*length));
+}
+
+std::size_t RequestParser::on_body_impl(boost::beast::string_view data, boost::beast::error_code&) {
+  body_.append(data.data(), data.size());
+  return data.size();
+}
+
+std::size_t RequestParser::on_chunk_body_impl(std::uint64_t, boost::beast::string_view data,
+                                              boost::beast::error_code&) {
+  body_.append(data.data(), data.size());
+  return data.size();
+}
+
+}  // namespace augur::proxy

@@ -1,0 +1,146 @@
+// A client request's head as augur forwards it: method, target, version and the fields, each kept
+// as its own "name: value\r\n" line in one arena the object owns and reuses across requests.
+// Replaces Beast's basic_fields on the request path, which allocated a tree node per field and
+// then had augur edit that tree (strip, set, erase) field by field; here an edit is a flag or an
+// appended line, and the upstream head is a copy of the live lines.
+#pragma once
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace augur::proxy {
+
+// Header names compare case-insensitively (ASCII). Beast 1.81's iequals can read one byte past
+// the end of its arguments, so augur uses this one.
+bool field_name_equals(std::string_view a, std::string_view b);
+
+class RequestHead {
+ public:
+  using field = boost::beast::http::field;
+  using verb = boost::beast::http::verb;
+
+  // Forgets the previous request, keeping the buffers' capacity (shrunk after a huge head).
+  void clear();
+
+  // The request line. `method` is the method text as sent (for verbs Beast does not know).
+  void start(verb method, std::string_view method_text, std::string_view target, unsigned version);
+  verb method() const { return method_; }
+  std::string_view method_string() const { return slice(method_text_); }
+  std::string_view target() const { return slice(target_); }
+  void target(std::string_view t);  // replaces the target (e.g. an upstream's base path added)
+  unsigned version() const { return version_; }  // the client's (upstream is always sent 1.1)
+
+  // Appends a field; `id` must be what Beast's string_to_field gives for `name` (the parser
+  // passes it), field::unknown for names Beast does not know.
+  void insert(field id, std::string_view name, std::string_view value);
+  void insert(std::string_view name, std::string_view value);
+  void insert(field id, std::string_view value);
+
+  // Removes every field of that name, then appends one (basic_fields::set semantics). The
+  // three-argument form skips the name lookup: `id` must be what insert() requires.
+  void set(std::string_view name, std::string_view value);
+  void set(field id, std::string_view value);
+  void set(field id, std::string_view name, std::string_view value);
+
+  // Removes every field of that name; returns how many there were.
+  std::size_t erase(std::string_view name);
+  std::size_t erase(field id);
+
+  // The first live field of that name (names compare case-insensitively), or nullopt.
+  std::optional<std::string_view> find(std::string_view name) const;
+  std::optional<std::string_view> find(field id) const;
+  // find's value, or "" when absent.
+  std::string_view operator[](std::string_view name) const { return find(name).value_or(""); }
+  std::string_view operator[](field id) const { return find(id).value_or(""); }
+  std::size_t count(std::string_view name) const;
+  std::size_t count(field id) const;
+
+  // Calls f(id, name, value) for each live field, in order (client fields first, then set ones).
+  template <class F>
+  void for_each(F&& f) const {
+    for (const Field& x : fields_) {
+      if (!x.removed) f(x.id, name_of(x), value_of(x));
+    }
+  }
+  // Removes the live fields for which pred(id, name) is true; returns how many.
+  template <class Pred>
+  std::size_t erase_if(Pred&& pred) {
+    std::size_t n = 0;
+    for (Field& x : fields_) {
+      if (!x.removed && pred(x.id, name_of(x))) {
+        x.removed = true;
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // "METHOD TARGET HTTP/1.1\r\n", the live fields, "\r\n" into `out` (replacing its content).
+  void serialize(std::string& out) const;
+
+ private:
+  struct Span {
+    std::uint32_t offset = 0, length = 0;
+  };
+  // One "name: value\r\n" line in the arena.
+  struct Field {
+    field id;
+    bool removed;
+    std::uint32_t offset;  // of the line
+    std::uint32_t name_length;
+    std::uint32_t line_length;  // name ": " value "\r\n"
+  };
+
+  std::string_view slice(Span s) const { return {arena_.data() + s.offset, s.length}; }
+  std::string_view name_of(const Field& f) const {
+    return {arena_.data() + f.offset, f.name_length};
+  }
+  std::string_view value_of(const Field& f) const {
+    return {arena_.data() + f.offset + f.name_length + 2, f.line_length - f.name_length - 4};
+  }
+  Span append(std::string_view s);
+  bool matches(const Field& f, std::string_view name) const;
+
+  verb method_ = verb::unknown;
+  Span method_text_, target_;
+  unsigned version_ = 11;
+  std::string arena_;
+  std::vector<Field> fields_;
+};
+
+// Beast's parser feeding a RequestHead and a body string, both owned by the connection and reused
+// (Beast's request_parser<string_body> built a fresh field tree and body per request). Bounds come
+// from basic_parser: header_limit and body_limit. The constructor clears `head` and `body`.
+class RequestParser final : public boost::beast::http::basic_parser<true> {
+ public:
+  RequestParser(RequestHead& head, std::string& body);
+
+ private:
+  void on_request_impl(boost::beast::http::verb method, boost::beast::string_view method_text,
+                       boost::beast::string_view target, int version,
+                       boost::beast::error_code& ec) override;
+  void on_response_impl(int, boost::beast::string_view, int, boost::beast::error_code&) override {}
+  void on_field_impl(boost::beast::http::field id, boost::beast::string_view name,
+                     boost::beast::string_view value, boost::beast::error_code& ec) override;
+  void on_header_impl(boost::beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         boost::beast::error_code& ec) override;
+  std::size_t on_body_impl(boost::beast::string_view data, boost::beast::error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view,
+                            boost::beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view data,
+                                 boost::beast::error_code& ec) override;
+  void on_finish_impl(boost::beast::error_code&) override {}
+
+  RequestHead& head_;
+  std::string& body_;
+};
+
+}  // namespace augur::proxy
