@@ -17,8 +17,6 @@
 namespace augur::proxy {
 namespace {
 
-constexpr std::string_view kRunIdHeaders[] = {"x-nat-run-id", "x-prefix-id", "x-dynamo-session-id"};
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -29,13 +27,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return (x | 0x20) == (y | 0x20);  // only compared against lowercase ASCII letters/digits
          });
-}
-
-bool header_true(const RequestHead& headers, std::string_view name) {
-  const auto value = headers.find(name);
-  if (!value) return false;
-  const std::string_view v = trim(*value);
-  return iequals(v, "true") || v == "1" || iequals(v, "yes");
 }
 
 // NAT's prefix id is "{run}-d{depth}"; the depth would split one run into one run per stack depth.
@@ -154,11 +145,34 @@ std::string generate_run_id() {
 }
 
 ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
+  // The context headers' first values, found in one pass over the fields (every one starts with
+  // "x-"), not one lookup per name.
+  enum Slot { nat_run_id, prefix_id, dynamo_session_id, function_path, call_index, run_end,
+              session_final, slots };
+  static constexpr std::string_view kNames[slots] = {
+      "x-nat-run-id",     "x-prefix-id",   "x-dynamo-session-id",   "x-nat-function-path",
+      "x-nat-call-index", "x-nat-run-end", "x-dynamo-session-final"};
+  std::optional<std::string_view> found[slots];
+  headers.for_each([&](auto, std::string_view name, std::string_view value) {
+    if (name.size() < 11 || (name[0] | 0x20) != 'x' || name[1] != '-') return;
+    for (int i = 0; i < slots; ++i) {
+      if (!found[i] && field_name_equals(name, kNames[i])) {
+        found[i] = value;
+        return;
+      }
+    }
+  });
+  const auto is_true = [](const std::optional<std::string_view>& value) {
+    if (!value) return false;
+    const std::string_view v = trim(*value);
+    return iequals(v, "true") || v == "1" || iequals(v, "yes");
+  };
+
   ClientContext ctx;
-  for (std::string_view name : kRunIdHeaders) {
-    const auto value = headers.find(name);
-    if (!value) continue;
-    std::string id = sanitize_token(*value, kMaxRunIdBytes);
+  static_assert(nat_run_id == 0 && dynamo_session_id == 2, "run id sources in priority order");
+  for (int i = nat_run_id; i <= dynamo_session_id; ++i) {
+    if (!found[i]) continue;
+    std::string id = sanitize_token(*found[i], kMaxRunIdBytes);
     if (!id.empty()) {
       ctx.run_id = std::move(id);
       break;
@@ -168,12 +182,9 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
     std::string id = sanitize_token(drop_depth_suffix(trim(info.nvext_prefix_id)), kMaxRunIdBytes);
     if (!id.empty()) ctx.run_id = std::move(id);
   }
-  if (const auto value = headers.find("x-nat-function-path"))
-    ctx.path = parse_function_path(*value);
-  if (const auto value = headers.find("x-nat-call-index"))
-    ctx.call_index = parse_call_index(*value);
-  ctx.run_end =
-      header_true(headers, "x-nat-run-end") || header_true(headers, "x-dynamo-session-final");
+  if (found[function_path]) ctx.path = parse_function_path(*found[function_path]);
+  if (found[call_index]) ctx.call_index = parse_call_index(*found[call_index]);
+  ctx.run_end = is_true(found[run_end]) || is_true(found[session_final]);
   return ctx;
 }
 

@@ -7,9 +7,9 @@ namespace augur::proxy {
 // Shared with the timer handler, which may run after the Deadline is gone: `socket` is cleared
 // then, and `generation` makes a superseded wait's late completion harmless.
 struct Deadline::State {
-  State(boost::asio::ip::tcp::socket& s) : socket(&s), timer(s.get_executor()) {}
-  boost::asio::ip::tcp::socket* socket;
-  boost::asio::steady_timer timer;
+  State(Socket& s) : socket(&s), timer(s.get_executor()) {}
+  Socket* socket;
+  Timer timer;
   Clock::time_point deadline = Clock::time_point::max();
   Clock::time_point timer_at = Clock::time_point::max();
   bool waiting = false;
@@ -17,7 +17,7 @@ struct Deadline::State {
   std::uint64_t generation = 0;
 };
 
-Deadline::Deadline(boost::asio::ip::tcp::socket& socket)
+Deadline::Deadline(Socket& socket)
     : state_(std::make_shared<State>(socket)) {}
 
 Deadline::~Deadline() {

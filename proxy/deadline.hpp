@@ -4,11 +4,11 @@
 // tell a timeout from a reset.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <memory>
+
+#include "proxy/io.hpp"
 
 namespace augur::proxy {
 
@@ -16,7 +16,7 @@ class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit Deadline(boost::asio::ip::tcp::socket& socket);
+  explicit Deadline(Socket& socket);
   ~Deadline();
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;

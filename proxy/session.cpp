@@ -34,7 +34,6 @@ namespace http = beast::http;
 
 namespace {
 
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 // An upstream that refused a connection is skipped this long (Envoy's "no healthy upstream").
 constexpr auto refused_cooldown = std::chrono::seconds(1);
 
@@ -74,12 +73,12 @@ bool parse_buffered(http::basic_parser<isRequest>& parser, beast::flat_buffer& b
 // Reads more bytes for `parser`. EOF after some of a message ends it (close-delimited) or makes it
 // partial; EOF before any byte is end_of_stream.
 template <class Stream, bool isRequest>
-asio::awaitable<beast::error_code> read_more(Stream& stream, beast::flat_buffer& buffer,
+Task<beast::error_code> read_more(Stream& stream, beast::flat_buffer& buffer,
                                              http::basic_parser<isRequest>& parser) {
   const std::size_t room = std::max<std::size_t>(512, buffer.capacity() - buffer.size());
   const std::size_t size = std::min({room, std::size_t{65536}, buffer.max_size() - buffer.size()});
   if (size == 0) co_return http::error::buffer_overflow;
-  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(size), tuple_awaitable);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(size), task_tuple);
   buffer.commit(n);
   if (ec == asio::error::eof) {
     if (!parser.got_some()) co_return http::error::end_of_stream;
@@ -92,7 +91,7 @@ asio::awaitable<beast::error_code> read_more(Stream& stream, beast::flat_buffer&
 
 // Parses (and reads) until the parser's header is complete.
 template <class Stream, bool isRequest>
-asio::awaitable<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer,
+Task<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer,
                                                http::basic_parser<isRequest>& parser) {
   beast::error_code ec;
   while (!parser.is_header_done()) {
@@ -143,12 +142,12 @@ struct ClientWatch {
   bool active = false;
   bool gone = false;
   std::uint64_t generation = 0;
-  tcp::socket* upstream = nullptr;
+  Socket* upstream = nullptr;
 };
 
 class ClientSession final : public SessionLink {
  public:
-  ClientSession(tcp::socket socket, Worker& worker)
+  ClientSession(Socket socket, Worker& worker)
       : worker_(worker),
         socket_(std::move(socket)),
         deadline_(socket_),
@@ -165,28 +164,28 @@ class ClientSession final : public SessionLink {
     socket_.cancel(ec);
   }
 
-  asio::awaitable<void> run();
+  Task<void> run();
 
  private:
-  asio::awaitable<bool> handle(bool client_keep_alive);
-  asio::awaitable<bool> forward(bool client_keep_alive, RequestRecord& record);
-  asio::awaitable<AttemptResult> attempt(ConnectionPool& pool, bool client_keep_alive);
+  Task<bool> handle(bool client_keep_alive);
+  Task<bool> forward(bool client_keep_alive, RequestRecord& record);
+  Task<AttemptResult> attempt(ConnectionPool& pool, bool client_keep_alive);
   template <class Stream>
-  asio::awaitable<AttemptResult> exchange(Stream& up, UpstreamConn& conn, bool client_keep_alive,
+  Task<AttemptResult> exchange(Stream& up, UpstreamConn& conn, bool client_keep_alive,
                                           const config::UpstreamTimeouts& up_cfg);
-  asio::awaitable<void> send_error(ProxyError e, std::string_view message, unsigned version,
+  Task<void> send_error(ProxyError e, std::string_view message, unsigned version,
                                    bool keep_alive);
-  asio::awaitable<bool> write_to_client(const ResponseFramer::Buffers& buffers);
+  Task<bool> write_to_client(const ResponseFramer::Buffers& buffers);
 
   void watch_client() override;
   void unwatch_client();
-  void begin_exchange(tcp::socket& upstream);
+  void begin_exchange(Socket& upstream);
   void end_exchange();
 
   const config::Config& cfg() const { return *worker_.runtime().config; }
 
   Worker& worker_;
-  tcp::socket socket_;
+  Socket socket_;
   Deadline deadline_;
   std::string head_buf_;  // serialised heads, reused across requests
   RelayResponseParser::Scratch relay_scratch_;
@@ -203,7 +202,7 @@ class ClientSession final : public SessionLink {
   ResponseMeter meter_;
 };
 
-void ClientSession::begin_exchange(tcp::socket& upstream) {
+void ClientSession::begin_exchange(Socket& upstream) {
   watch_->upstream = &upstream;
   watch_->gone = false;
   awaiting_since = Clock::now();
@@ -222,7 +221,7 @@ void ClientSession::watch_client() {
   const auto generation = ++w.generation;
   const int fd = socket_.native_handle();
   socket_.async_wait(
-      tcp::socket::wait_read, [state = watch_, generation, fd](const beast::error_code& ec) {
+      Socket::wait_read, [state = watch_, generation, fd](const beast::error_code& ec) {
         if (!state->active || state->generation != generation) return;
         if (ec == asio::error::operation_aborted) {
           state->active = false;  // cancelled by a client deadline
@@ -248,15 +247,15 @@ void ClientSession::unwatch_client() {
   socket_.cancel(ec);  // only the watch is pending on the client socket here
 }
 
-asio::awaitable<void> ClientSession::send_error(ProxyError e, std::string_view message,
+Task<void> ClientSession::send_error(ProxyError e, std::string_view message,
                                                 unsigned version, bool keep_alive) {
   auto res = error_response(e, message, version == 10 ? 10 : 11, keep_alive);
   deadline_.arm(cfg().limits.write_timeout);
-  co_await http::async_write(socket_, res, tuple_awaitable);
+  co_await http::async_write(socket_, res, task_tuple);
   worker_.counters().client_errors.fetch_add(1, std::memory_order_relaxed);
 }
 
-asio::awaitable<void> ClientSession::run() {
+Task<void> ClientSession::run() {
   auto& counters = worker_.counters();
   counters.connections_open.fetch_add(1, std::memory_order_relaxed);
   counters.connections_accepted.fetch_add(1, std::memory_order_relaxed);
@@ -270,7 +269,7 @@ asio::awaitable<void> ClientSession::run() {
     if (buffer_.size() == 0) {
       idle = true;
       deadline_.arm(limits.idle_timeout);
-      auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(4096), tuple_awaitable);
+      auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(4096), task_tuple);
       idle = false;
       if (ec) break;
       buffer_.commit(n);
@@ -316,7 +315,7 @@ asio::awaitable<void> ClientSession::run() {
       if (field_name_equals(head_[http::field::expect], "100-continue")) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         deadline_.arm(limits.write_timeout);
-        auto [cec, cn] = co_await asio::async_write(socket_, asio::buffer(cont), tuple_awaitable);
+        auto [cec, cn] = co_await asio::async_write(socket_, asio::buffer(cont), task_tuple);
         if (cec) break;
       }
       deadline_.arm(limits.body_timeout);
@@ -351,7 +350,7 @@ asio::awaitable<void> ClientSession::run() {
   }
 
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(Socket::shutdown_send, ec);
   socket_.close(ec);
   counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -375,7 +374,7 @@ learning::InjectedHints injected(const Hints& h) {
   return out;
 }
 
-asio::awaitable<bool> ClientSession::handle(bool client_keep_alive) {
+Task<bool> ClientSession::handle(bool client_keep_alive) {
   auto& counters = worker_.counters();
   counters.requests.fetch_add(1, std::memory_order_relaxed);
   counters.inflight.fetch_add(1, std::memory_order_relaxed);
@@ -399,7 +398,7 @@ asio::awaitable<bool> ClientSession::handle(bool client_keep_alive) {
   co_return keep;
 }
 
-asio::awaitable<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record) {
+Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record) {
   auto& counters = worker_.counters();
   // Holding the snapshot keeps it (and the upstream targets) alive through a reload mid-request.
   const std::shared_ptr<const Runtime> runtime_hold = worker_.runtime_ptr();
@@ -525,7 +524,7 @@ asio::awaitable<bool> ClientSession::forward(bool client_keep_alive, RequestReco
   co_return false;
 }
 
-asio::awaitable<AttemptResult> ClientSession::attempt(ConnectionPool& pool,
+Task<AttemptResult> ClientSession::attempt(ConnectionPool& pool,
                                                       bool client_keep_alive) {
   auto conn = pool.take_idle(Clock::now());
   for (int round = 0; round < 2; ++round) {
@@ -563,14 +562,14 @@ asio::awaitable<AttemptResult> ClientSession::attempt(ConnectionPool& pool,
                           "upstream closed the connection before responding"};
 }
 
-asio::awaitable<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
+Task<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
   deadline_.arm(cfg().limits.write_timeout);
-  auto [ec, n] = co_await asio::async_write(socket_, buffers, tuple_awaitable);
+  auto [ec, n] = co_await asio::async_write(socket_, buffers, task_tuple);
   co_return !ec && !watch_->gone;
 }
 
 template <class Stream>
-asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn,
+Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn,
                                                        bool client_keep_alive,
                                                        const config::UpstreamTimeouts& up_cfg) {
   auto& deadline = conn.deadline;
@@ -591,7 +590,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
   if (record_) record_->overhead_s = seconds(Clock::now() - started_ - connect_time_);
   const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head_buf_),
                                                           asio::buffer(body_)};
-  auto [wec, wn] = co_await asio::async_write(up, request_buffers, tuple_awaitable);
+  auto [wec, wn] = co_await asio::async_write(up, request_buffers, task_tuple);
   if (wec) {
     if (reused && !deadline.timed_out(wec)) co_return AttemptResult{Attempt::stale};
     if (deadline.timed_out(wec)) {
@@ -748,7 +747,7 @@ asio::awaitable<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn&
 
 }  // namespace
 
-asio::awaitable<void> serve_client(tcp::socket socket, Worker& worker) {
+Task<void> serve_client(Socket socket, Worker& worker) {
   ClientSession session(std::move(socket), worker);
   co_await session.run();
 }

@@ -13,14 +13,13 @@
 namespace augur::proxy {
 
 namespace {
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr auto resolve_ttl = std::chrono::seconds(30);
 
 // Beast reads as much as the buffer has room for: room for a whole small response in one read.
 constexpr std::size_t initial_read_buffer = 16 * 1024;
 
-tcp::socket& socket_of(UpstreamConn::Plain& s) { return s; }
-tcp::socket& socket_of(UpstreamConn::Tls& s) { return s.next_layer(); }
+Socket& socket_of(UpstreamConn::Plain& s) { return s; }
+Socket& socket_of(UpstreamConn::Tls& s) { return s.next_layer(); }
 }  // namespace
 
 std::shared_ptr<asio::ssl::context> make_tls_context(const config::Upstream& u) {
@@ -42,7 +41,7 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const config::Upstream& u) 
   return ctx;
 }
 
-UpstreamConn::UpstreamConn(asio::any_io_executor ex, const UpstreamTarget& target)
+UpstreamConn::UpstreamConn(IoExecutor ex, const UpstreamTarget& target)
     : stream_(target.tls ? std::variant<Plain, Tls>(std::in_place_type<Tls>, ex, *target.tls)
                          : std::variant<Plain, Tls>(std::in_place_type<Plain>, ex)),
       created(Clock::now()),
@@ -50,8 +49,8 @@ UpstreamConn::UpstreamConn(asio::any_io_executor ex, const UpstreamTarget& targe
   buffer.reserve(initial_read_buffer);
 }
 
-tcp::socket& UpstreamConn::socket() {
-  return std::visit([](auto& s) -> tcp::socket& { return socket_of(s); }, stream_);
+Socket& UpstreamConn::socket() {
+  return std::visit([](auto& s) -> Socket& { return socket_of(s); }, stream_);
 }
 
 ConnectionPool::ConnectionPool(std::shared_ptr<const UpstreamTarget> target)
@@ -85,7 +84,7 @@ void ConnectionPool::sweep(Clock::time_point now) {
   std::erase_if(idle_, [&](const std::unique_ptr<UpstreamConn>& c) { return expired(*c, now); });
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
+Task<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
     boost::system::error_code& ec) {
   const auto target = target_;  // keep alive across suspension (a reload may retarget)
   const auto& cfg = target->cfg;
@@ -93,9 +92,9 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
   const auto now = Clock::now();
 
   if (resolved_.empty() || now - resolved_at_ > resolve_ttl) {
-    tcp::resolver resolver(ex);
+    Resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port),
-                                                           tuple_awaitable);
+                                                           task_tuple);
     if (rec) {
       ec = rec;
       co_return nullptr;
@@ -108,7 +107,7 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
   auto conn = std::make_unique<UpstreamConn>(ex, *target);
   auto& socket = conn->socket();
   conn->deadline.arm(cfg.timeouts.connect);
-  auto [cec, endpoint] = co_await asio::async_connect(socket, resolved_, tuple_awaitable);
+  auto [cec, endpoint] = co_await asio::async_connect(socket, resolved_, task_tuple);
   if (cec) {
     ec = conn->deadline.timed_out(cec) ? asio::error::timed_out : cec;
     resolved_.clear();  // the address may have moved
@@ -125,7 +124,7 @@ asio::awaitable<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
       co_return nullptr;
     }
     if (cfg.tls.verify) tls->set_verify_callback(asio::ssl::host_name_verification(name));
-    auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, tuple_awaitable);
+    auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, task_tuple);
     if (hec) {
       ec = conn->deadline.timed_out(hec) ? asio::error::timed_out : hec;
       co_return nullptr;

@@ -19,6 +19,7 @@
 
 #include "config/config.hpp"
 #include "proxy/deadline.hpp"
+#include "proxy/io.hpp"
 
 namespace augur::proxy {
 
@@ -57,14 +58,14 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const config::Upstream& u);
 // and never moved (the deadline refers to the socket).
 class UpstreamConn {
  public:
-  using Plain = tcp::socket;
-  using Tls = asio::ssl::stream<tcp::socket>;
+  using Plain = Socket;
+  using Tls = asio::ssl::stream<Socket>;
 
-  UpstreamConn(asio::any_io_executor ex, const UpstreamTarget& target);
+  UpstreamConn(IoExecutor ex, const UpstreamTarget& target);
   UpstreamConn(const UpstreamConn&) = delete;
   UpstreamConn& operator=(const UpstreamConn&) = delete;
 
-  tcp::socket& socket();
+  Socket& socket();
   Tls* tls_stream() { return std::get_if<Tls>(&stream_); }
   // Calls f(stream) with the concrete stream type (Plain& or Tls&).
   template <class F>
@@ -94,7 +95,7 @@ class ConnectionPool {
 
   // Opens a new connection (resolve, connect and TLS handshake under the connect timeout).
   // On failure returns nullptr and sets ec (asio::error::timed_out for a timeout).
-  asio::awaitable<std::unique_ptr<UpstreamConn>> connect(boost::system::error_code& ec);
+  Task<std::unique_ptr<UpstreamConn>> connect(boost::system::error_code& ec);
 
   // Returns a connection for reuse after a complete exchange.
   void give_back(std::unique_ptr<UpstreamConn> conn, Clock::time_point now);
