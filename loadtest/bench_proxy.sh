@@ -22,6 +22,7 @@ CLIENT_CPU=1     # wrk
 WITH_AUGUR=auto  # auto: if the binary exists
 WITH_NGINX=1
 AUGUR_LEARNING=true  # learning + SONA on, as augur runs by default (--augur-lean: both off)
+LEARNING_CPU=client  # where augur's learning thread runs: client (wrk's CPU) or server
 MOCK_ECHO=0      # 1: keep the mock's request echo (bigger responses, more mock CPU)
 MOCK_TOKENS=16
 OUT=""
@@ -37,6 +38,8 @@ usage: $0 [options]
   --require-augur    fail when augur is missing or does not start
   --no-nginx         skip nginx
   --augur-lean       augur with learning and SONA off (lookup + injection only)
+  --learning-cpu W   client (default): augur's background learning thread on wrk's CPU, its io
+                     thread with the mock like nginx's worker; server: everything on one CPU
   --duration S       seconds per measurement (default $DURATION)
   --warmup S         warm-up seconds per target (default $WARMUP)
   --reps N           repetitions; the median is reported (default $REPS)
@@ -64,6 +67,7 @@ while [[ $# -gt 0 ]]; do
     --require-augur) WITH_AUGUR=1; shift ;;
     --no-nginx) WITH_NGINX=0; shift ;;
     --augur-lean) AUGUR_LEARNING=false; shift ;;
+    --learning-cpu) LEARNING_CPU=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --reps) REPS=$2; shift 2 ;;
@@ -79,6 +83,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+[[ $LEARNING_CPU == client || $LEARNING_CPU == server ]] || die "--learning-cpu: client or server"
 for n in "$DURATION" "$WARMUP" "$REPS" "$CONNS" "$MOCK_TOKENS"; do
   [[ $n =~ ^[0-9]+$ ]] || die "not a whole number: $n"
 done
@@ -131,7 +136,8 @@ wait_port() {
   return 1
 }
 
-# Sum of user+system CPU ticks of the given processes (threads included).
+# Sum of user+system CPU ticks of the given processes (threads included), or of single threads
+# given as PID/task/TID.
 cpu_ticks() {
   local pid
   for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
@@ -183,7 +189,9 @@ fi
 # augur doing its real per-request work: context tracking (run table), a trie lookup (NAT's fixture;
 # the benchmark's function path is in it), SONA's embedding and suggestion, injection of x-nat-*
 # headers plus nvext body hints, and timing every response into the learning queue. The learning
-# thread is pinned with the rest of augur, so its work counts in augur's CPU per request.
+# thread (trie rebuilds, SONA's loops) is background work: by default it runs on wrk's CPU, as it
+# would on a spare core in a deployment, and its CPU is still counted in augur's CPU per request;
+# --learning-cpu server puts it on the proxies' CPU too.
 if [[ $WITH_AUGUR != 0 ]]; then
   AUGUR_PORT=$(free_port)
   AUGUR_ADMIN_PORT=$(free_port)
@@ -212,6 +220,15 @@ EOF
     TARGETS+=(augur)
     URL[augur]=http://127.0.0.1:$AUGUR_PORT
     PROC_PIDS[augur]=$AUGUR_PID
+    # The io thread is the main thread (threads: 1); the learning thread names itself.
+    IO_THREAD=$AUGUR_PID/task/$AUGUR_PID
+    LEARN_TID=""
+    for task in /proc/"$AUGUR_PID"/task/*; do
+      [[ $(cat "$task/comm" 2>/dev/null) == augur-learn ]] && LEARN_TID=${task##*/}
+    done
+    if [[ -n $LEARN_TID && $LEARNING_CPU == client && ${#PIN_CLIENT[@]} -gt 0 ]]; then
+      taskset -p -c "$CLIENT_CPU" "$LEARN_TID" >/dev/null
+    fi
   else
     [[ $WITH_AUGUR == 1 ]] && die "augur did not start: $(tail -5 "$TMP/augur.log")"
     NOTES+=("augur failed to start: $(tail -3 "$TMP/augur.log" | tr '\n' ' ')")
@@ -292,7 +309,7 @@ per_request() {
     'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0) }'
 }
 
-declare -A P50 P99 RPS CPU MOCKCPU ERR
+declare -A P50 P99 RPS CPU IOCPU MOCKCPU ERR
 for rep in $(seq "$REPS"); do
   for t in "${TARGETS[@]}"; do
     echo "bench_proxy: rep $rep/$REPS $t" >&2
@@ -301,13 +318,16 @@ for rep in $(seq "$REPS"); do
     P99[$t]+="$(wrk_pct "$TMP/lat-$t-$rep.txt" 99) "
     # shellcheck disable=SC2086 # PROC_PIDS holds a list
     before=$(cpu_ticks ${PROC_PIDS[$t]})
+    io_before=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
     mock_before=$(cpu_ticks "$MOCK_PID")
     run_wrk "rps-$t-$rep" "$t" "$CONNS" "$DURATION"
     # shellcheck disable=SC2086
     after=$(cpu_ticks ${PROC_PIDS[$t]})
+    io_after=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
     mock_after=$(cpu_ticks "$MOCK_PID")
     RPS[$t]+="$(wrk_rps "$TMP/rps-$t-$rep.txt") "
     CPU[$t]+="$(per_request "$before" "$after" "$TMP/rps-$t-$rep.txt") "
+    IOCPU[$t]+="$(per_request "$io_before" "$io_after" "$TMP/rps-$t-$rep.txt") "
     MOCKCPU[$t]+="$(per_request "$mock_before" "$mock_after" "$TMP/rps-$t-$rep.txt") "
     ERR[$t]=$((${ERR[$t]:-0} + $(wrk_errors "$TMP/lat-$t-$rep.txt") + $(wrk_errors "$TMP/rps-$t-$rep.txt")))
   done
@@ -316,7 +336,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------------------------
 # Report.
-declare -A M50 M99 MRPS MCPU MMOCK
+declare -A M50 M99 MRPS MCPU MIO MMOCK
 for t in "${TARGETS[@]}"; do
   # shellcheck disable=SC2086
   M50[$t]=$(median ${P50[$t]})
@@ -326,6 +346,8 @@ for t in "${TARGETS[@]}"; do
   MRPS[$t]=$(median ${RPS[$t]})
   # shellcheck disable=SC2086
   MCPU[$t]=$(median ${CPU[$t]})
+  # shellcheck disable=SC2086
+  MIO[$t]=$(median ${IOCPU[$t]})
   # shellcheck disable=SC2086
   MMOCK[$t]=$(median ${MOCKCPU[$t]})
 done
@@ -339,38 +361,42 @@ report() {
   echo "Servers pinned to CPU $SERVER_CPU, wrk ($(wrk --version 2>&1 | head -1 | awk '{ print $2 }')) to CPU $CLIENT_CPU;" \
     "median of $REPS repetitions of ${DURATION}s; POST /v1/chat/completions, ~300-byte body, x-nat-* run headers (runs of 4 calls);" \
     "mock: 1 thread, $MOCK_TOKENS tokens, non-streaming, echo $([[ $MOCK_ECHO == 1 ]] && echo on || echo off);" \
-    "augur: 1 io thread, learning and SONA $([[ $AUGUR_LEARNING == true ]] && echo on || echo off)."
+    "augur: 1 io thread, learning and SONA $([[ $AUGUR_LEARNING == true ]] && echo on || echo off)$(
+      [[ $AUGUR_LEARNING == true ]] && echo ", learning thread on CPU $([[ $LEARNING_CPU == client ]] && echo "$CLIENT_CPU" || echo "$SERVER_CPU")")."
   echo
-  echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | mock CPU µs/req | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | of which io thread | mock CPU µs/req | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for t in "${TARGETS[@]}"; do
     if [[ $t == direct ]]; then
-      add50=— add99=— cpu=—
+      add50=— add99=— cpu=— io=—
     else
       add50=$(calc '%+.0f' "${M50[$t]} - ${M50[direct]}")
       add99=$(calc '%+.0f' "${M99[$t]} - ${M99[direct]}")
       cpu=${MCPU[$t]}
+      io=$([[ $t == augur ]] && echo "${MIO[$t]}" || echo "${MCPU[$t]}")
     fi
-    echo "| $t | ${M50[$t]} | ${M99[$t]} | $add50 | $add99 | ${MRPS[$t]} | $(calc '%.2f' "${MRPS[$t]} / ${MRPS[direct]}") | $cpu | ${MMOCK[$t]} | ${ERR[$t]} |"
+    echo "| $t | ${M50[$t]} | ${M99[$t]} | $add50 | $add99 | ${MRPS[$t]} | $(calc '%.2f' "${MRPS[$t]} / ${MRPS[direct]}") | $cpu | $io | ${MMOCK[$t]} | ${ERR[$t]} |"
   done
   echo
   if [[ -n ${M50[augur]:-} && -n ${M50[nginx]:-} ]]; then
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
     echo "augur / nginx: added p50 $(ratio "$(calc '%.0f' "${M50[augur]} - ${M50[direct]}")" "$(calc '%.0f' "${M50[nginx]} - ${M50[direct]}")")," \
       "added p99 $(ratio "$(calc '%.0f' "${M99[augur]} - ${M99[direct]}")" "$(calc '%.0f' "${M99[nginx]} - ${M99[direct]}")")," \
-      "RPS $(ratio "${MRPS[augur]}" "${MRPS[nginx]}"), CPU/req $(ratio "${MCPU[augur]}" "${MCPU[nginx]}")"
+      "RPS $(ratio "${MRPS[augur]}" "${MRPS[nginx]}"), CPU/req $(ratio "${MCPU[augur]}" "${MCPU[nginx]}")," \
+      "io thread CPU/req $(ratio "${MIO[augur]}" "${MCPU[nginx]}")"
     echo
   fi
   echo "Raw per repetition:"
   echo
   for t in "${TARGETS[@]}"; do
-    echo "- $t: p50 ${P50[$t]}/ p99 ${P99[$t]}/ RPS ${RPS[$t]}/ proxy CPU ${CPU[$t]}/ mock CPU ${MOCKCPU[$t]}"
+    echo "- $t: p50 ${P50[$t]}/ p99 ${P99[$t]}/ RPS ${RPS[$t]}/ proxy CPU ${CPU[$t]}/ $([[ $t == augur ]] && echo "io thread CPU ${IOCPU[$t]}/ ")mock CPU ${MOCKCPU[$t]}"
   done
   for n in "${NOTES[@]}"; do echo "- note: $n"; done
   echo
   echo "Added latency is target minus direct, so noise can make it negative. RPS at c=$CONNS has the" \
     "proxy and the mock sharing CPU $SERVER_CPU: it is a relative figure, not a ceiling. CPU µs/req is the" \
-    "proxy's user+system time over the throughput run divided by the requests it served."
+    "proxy's user+system time over the throughput run divided by the requests it served (for augur: all" \
+    "its threads, learning included; the next column is its io thread alone)."
 }
 
 if [[ -n $OUT ]]; then report | tee "$OUT"; else report; fi

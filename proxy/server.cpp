@@ -1,5 +1,7 @@
 #include "proxy/server.hpp"
 
+#include <pthread.h>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -252,7 +254,11 @@ int Server::run() {
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers_.size(); ++i) {
-    threads.emplace_back([&w = *workers_[i]] { w.ioc().run(); });
+    threads.emplace_back([&w = *workers_[i], i] {
+      const std::string name = "augur-io-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
+      w.ioc().run();
+    });
   }
   main_ioc.run();
   for (auto& t : threads) t.join();

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -102,6 +103,22 @@ Task<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer,
     ec = co_await read_more(stream, buffer, parser);
     if (ec) break;
   }
+  co_return ec;
+}
+
+// Writes all of `buffers`. asio::async_write wraps a multi-buffer sequence in a 64-entry
+// prepared_buffers, which makes its operation too big for Asio's per-thread recycling cache (a
+// malloc and free per write); one write_some usually sends everything, and only a partial write
+// falls back to async_write for the rest.
+template <class Stream, class Buffers>
+Task<beast::error_code> write_all(Stream& stream, const Buffers& buffers) {
+  const std::size_t total = asio::buffer_size(buffers);
+  if (total == 0) co_return beast::error_code{};
+  auto [ec, n] = co_await stream.async_write_some(buffers, task_tuple);
+  if (ec || n == total) co_return ec;
+  beast::buffers_suffix<Buffers> rest(buffers);
+  rest.consume(n);
+  std::tie(ec, n) = co_await asio::async_write(stream, rest, task_tuple);
   co_return ec;
 }
 
@@ -564,7 +581,7 @@ Task<AttemptResult> ClientSession::attempt(ConnectionPool& pool,
 
 Task<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
   deadline_.arm(cfg().limits.write_timeout);
-  auto [ec, n] = co_await asio::async_write(socket_, buffers, task_tuple);
+  const auto ec = co_await write_all(socket_, buffers);
   co_return !ec && !watch_->gone;
 }
 
@@ -590,7 +607,7 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn,
   if (record_) record_->overhead_s = seconds(Clock::now() - started_ - connect_time_);
   const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head_buf_),
                                                           asio::buffer(body_)};
-  auto [wec, wn] = co_await asio::async_write(up, request_buffers, task_tuple);
+  const auto wec = co_await write_all(up, request_buffers);
   if (wec) {
     if (reused && !deadline.timed_out(wec)) co_return AttemptResult{Attempt::stale};
     if (deadline.timed_out(wec)) {

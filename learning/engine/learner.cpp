@@ -1,5 +1,7 @@
 #include "learning/engine/learner.hpp"
 
+#include <pthread.h>
+
 #include <spdlog/spdlog.h>
 
 #include <cmath>
@@ -105,6 +107,8 @@ bool Learner::submit(CallObservation&& call) noexcept {
 }
 
 void Learner::run() {
+  // Named so operators (top -H) and the benchmark (CPU pinning) can tell it from the io threads.
+  pthread_setname_np(pthread_self(), "augur-learn");
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
