@@ -147,8 +147,16 @@ std::string generate_run_id() {
 ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
   // The context headers' first values, found in one pass over the fields (every one starts with
   // "x-"), not one lookup per name.
-  enum Slot { nat_run_id, prefix_id, dynamo_session_id, function_path, call_index, run_end,
-              session_final, slots };
+  enum Slot {
+    nat_run_id,
+    prefix_id,
+    dynamo_session_id,
+    function_path,
+    call_index,
+    run_end,
+    session_final,
+    slots
+  };
   static constexpr std::string_view kNames[slots] = {
       "x-nat-run-id",     "x-prefix-id",   "x-dynamo-session-id",   "x-nat-function-path",
       "x-nat-call-index", "x-nat-run-end", "x-dynamo-session-final"};

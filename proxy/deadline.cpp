@@ -17,8 +17,7 @@ struct Deadline::State {
   std::uint64_t generation = 0;
 };
 
-Deadline::Deadline(Socket& socket)
-    : state_(std::make_shared<State>(socket)) {}
+Deadline::Deadline(Socket& socket) : state_(std::make_shared<State>(socket)) {}
 
 Deadline::~Deadline() {
   state_->socket = nullptr;

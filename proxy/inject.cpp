@@ -166,9 +166,15 @@ void render_value(const Member& m, std::string& out) {
 }
 
 void render_member(const Member& m, std::string& out) {
-  out += '"';
-  out += m.key;  // our own keys: plain ASCII, nothing to escape
-  out += "\":";
+  // '"' key '":' in one copy; our own keys are plain ASCII, nothing to escape.
+  const std::size_t at = out.size();
+  out.resize(at + m.key.size() + 3);
+  char* p = out.data() + at;
+  *p++ = '"';
+  std::memcpy(p, m.key.data(), m.key.size());
+  p += m.key.size();
+  *p++ = '"';
+  *p = ':';
   render_value(m, out);
 }
 
@@ -293,6 +299,17 @@ class Splice {
 
 void append_json_string(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  const bool plain = std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+  });
+  if (plain) {  // the usual run id: one copy
+    const std::size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    out[at] = '"';
+    std::memcpy(out.data() + at + 1, s.data(), s.size());
+    out.back() = '"';
+    return;
+  }
   out += '"';
   for (unsigned char c : s) {
     if (c == '"' || c == '\\') {
@@ -314,16 +331,37 @@ void append_json_string(std::string_view s, std::string& out) {
 BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstream& rules,
                         const RequestInfo& info, bool& cache_control) {
   if (!info.json) return BodyOutcome::skipped_not_json;
-  const std::string osl = int_text(h.osl);
-  const std::string priority = int_text(priority_value(h, rules.priority_mode));
-  const std::string sensitivity = int_text(h.latency_sensitivity);
-  const std::string total = int_text(h.total_requests);
-  const std::string iat = int_text(h.iat_ms);
-  std::string prefix_id;
-  append_json_string(h.prefix_id, prefix_id);
-  std::string ttl;
+  // The leaf values' JSON texts, rendered into one reused buffer (no string per value); views are
+  // taken once it has stopped growing.
+  thread_local std::string leaves;
+  leaves.clear();
+  struct Range {
+    std::size_t at = 0, length = 0;
+  };
+  const auto put_int = [&](std::int64_t v) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+    const Range r{leaves.size(), static_cast<std::size_t>(end - digits)};
+    leaves.append(digits, r.length);
+    return r;
+  };
+  const auto put_string = [&](std::string_view text) {
+    const std::size_t at = leaves.size();
+    append_json_string(text, leaves);
+    return Range{at, leaves.size() - at};
+  };
+  const Range osl_r = put_int(h.osl);
+  const Range priority_r = put_int(priority_value(h, rules.priority_mode));
+  const Range sensitivity_r = put_int(h.latency_sensitivity);
+  const Range total_r = put_int(h.total_requests);
+  const Range iat_r = put_int(h.iat_ms);
+  const Range prefix_r = put_string(h.prefix_id);
   const std::optional<std::string> ttl_value = cache_ttl(h);
-  if (ttl_value) append_json_string(*ttl_value, ttl);
+  const Range ttl_r = ttl_value ? put_string(*ttl_value) : Range{};
+  const auto text = [&](Range r) { return std::string_view(leaves).substr(r.at, r.length); };
+  const std::string_view osl = text(osl_r), priority = text(priority_r),
+                         sensitivity = text(sensitivity_r), total = text(total_r),
+                         iat = text(iat_r), prefix_id = text(prefix_r), ttl = text(ttl_r);
 
   const Member agent_hints[] = {
       {"osl", osl},
@@ -412,8 +450,9 @@ void strip_client_hints(RequestHead& headers) {
   // One pass over the fields (every hint header starts with "x-"), not ten erase-by-name lookups.
   headers.erase_if([](http::field, std::string_view name) {
     if (name.size() <= 2 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') return false;
-    return std::any_of(std::begin(kHintHeaders), std::end(kHintHeaders),
-                       [&](std::string_view h) { return field_name_equals(name, h); });
+    return std::any_of(std::begin(kHintHeaders), std::end(kHintHeaders), [&](std::string_view h) {
+      return name.size() == h.size() && field_name_equals(name, h);
+    });
   });
 }
 

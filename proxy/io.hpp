@@ -16,13 +16,13 @@ namespace augur::proxy {
 using IoExecutor = boost::asio::io_context::executor_type;
 using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, IoExecutor>;
 using Resolver = boost::asio::ip::basic_resolver<boost::asio::ip::tcp, IoExecutor>;
-using Timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-                                                boost::asio::wait_traits<std::chrono::steady_clock>,
-                                                IoExecutor>;
+using Timer = boost::asio::basic_waitable_timer<
+    std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, IoExecutor>;
 // A coroutine on an io thread.
 template <class T>
 using Task = boost::asio::awaitable<T, IoExecutor>;
 // Completion token: `auto [ec, n] = co_await op(..., task_tuple);`
-inline constexpr auto task_tuple = boost::asio::as_tuple(boost::asio::use_awaitable_t<IoExecutor>{});
+inline constexpr auto task_tuple =
+    boost::asio::as_tuple(boost::asio::use_awaitable_t<IoExecutor>{});
 
 }  // namespace augur::proxy

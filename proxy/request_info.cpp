@@ -32,43 +32,67 @@ std::optional<std::int64_t> as_int(dom::element e) {
   return std::nullopt;
 }
 
+// One pass over the top-level members (a lookup per key would rescan the object each time). The
+// first occurrence of a duplicated key wins, as a lookup would have it.
 void read_fields(dom::object root, RequestInfo& info) {
-  dom::element e;
+  enum : unsigned {
+    model = 1,
+    max_completion = 2,
+    max = 4,
+    stream = 8,
+    options = 16,
+    messages = 32,
+    tools = 64,
+    nvext = 128
+  };
+  unsigned seen = 0;
+  std::optional<std::int64_t> max_completion_tokens, max_tokens;
+  const auto first = [&seen](unsigned bit) {
+    const bool was = seen & bit;
+    seen |= bit;
+    return !was;
+  };
   std::string_view s;
   bool b = false;
-
-  if (root["model"].get(e) == simdjson::SUCCESS && e.get_string().get(s) == simdjson::SUCCESS) {
-    info.model.assign(s);
-  }
-  if (root["max_completion_tokens"].get(e) == simdjson::SUCCESS) info.max_tokens = as_int(e);
-  if (!info.max_tokens && root["max_tokens"].get(e) == simdjson::SUCCESS) {
-    info.max_tokens = as_int(e);
-  }
-  if (root["stream"].get(e) == simdjson::SUCCESS && e.get_bool().get(b) == simdjson::SUCCESS) {
-    info.stream = b;
-  }
-  if (root["stream_options"].get(e) == simdjson::SUCCESS && e.is_object() &&
-      e["include_usage"].get_bool().get(b) == simdjson::SUCCESS) {
-    info.include_usage = b;
-  }
   dom::array arr;
-  if (root["messages"].get(e) == simdjson::SUCCESS && e.get_array().get(arr) == simdjson::SUCCESS) {
-    info.message_count = arr.size();
-  }
-  if (root["tools"].get(e) == simdjson::SUCCESS && e.get_array().get(arr) == simdjson::SUCCESS) {
-    info.has_tools = arr.begin() != arr.end();
-  }
-  dom::object nvext;
-  if (root["nvext"].get(e) == simdjson::SUCCESS && e.get_object().get(nvext) == simdjson::SUCCESS) {
-    info.has_nvext = true;
-    dom::object hints;
-    if (nvext["agent_hints"].get(e) == simdjson::SUCCESS &&
-        e.get_object().get(hints) == simdjson::SUCCESS &&
-        hints["prefix_id"].get(e) == simdjson::SUCCESS &&
-        e.get_string().get(s) == simdjson::SUCCESS) {
-      info.nvext_prefix_id.assign(s);
+  dom::object obj;
+  for (const dom::key_value_pair field : root) {
+    const std::string_view key = field.key;
+    const dom::element e = field.value;
+    if (key == "model") {
+      if (first(model) && e.get_string().get(s) == simdjson::SUCCESS) info.model.assign(s);
+    } else if (key == "max_completion_tokens") {
+      if (first(max_completion)) max_completion_tokens = as_int(e);
+    } else if (key == "max_tokens") {
+      if (first(max)) max_tokens = as_int(e);
+    } else if (key == "stream") {
+      if (first(stream) && e.get_bool().get(b) == simdjson::SUCCESS) info.stream = b;
+    } else if (key == "stream_options") {
+      if (first(options) && e.get_object().get(obj) == simdjson::SUCCESS &&
+          obj["include_usage"].get_bool().get(b) == simdjson::SUCCESS) {
+        info.include_usage = b;
+      }
+    } else if (key == "messages") {
+      if (first(messages) && e.get_array().get(arr) == simdjson::SUCCESS) {
+        info.message_count = arr.size();
+      }
+    } else if (key == "tools") {
+      if (first(tools) && e.get_array().get(arr) == simdjson::SUCCESS) {
+        info.has_tools = arr.begin() != arr.end();
+      }
+    } else if (key == "nvext") {
+      if (!first(nvext) || e.get_object().get(obj) != simdjson::SUCCESS) continue;
+      info.has_nvext = true;
+      dom::object hints;
+      dom::element id;
+      if (obj["agent_hints"].get_object().get(hints) == simdjson::SUCCESS &&
+          hints["prefix_id"].get(id) == simdjson::SUCCESS &&
+          id.get_string().get(s) == simdjson::SUCCESS) {
+        info.nvext_prefix_id.assign(s);
+      }
     }
   }
+  info.max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
 }
 
 RequestInfo parse_with(dom::parser& parser, std::string_view body) {

@@ -1,7 +1,6 @@
 #include "proxy/server.hpp"
 
 #include <pthread.h>
-
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>

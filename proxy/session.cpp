@@ -75,7 +75,7 @@ bool parse_buffered(http::basic_parser<isRequest>& parser, beast::flat_buffer& b
 // partial; EOF before any byte is end_of_stream.
 template <class Stream, bool isRequest>
 Task<beast::error_code> read_more(Stream& stream, beast::flat_buffer& buffer,
-                                             http::basic_parser<isRequest>& parser) {
+                                  http::basic_parser<isRequest>& parser) {
   const std::size_t room = std::max<std::size_t>(512, buffer.capacity() - buffer.size());
   const std::size_t size = std::min({room, std::size_t{65536}, buffer.max_size() - buffer.size()});
   if (size == 0) co_return http::error::buffer_overflow;
@@ -93,7 +93,7 @@ Task<beast::error_code> read_more(Stream& stream, beast::flat_buffer& buffer,
 // Parses (and reads) until the parser's header is complete.
 template <class Stream, bool isRequest>
 Task<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer,
-                                               http::basic_parser<isRequest>& parser) {
+                                    http::basic_parser<isRequest>& parser) {
   beast::error_code ec;
   while (!parser.is_header_done()) {
     if (parse_buffered(parser, buffer, ec)) {
@@ -189,9 +189,8 @@ class ClientSession final : public SessionLink {
   Task<AttemptResult> attempt(ConnectionPool& pool, bool client_keep_alive);
   template <class Stream>
   Task<AttemptResult> exchange(Stream& up, UpstreamConn& conn, bool client_keep_alive,
-                                          const config::UpstreamTimeouts& up_cfg);
-  Task<void> send_error(ProxyError e, std::string_view message, unsigned version,
-                                   bool keep_alive);
+                               const config::UpstreamTimeouts& up_cfg);
+  Task<void> send_error(ProxyError e, std::string_view message, unsigned version, bool keep_alive);
   Task<bool> write_to_client(const ResponseFramer::Buffers& buffers);
 
   void watch_client() override;
@@ -264,8 +263,8 @@ void ClientSession::unwatch_client() {
   socket_.cancel(ec);  // only the watch is pending on the client socket here
 }
 
-Task<void> ClientSession::send_error(ProxyError e, std::string_view message,
-                                                unsigned version, bool keep_alive) {
+Task<void> ClientSession::send_error(ProxyError e, std::string_view message, unsigned version,
+                                     bool keep_alive) {
   auto res = error_response(e, message, version == 10 ? 10 : 11, keep_alive);
   deadline_.arm(cfg().limits.write_timeout);
   co_await http::async_write(socket_, res, task_tuple);
@@ -541,8 +540,7 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
   co_return false;
 }
 
-Task<AttemptResult> ClientSession::attempt(ConnectionPool& pool,
-                                                      bool client_keep_alive) {
+Task<AttemptResult> ClientSession::attempt(ConnectionPool& pool, bool client_keep_alive) {
   auto conn = pool.take_idle(Clock::now());
   for (int round = 0; round < 2; ++round) {
     if (!conn) {
@@ -586,9 +584,8 @@ Task<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers
 }
 
 template <class Stream>
-Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn,
-                                                       bool client_keep_alive,
-                                                       const config::UpstreamTimeouts& up_cfg) {
+Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool client_keep_alive,
+                                            const config::UpstreamTimeouts& up_cfg) {
   auto& deadline = conn.deadline;
   const bool reused = conn.reused();
   // Each phase has its own bound; `timeouts.total` (0 = none) caps the whole exchange.

@@ -84,8 +84,7 @@ void ConnectionPool::sweep(Clock::time_point now) {
   std::erase_if(idle_, [&](const std::unique_ptr<UpstreamConn>& c) { return expired(*c, now); });
 }
 
-Task<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
-    boost::system::error_code& ec) {
+Task<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(boost::system::error_code& ec) {
   const auto target = target_;  // keep alive across suspension (a reload may retarget)
   const auto& cfg = target->cfg;
   auto ex = co_await asio::this_coro::executor;
@@ -93,8 +92,8 @@ Task<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(
 
   if (resolved_.empty() || now - resolved_at_ > resolve_ttl) {
     Resolver resolver(ex);
-    auto [rec, results] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port),
-                                                           task_tuple);
+    auto [rec, results] =
+        co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port), task_tuple);
     if (rec) {
       ec = rec;
       co_return nullptr;
