@@ -71,23 +71,24 @@ bool parse_buffered(http::basic_parser<isRequest>& parser, beast::flat_buffer& b
   return used > 0 || ec;
 }
 
-// Reads more bytes for `parser`. EOF after some of a message ends it (close-delimited) or makes it
-// partial; EOF before any byte is end_of_stream.
-template <class Stream, bool isRequest>
-Task<beast::error_code> read_more(Stream& stream, beast::flat_buffer& buffer,
-                                  http::basic_parser<isRequest>& parser) {
+// Where the next read goes (Beast's read_size rule); empty when the buffer is at its maximum.
+asio::mutable_buffer read_space(beast::flat_buffer& buffer) {
   const std::size_t room = std::max<std::size_t>(512, buffer.capacity() - buffer.size());
   const std::size_t size = std::min({room, std::size_t{65536}, buffer.max_size() - buffer.size()});
-  if (size == 0) co_return http::error::buffer_overflow;
-  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(size), task_tuple);
+  return size == 0 ? asio::mutable_buffer{} : buffer.prepare(size);
+}
+
+// Commits `n` bytes just read for `parser`, with Beast's end-of-stream rules: EOF after some of a
+// message ends it (close-delimited) or makes it partial; EOF before any byte is end_of_stream.
+template <bool isRequest>
+beast::error_code after_read(http::basic_parser<isRequest>& parser, beast::flat_buffer& buffer,
+                             beast::error_code ec, std::size_t n) {
   buffer.commit(n);
-  if (ec == asio::error::eof) {
-    if (!parser.got_some()) co_return http::error::end_of_stream;
-    beast::error_code eof;
-    parser.put_eof(eof);
-    co_return eof;
-  }
-  co_return ec;
+  if (ec != asio::error::eof) return ec;
+  if (!parser.got_some()) return http::error::end_of_stream;
+  beast::error_code eof;
+  parser.put_eof(eof);
+  return eof;
 }
 
 // Parses (and reads) until the parser's header is complete.
@@ -100,25 +101,23 @@ Task<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer,
       if (ec) break;
       continue;
     }
-    ec = co_await read_more(stream, buffer, parser);
-    if (ec) break;
+    const auto space = read_space(buffer);
+    if (space.size() == 0) co_return http::error::buffer_overflow;
+    auto [rec, n] = co_await stream.async_read_some(space, task_tuple);
+    if ((ec = after_read(parser, buffer, rec, n))) break;
   }
   co_return ec;
 }
 
-// Writes all of `buffers`. asio::async_write wraps a multi-buffer sequence in a 64-entry
-// prepared_buffers, which makes its operation too big for Asio's per-thread recycling cache (a
-// malloc and free per write); one write_some usually sends everything, and only a partial write
-// falls back to async_write for the rest.
+// Writes what a first write_some left of `buffers`. asio::async_write wraps a multi-buffer
+// sequence in a 64-entry prepared_buffers, which makes its operation too big for Asio's per-thread
+// recycling cache (a malloc and free per write), so callers try one write_some first: it usually
+// sends everything.
 template <class Stream, class Buffers>
-Task<beast::error_code> write_all(Stream& stream, const Buffers& buffers) {
-  const std::size_t total = asio::buffer_size(buffers);
-  if (total == 0) co_return beast::error_code{};
-  auto [ec, n] = co_await stream.async_write_some(buffers, task_tuple);
-  if (ec || n == total) co_return ec;
+Task<beast::error_code> write_rest(Stream& stream, const Buffers& buffers, std::size_t written) {
   beast::buffers_suffix<Buffers> rest(buffers);
-  rest.consume(n);
-  std::tie(ec, n) = co_await asio::async_write(stream, rest, task_tuple);
+  rest.consume(written);
+  auto [ec, n] = co_await asio::async_write(stream, rest, task_tuple);
   co_return ec;
 }
 
@@ -213,6 +212,9 @@ class ClientSession final : public SessionLink {
   std::shared_ptr<ClientWatch> watch_;
   // The request being forwarded: exchange() fills in its timings, status and tokens.
   RequestRecord* record_ = nullptr;
+  // Its storage: a member, not a local of handle(), which keeps that coroutine's frame small
+  // enough for Asio's frame recycling (frames over ~1 KB are malloc'd per call).
+  RequestRecord record_storage_;
   Clock::time_point started_{};
   Clock::duration connect_time_{};
   ResponseMeter meter_;
@@ -341,8 +343,13 @@ Task<void> ClientSession::run() {
           if (bec) break;
           continue;
         }
-        bec = co_await read_more(socket_, buffer_, parser);
-        if (bec) break;
+        const auto space = read_space(buffer_);
+        if (space.size() == 0) {
+          bec = http::error::buffer_overflow;
+          break;
+        }
+        auto [rec, n] = co_await socket_.async_read_some(space, task_tuple);
+        if ((bec = after_read(parser, buffer_, rec, n))) break;
       }
       if (bec) {
         if (bec == http::error::body_limit) {
@@ -399,7 +406,8 @@ Task<bool> ClientSession::handle(bool client_keep_alive) {
 
   started_ = Clock::now();
   connect_time_ = {};
-  RequestRecord record;
+  record_storage_ = RequestRecord{};
+  RequestRecord& record = record_storage_;
   record.call.started_at_ms = unix_ms(std::chrono::system_clock::now());
   record_ = &record;
   const bool keep = co_await forward(client_keep_alive, record);
@@ -579,7 +587,8 @@ Task<AttemptResult> ClientSession::attempt(ConnectionPool& pool, bool client_kee
 
 Task<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
   deadline_.arm(cfg().limits.write_timeout);
-  const auto ec = co_await write_all(socket_, buffers);
+  auto [ec, n] = co_await socket_.async_write_some(buffers, task_tuple);
+  if (!ec && n < asio::buffer_size(buffers)) ec = co_await write_rest(socket_, buffers, n);
   co_return !ec && !watch_->gone;
 }
 
@@ -604,7 +613,10 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
   if (record_) record_->overhead_s = seconds(Clock::now() - started_ - connect_time_);
   const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head_buf_),
                                                           asio::buffer(body_)};
-  const auto wec = co_await write_all(up, request_buffers);
+  auto [wec, wn] = co_await up.async_write_some(request_buffers, task_tuple);
+  if (!wec && wn < asio::buffer_size(request_buffers)) {
+    wec = co_await write_rest(up, request_buffers, wn);
+  }
   if (wec) {
     if (reused && !deadline.timed_out(wec)) co_return AttemptResult{Attempt::stale};
     if (deadline.timed_out(wec)) {
@@ -702,8 +714,13 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
           if (ec) break;
           continue;
         }
-        ec = co_await read_more(up, conn.buffer, p);
-        if (ec) break;
+        const auto space = read_space(conn.buffer);
+        if (space.size() == 0) {
+          ec = http::error::buffer_overflow;
+          break;
+        }
+        auto [rec, n] = co_await up.async_read_some(space, task_tuple);
+        if ((ec = after_read(p, conn.buffer, rec, n))) break;
       }
       got = p.received();
       if (ec || watch_->gone) {
