@@ -32,7 +32,7 @@ class ResponseMeter {
   enum class State : std::uint8_t { out, in_string, after_key, value };
   enum class Key : std::uint8_t { none, content, text, completion_tokens };
 
-  void end_string();
+  static Key key_of(std::string_view s) noexcept;  // a closed string's key, if one we want
 
   bool stream_ = false;
   State state_ = State::out;
