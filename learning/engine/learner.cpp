@@ -146,13 +146,14 @@ void Learner::step(Clock::time_point now) {
 }
 
 void Learner::on_closed(ClosedRun&& run) {
+  std::vector<trie::CallContext> contexts;
   try {
-    builder_.add_run(run.record);
+    contexts = builder_.add_run(run.record);
   } catch (const trie::TrieError& e) {
     spdlog::warn("learning: run {} not learned: {}", run.record.run_id, e.what());
     return;
   }
-  const auto checks = measure(run);
+  const auto checks = measure(run, contexts);
   const auto trajectory = make_trajectory(run, checks);
   stats_.trajectories.fetch_add(1, std::memory_order_relaxed);
   stats_.trajectory_quality_sum.store(
@@ -166,10 +167,11 @@ void Learner::on_closed(ClosedRun&& run) {
   stats_.calls_learned.fetch_add(run.calls.size(), std::memory_order_relaxed);
 }
 
-std::vector<HintErrors> Learner::measure(const ClosedRun& run) {
-  // What really happened, by the builder's own definitions, against what was injected.
+std::vector<HintErrors> Learner::measure(const ClosedRun& run,
+                                         const std::vector<trie::CallContext>& contexts) {
+  // What really happened, by the builder's own definitions (its contexts for this run), against
+  // what was injected.
   std::vector<HintErrors> errors(run.calls.size());
-  const auto contexts = trie::extract_call_contexts(run.record, std::nullopt);
   for (const auto& ctx : contexts) {
     const auto i = static_cast<std::size_t>(ctx.call - run.record.calls.data());
     const auto& h = run.calls[i].hints;

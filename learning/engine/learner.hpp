@@ -67,7 +67,8 @@ class Learner {
  private:
   void on_closed(ClosedRun&& run);
   void adopt(std::shared_ptr<const trie::Trie> trie);
-  std::vector<HintErrors> measure(const ClosedRun& run);
+  std::vector<HintErrors> measure(const ClosedRun& run,
+                                  const std::vector<trie::CallContext>& contexts);
   void load_snapshot();
   void save_snapshot();
   void run();

@@ -9,6 +9,7 @@
 #include <bit>
 #include <cctype>
 #include <cmath>
+#include <unordered_map>
 
 #include "learning/sona/vec.hpp"
 
@@ -53,13 +54,21 @@ std::uint64_t feature_hash(char tag, std::string_view text, std::uint64_t number
   return mix(h);
 }
 
+// One float added to one element of the embedding.
+struct Addition {
+  std::uint32_t at;
+  float value;
+};
+
 // Collects one group's features, then adds them to the output scaled to the group's weight.
 class Group {
  public:
   void add(std::uint64_t hash, float weight) {
     if (n_ < items_.size()) items_[n_++] = {hash, weight};
   }
-  void flush(float group_weight, std::span<float> out) {
+  // Adds the group to `out` and appends each addition to `record`, so that replaying the record
+  // adds exactly the same floats in the same order.
+  void flush(float group_weight, std::span<float> out, std::vector<Addition>& record) {
     float norm2 = 0;
     for (std::size_t i = 0; i < n_; ++i) norm2 += items_[i].weight * items_[i].weight;
     if (norm2 > 0 && !out.empty()) {
@@ -67,7 +76,10 @@ class Group {
       for (std::size_t i = 0; i < n_; ++i) {
         const std::uint64_t h = items_[i].hash;
         const float sign = (h >> 63) != 0 ? -1.0f : 1.0f;
-        out[h % out.size()] += sign * scale * items_[i].weight;
+        const float add = sign * scale * items_[i].weight;
+        const auto at = static_cast<std::uint32_t>(h % out.size());
+        out[at] += add;
+        record.push_back({at, add});
       }
     }
     n_ = 0;
@@ -78,7 +90,7 @@ class Group {
     std::uint64_t hash;
     float weight;
   };
-  std::array<Item, 128> items_{};
+  std::array<Item, 128> items_;  // the first n_ are set; not zeroed (2 KiB per embedding)
   std::size_t n_ = 0;
 };
 
@@ -140,6 +152,156 @@ void add_name(Group& g, char tag, std::string_view name, std::uint64_t number, b
           kTrigramWeight);
 }
 
+// What an embedding depends on besides the path: buckets, not raw values, so calls whose request
+// grew a little share an entry.
+struct Shape {
+  std::uint64_t index = 0;       // index_bucket(call_index)
+  std::uint64_t bytes = 0;       // log2 buckets
+  std::uint64_t max_tokens = 0;  // kNoMaxTokens when absent
+  std::uint64_t messages = 0;
+  bool tools = false;
+  bool stream = false;
+  bool operator==(const Shape&) const = default;
+};
+constexpr std::uint64_t kNoMaxTokens = ~std::uint64_t{0};
+
+Shape shape_of(const CallFeatures& f) noexcept {
+  Shape s;
+  s.index = index_bucket(f.call_index);
+  s.bytes = log2_bucket(f.request_bytes);
+  s.max_tokens =
+      f.max_tokens
+          ? log2_bucket(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *f.max_tokens)))
+          : kNoMaxTokens;
+  s.messages = log2_bucket(f.message_count);
+  s.tools = f.tools;
+  s.stream = f.stream;
+  return s;
+}
+
+// Adds every feature group of the call to v (all zeros on entry), recording each addition into
+// `record`.
+void add_groups(const CallFeatures& f, const Shape& shape, std::span<float> v,
+                std::vector<Addition>& record) {
+  Group g;
+  const std::string_view leaf = f.path.empty() ? std::string_view("<root>") : f.path.back();
+  const std::uint64_t index = shape.index;
+
+  add_name(g, 'L', leaf, 0, /*trigrams=*/true);
+  g.flush(kLeafWeight, v, record);
+
+  add_name(g, 'X', leaf, index, /*trigrams=*/false);
+  g.flush(kLeafIndexWeight, v, record);
+
+  // Ancestors, nearest first, tagged with their distance from the leaf.
+  const std::size_t depth = f.path.size();
+  for (std::size_t up = 1; up < depth && up <= 8; ++up) {
+    const float w = 1.0f / static_cast<float>(up);
+    const std::string_view name = f.path[depth - 1 - up];
+    g.add(feature_hash('A', name, up), w);
+    for_each_piece(name, [&](std::string_view p) { g.add(feature_hash('B', p, up), 0.5f * w); });
+  }
+  g.flush(kAncestorWeight, v, record);
+
+  // The call index, with its neighbours at lower weight so index 5 is near 4 and 6.
+  g.add(feature_hash('I', {}, index), 1.0f);
+  g.add(feature_hash('I', {}, index + 1), 0.4f);
+  if (index > 0) g.add(feature_hash('I', {}, index - 1), 0.4f);
+  g.flush(kIndexWeight, v, record);
+
+  g.add(feature_hash('D', {}, std::min<std::size_t>(depth, 16)), 1.0f);
+  g.flush(kDepthWeight, v, record);
+
+  if (!f.model.empty()) {
+    g.add(feature_hash('M', f.model), 1.0f);
+    g.flush(kModelWeight, v, record);
+  }
+
+  g.add(feature_hash('R', {}, shape.bytes), 1.0f);
+  g.flush(kShapeWeight, v, record);
+  g.add(shape.max_tokens != kNoMaxTokens ? feature_hash('T', {}, shape.max_tokens)
+                                         : feature_hash('T', "none"),
+        1.0f);
+  g.flush(kShapeWeight, v, record);
+  g.add(feature_hash('C', {}, shape.messages), 1.0f);
+  g.flush(kShapeWeight, v, record);
+  g.add(feature_hash('F', shape.tools ? "tools" : "no-tools"), 1.0f);
+  g.add(feature_hash('F', shape.stream ? "stream" : "no-stream"), 1.0f);
+  g.flush(kShapeWeight, v, record);
+}
+
+// Embedding a call costs a few thousand instructions (name pieces, trigrams, a hash per feature,
+// the norm), yet calls repeat the same path, call-index bucket and shape over and over. Each
+// thread keeps, per such key, the additions the groups made and the normalising factor, and
+// replays them: the same floats added in the same order, then the same scaling, so the embedding
+// is bit-identical to one computed afresh. Bounded (emptied when full); an entry is a few hundred
+// bytes.
+class EmbeddingCache {
+ public:
+  static constexpr std::size_t kMaxEntries = 4096;
+
+  struct Entry {
+    std::vector<std::string> path;
+    std::string model;
+    Shape shape;
+    std::size_t dim = 0;
+    std::vector<Addition> additions;
+    float factor = 0;  // what normalize() scaled by; 0: it left the vector unchanged
+  };
+
+  // The entry for the key, or null (then compute into fill() and call keep()).
+  const Entry* find(const CallFeatures& f, const Shape& shape, std::size_t dim) {
+    key_hash_ = hash_of(f, shape, dim);
+    const auto it = entries_.find(key_hash_);
+    if (it == entries_.end()) return nullptr;
+    const Entry& e = it->second;
+    if (e.shape != shape || e.dim != dim || e.model != f.model ||
+        !std::equal(f.path.begin(), f.path.end(), e.path.begin(), e.path.end()))
+      return nullptr;  // a hash collision: computed afresh, the older entry kept
+    return &e;
+  }
+
+  // Scratch for a miss: additions and factor are recorded here, then keep() stores them.
+  Entry& fill() {
+    fill_.additions.clear();
+    fill_.factor = 0;
+    return fill_;
+  }
+
+  // Keeps fill() under the key of the last find().
+  void keep(const CallFeatures& f, const Shape& shape, std::size_t dim) {
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    auto [it, added] = entries_.try_emplace(key_hash_);
+    if (!added) return;  // the collision case above
+    Entry& e = it->second;
+    e.path.assign(f.path.begin(), f.path.end());
+    e.model = f.model;
+    e.shape = shape;
+    e.dim = dim;
+    e.additions = fill_.additions;
+    e.factor = fill_.factor;
+  }
+
+ private:
+  static std::uint64_t hash_of(const CallFeatures& f, const Shape& s, std::size_t dim) noexcept {
+    std::uint64_t h = kFnvOffset;
+    for (const std::uint64_t x :
+         {s.index, s.bytes, s.max_tokens, s.messages,
+          std::uint64_t{s.tools} << 1 | std::uint64_t{s.stream}, std::uint64_t{dim}})
+      h = (h ^ x) * kFnvPrime;
+    h = (fnv(h, f.model) ^ f.model.size()) * kFnvPrime;
+    for (const std::string& name : f.path) {
+      h = fnv(h, name);
+      h = (h ^ name.size()) * kFnvPrime;  // ("ab","c") is not ("a","bc")
+    }
+    return mix(h);
+  }
+
+  std::unordered_map<std::uint64_t, Entry> entries_;
+  Entry fill_;
+  std::uint64_t key_hash_ = 0;
+};
+
 }  // namespace
 
 std::vector<std::string> name_pieces(std::string_view name) {
@@ -150,57 +312,23 @@ std::vector<std::string> name_pieces(std::string_view name) {
 
 void embed_call(const CallFeatures& f, std::size_t dim, Embedding& out) {
   out.values.assign(dim, 0.0f);
-  std::span<float> v = out.values;
-  Group g;
-  const std::string_view leaf = f.path.empty() ? std::string_view("<root>") : f.path.back();
-  const std::uint64_t index = index_bucket(f.call_index);
-
-  add_name(g, 'L', leaf, 0, /*trigrams=*/true);
-  g.flush(kLeafWeight, v);
-
-  add_name(g, 'X', leaf, index, /*trigrams=*/false);
-  g.flush(kLeafIndexWeight, v);
-
-  // Ancestors, nearest first, tagged with their distance from the leaf.
-  const std::size_t depth = f.path.size();
-  for (std::size_t up = 1; up < depth && up <= 8; ++up) {
-    const float w = 1.0f / static_cast<float>(up);
-    const std::string_view name = f.path[depth - 1 - up];
-    g.add(feature_hash('A', name, up), w);
-    for_each_piece(name, [&](std::string_view p) { g.add(feature_hash('B', p, up), 0.5f * w); });
+  const std::span<float> v = out.values;
+  const Shape shape = shape_of(f);
+  thread_local EmbeddingCache cache;
+  if (const auto* e = cache.find(f, shape, dim)) {
+    for (const Addition& a : e->additions) v[a.at] += a.value;
+    if (e->factor != 0) scale(e->factor, v);
+    return;
   }
-  g.flush(kAncestorWeight, v);
-
-  // The call index, with its neighbours at lower weight so index 5 is near 4 and 6.
-  g.add(feature_hash('I', {}, index), 1.0f);
-  g.add(feature_hash('I', {}, index + 1), 0.4f);
-  if (index > 0) g.add(feature_hash('I', {}, index - 1), 0.4f);
-  g.flush(kIndexWeight, v);
-
-  g.add(feature_hash('D', {}, std::min<std::size_t>(depth, 16)), 1.0f);
-  g.flush(kDepthWeight, v);
-
-  if (!f.model.empty()) {
-    g.add(feature_hash('M', f.model), 1.0f);
-    g.flush(kModelWeight, v);
+  auto& fill = cache.fill();
+  add_groups(f, shape, v, fill.additions);
+  // normalize(v), keeping its factor.
+  const float norm = std::sqrt(dot(v, v));
+  if (norm > 1e-12f) {
+    fill.factor = 1.0f / norm;
+    scale(fill.factor, v);
   }
-
-  g.add(feature_hash('R', {}, log2_bucket(f.request_bytes)), 1.0f);
-  g.flush(kShapeWeight, v);
-  g.add(f.max_tokens
-            ? feature_hash(
-                  'T', {},
-                  log2_bucket(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *f.max_tokens))))
-            : feature_hash('T', "none"),
-        1.0f);
-  g.flush(kShapeWeight, v);
-  g.add(feature_hash('C', {}, log2_bucket(f.message_count)), 1.0f);
-  g.flush(kShapeWeight, v);
-  g.add(feature_hash('F', f.tools ? "tools" : "no-tools"), 1.0f);
-  g.add(feature_hash('F', f.stream ? "stream" : "no-stream"), 1.0f);
-  g.flush(kShapeWeight, v);
-
-  normalize(v);
+  cache.keep(f, shape, dim);
 }
 
 Embedding embed_call(const CallFeatures& f, std::size_t dim) {

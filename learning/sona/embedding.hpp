@@ -31,8 +31,11 @@ struct Embedding {
   std::span<const float> view() const noexcept { return values; }
 };
 
-// Embeds `f` into `dim` floats. Deterministic (no RNG, no global state): thread-safe. Allocates
-// only the result vector (and nothing when `out` already has `dim` elements).
+// Embeds `f` into `dim` floats. Deterministic (no RNG, no shared state): thread-safe. Each thread
+// remembers how it embedded each context (path, call-index bucket, model, shape buckets), bounded,
+// so a repeated context is replayed bit for bit instead of re-hashed; a context's first call
+// allocates that entry, otherwise only the result vector is allocated (and nothing when `out`
+// already has `dim` elements).
 void embed_call(const CallFeatures& f, std::size_t dim, Embedding& out);
 Embedding embed_call(const CallFeatures& f, std::size_t dim);
 

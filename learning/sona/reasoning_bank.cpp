@@ -62,6 +62,7 @@ void RecentValues::push(float v) noexcept {
   v_[head_] = v;
   head_ = (head_ + 1) % kRecent;
   n_ = std::min(n_ + 1, kRecent);
+  median_known_ = false;
 }
 
 void RecentValues::append(const RecentValues& newer) noexcept {
@@ -70,14 +71,19 @@ void RecentValues::append(const RecentValues& newer) noexcept {
 }
 
 float RecentValues::median() const noexcept {
-  if (n_ == 0) return 0;
+  if (median_known_) return median_;
+  median_known_ = true;
   std::array<float, kRecent> tmp = v_;
   const auto end = tmp.begin() + static_cast<std::ptrdiff_t>(n_);
   const auto mid = tmp.begin() + static_cast<std::ptrdiff_t>(n_ / 2);
   std::nth_element(tmp.begin(), mid, end);
-  if (n_ % 2 == 1) return *mid;
-  const float below = *std::max_element(tmp.begin(), mid);
-  return 0.5f * (below + *mid);
+  if (n_ % 2 == 1) {
+    median_ = *mid;
+  } else {
+    const float below = *std::max_element(tmp.begin(), mid);
+    median_ = 0.5f * (below + *mid);
+  }
+  return median_;
 }
 
 float Pattern::value(std::size_t h) const {

@@ -39,11 +39,16 @@ class RecentValues {
   void push(float v) noexcept;
   void append(const RecentValues& newer) noexcept;  // newer's values, oldest first
   std::size_t size() const noexcept { return n_; }
-  float median() const noexcept;  // 0 when empty
+  // 0 when empty. Computed on the first read after a change and kept: patterns are read (every
+  // blend, for each of the top matches) far more often than they change. Not thread-safe, like
+  // the bank that owns it.
+  float median() const noexcept;
 
  private:
   std::array<float, kRecent> v_{};
   std::size_t n_ = 0, head_ = 0;  // head_: where the next value goes
+  mutable float median_ = 0;
+  mutable bool median_known_ = true;  // median_ is the median of the values now held
 };
 
 struct Pattern {

@@ -47,6 +47,11 @@ AUGUR_SONA_CLONES void axpy_n(float alpha, const float* x, float* y, std::size_t
   for (std::size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+AUGUR_SONA_CLONES void scale_n(float factor, float* v, std::size_t n) noexcept {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) v[i] *= factor;
+}
+
 }  // namespace
 
 float dot(std::span<const float> a, std::span<const float> b) noexcept {
@@ -61,12 +66,11 @@ void axpy(float alpha, std::span<const float> x, std::span<float> y) noexcept {
   axpy_n(alpha, x.data(), y.data(), std::min(x.size(), y.size()));
 }
 
+void scale(float factor, std::span<float> v) noexcept { scale_n(factor, v.data(), v.size()); }
+
 float normalize(std::span<float> v) noexcept {
   const float norm = std::sqrt(dot(v, v));
-  if (norm > 1e-12f) {
-    const float inv = 1.0f / norm;
-    for (float& x : v) x *= inv;
-  }
+  if (norm > 1e-12f) scale(1.0f / norm, v);
   return norm;
 }
 

@@ -17,6 +17,9 @@ float squared_distance(std::span<const float> a, std::span<const float> b) noexc
 // y[i] += alpha·x[i] over the common length.
 void axpy(float alpha, std::span<const float> x, std::span<float> y) noexcept;
 
+// v[i] *= factor.
+void scale(float factor, std::span<float> v) noexcept;
+
 // Scales v to unit length; leaves a (near-)zero vector unchanged. Returns the old norm.
 float normalize(std::span<float> v) noexcept;
 

@@ -284,14 +284,14 @@ void add_to(NodeAccumulators& acc, const CallContext& ctx, bool with_sensitivity
 
 }  // namespace
 
-void Builder::add_run(const RunRecord& run) {
+std::vector<CallContext> Builder::add_run(const RunRecord& run) {
   for (const CallRecord& call : run.calls) {
     if (call.is_llm() && call.path.size() > kMaxTrieDepth) {
       throw TrieError("run " + run.run_id + ": a call path is deeper than " +
                       std::to_string(kMaxTrieDepth) + " names");
     }
   }
-  const std::vector<CallContext> contexts = extract_call_contexts(run, sensitivity_);
+  std::vector<CallContext> contexts = extract_call_contexts(run, sensitivity_);
   const bool with_sensitivity = sensitivity_.has_value();
   for (const CallContext& ctx : contexts) {
     // The root and every prefix of the path learn from the call (NAT _update_accumulators).
@@ -304,6 +304,7 @@ void Builder::add_run(const RunRecord& run) {
   }
   ++state_.runs_;
   state_.calls_ += contexts.size();
+  return contexts;
 }
 
 std::optional<int> sensitivity_level(const Moments& scores, int scale) {

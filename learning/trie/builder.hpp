@@ -136,8 +136,10 @@ class Builder {
 
   // Accumulates one completed run. Incomplete LLM calls are skipped; `status` is not consulted (a
   // failed call is still a call the agent made, and NAT counts every LLM_END). A call whose path is
-  // longer than kMaxTrieDepth throws TrieError before anything is accumulated.
-  void add_run(const RunRecord& run);
+  // longer than kMaxTrieDepth throws TrieError before anything is accumulated. Returns the run's
+  // call contexts it learned from (extract_call_contexts with this builder's sensitivity; they
+  // point into `run`), so a caller that also needs them does not derive them again.
+  std::vector<CallContext> add_run(const RunRecord& run);
   // Adds another builder's state (e.g. a replica's, read from Redis).
   void merge(const BuilderState& other) { state_.merge(other); }
 

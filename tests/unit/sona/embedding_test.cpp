@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "learning/sona/vec.hpp"
@@ -53,4 +54,28 @@ TEST_CASE("a renamed function lands nearer its original than any other function"
   CHECK(cosine(web.values, web_later.values) < 0.8f);
   const Embedding web2 = embed({"research", "web_search"}, 2);
   CHECK(cosine(web.values, web2.values) > cosine(web.values, web_later.values));
+}
+
+TEST_CASE("a path embeds the same on its first call, on later calls and on any thread") {
+  // More (path, call index) pairs than a thread keeps, so the kept ones are also dropped and
+  // computed again; every answer must equal the one a thread that never saw the path gives.
+  std::vector<std::vector<std::string>> paths;
+  for (int i = 0; i < 1500; ++i)
+    paths.push_back({"workflow" + std::to_string(i % 7), "agent_" + std::to_string(i), "tool"});
+  paths.push_back({"ab", "c"});
+  paths.push_back({"a", "bc"});
+  auto embed_all = [&] {
+    std::vector<std::vector<float>> out;
+    for (const auto& p : paths)
+      for (std::uint32_t index : {1u, 2u, 3u}) out.push_back(embed(p, index).values);
+    return out;
+  };
+  const auto first = embed_all();
+  const auto again = embed_all();
+  std::vector<std::vector<float>> fresh;
+  std::thread([&] { fresh = embed_all(); }).join();
+  CHECK(first == again);
+  CHECK(first == fresh);
+  // Names are told apart, not just concatenated.
+  CHECK(embed({"ab", "c"}, 1).values != embed({"a", "bc"}, 1).values);
 }

@@ -154,10 +154,11 @@ TEST_CASE("request threads suggest while the learning thread learns and cycles")
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> answered{0};
   std::thread reader([&] {
-    while (!stop.load()) {
+    // At least one pass: the learning below may finish before this thread is first scheduled.
+    do {
       for (const auto& x : xs)
         if (auto s = engine.suggest(x); s && std::isfinite(s->values.output_tokens)) ++answered;
-    }
+    } while (!stop.load());
   });
   for (int r = 0; r < 200; ++r) {
     for (const auto& x : xs) engine.learn(x, HintValues{}, tokens(100 + r));

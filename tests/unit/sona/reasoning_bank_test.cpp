@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
 using namespace augur::sona;
@@ -89,4 +91,35 @@ TEST_CASE("a pattern predicts the median of its recent values and turns over wit
   t.value[1] = 7.0f;
   for (int i = 0; i < 20; ++i) p.observe(t, 0.1);
   CHECK(p.value(1) == doctest::Approx(7.0));
+}
+
+TEST_CASE("the median a pattern predicts follows every new value, whether read in between or not") {
+  // Seeded values pushed and merged in; one window is read after every change (its median is
+  // kept between changes), the other only at the end; both match a sort of the last 32 values.
+  std::mt19937_64 rng(7);
+  RecentValues read_often, read_once;
+  std::vector<float> all;
+  for (int step = 0; step < 500; ++step) {
+    if (step % 50 == 49) {
+      RecentValues newer;
+      for (int i = 0; i < 5; ++i) {
+        const auto v = static_cast<float>(rng() % 1000) / 10.0f;
+        newer.push(v);
+        all.push_back(v);
+      }
+      read_often.append(newer);
+      read_once.append(newer);
+    } else {
+      const auto v = static_cast<float>(rng() % 1000) / 10.0f;
+      read_often.push(v);
+      read_once.push(v);
+      all.push_back(v);
+    }
+    std::vector<float> window(all.end() - std::min<std::ptrdiff_t>(all.size(), 32), all.end());
+    std::sort(window.begin(), window.end());
+    const std::size_t n = window.size();
+    const float want = n % 2 == 1 ? window[n / 2] : 0.5f * (window[n / 2 - 1] + window[n / 2]);
+    REQUIRE(read_often.median() == want);
+  }
+  CHECK(read_once.median() == read_often.median());
 }
