@@ -258,6 +258,23 @@ class Splice {
     return close + 1;
   }
 
+  // Adds `members` to the object whose '{' is at `open` and whose '}' ends the text, when the
+  // caller knows none of them is there yet: the same edit merge_object would make, without
+  // scanning the members in between (a whole conversation). False when the text is not so framed.
+  bool append_to_object(std::size_t open, std::span<const Member> members) {
+    if (open >= in_.size() || in_[open] != '{') return false;
+    const std::size_t close = in_.find_last_not_of(" \t\r\n");
+    if (close == npos || close <= open || in_[close] != '}') return false;
+    const bool has_members = skip_ws(in_, open + 1) != close;
+    const std::size_t at = text_.size();
+    for (const Member& m : members) {
+      if (has_members || text_.size() > at) text_ += ',';
+      render_member(m, text_);
+    }
+    edits_.push_back({close, close, at, text_.size() - at});
+    return true;
+  }
+
   void apply(std::string& body) const {
     std::size_t size = in_.size();
     for (const Edit& e : edits_) size = size - (e.end - e.begin) + e.len;
@@ -385,7 +402,11 @@ BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstrea
   // A UTF-8 byte order mark is not JSON whitespace, but some clients send one.
   const std::size_t bom = std::string_view(body).starts_with("\xEF\xBB\xBF") ? 3 : 0;
   std::size_t open = skip_ws(body, bom);
-  if (splice.merge_object(open, top) == npos) return BodyOutcome::skipped_malformed;
+  // With no nvext key in the body (the parser saw every key), the hints go before the closing
+  // brace, where the merge would put them, without scanning the conversation.
+  const bool spliced = info.no_nvext_key ? splice.append_to_object(open, top)
+                                         : splice.merge_object(open, top) != npos;
+  if (!spliced) return BodyOutcome::skipped_malformed;
   splice.apply(body);
   cache_control = ttl_value.has_value();
   return BodyOutcome::nvext_written;

@@ -56,6 +56,7 @@ void read_fields(dom::object root, RequestInfo& info) {
   bool b = false;
   dom::array arr;
   dom::object obj;
+  bool nvext_key = false;
   for (const dom::key_value_pair field : root) {
     const std::string_view key = field.key;
     const dom::element e = field.value;
@@ -81,6 +82,7 @@ void read_fields(dom::object root, RequestInfo& info) {
         info.has_tools = arr.begin() != arr.end();
       }
     } else if (key == "nvext") {
+      nvext_key = true;
       if (!first(nvext) || e.get_object().get(obj) != simdjson::SUCCESS) continue;
       info.has_nvext = true;
       dom::object hints;
@@ -93,6 +95,7 @@ void read_fields(dom::object root, RequestInfo& info) {
     }
   }
   info.max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
+  info.no_nvext_key = !nvext_key;
 }
 
 RequestInfo parse_with(dom::parser& parser, std::string_view body) {

@@ -23,6 +23,9 @@ struct RequestInfo {
   std::size_t message_count = 0;  // elements of `messages` when it is an array
   bool has_tools = false;         // `tools` is a non-empty array
   bool has_nvext = false;         // `nvext` is an object
+  // Every top-level key was seen and none is `nvext` (hand-built RequestInfos leave this false, so
+  // the nvext splice scans the body itself).
+  bool no_nvext_key = false;
 };
 
 // Reads the fields above from `body`. Anything that is not a JSON object (empty, truncated, not

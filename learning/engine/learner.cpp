@@ -1,8 +1,9 @@
 #include "learning/engine/learner.hpp"
 
 #include <pthread.h>
-
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -109,6 +110,10 @@ bool Learner::submit(CallObservation&& call) noexcept {
 void Learner::run() {
   // Named so operators (top -H) and the benchmark (CPU pinning) can tell it from the io threads.
   pthread_setname_np(pthread_self(), "augur-learn");
+  // Learning is background work: at nice 10 (a tenth of an io thread's CPU share when both want
+  // the same core) it mostly uses what serving leaves. If it falls behind under sustained
+  // saturation, the queue fills and observations are dropped (counted), the intended trade.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();

@@ -529,6 +529,13 @@ TEST_CASE(
     }
     REQUIRE(r.body == BodyOutcome::nvext_written);
     ++spliced;
+    // Without an nvext key the splice skips the scan; it must make exactly the merge's edit.
+    RequestInfo scanned = info;
+    scanned.no_nvext_key = false;
+    std::string merged = original;
+    RequestHead g;
+    apply_hints(g, merged, sample_hints(), rules, scanned);
+    CHECK(merged == body);
     simdjson::dom::element doc;
     REQUIRE(parser.parse(body).get(doc) == simdjson::SUCCESS);
     // With duplicate keys simdjson finds the first occurrence; every occurrence was merged.
