@@ -91,12 +91,12 @@ beast::error_code after_read(http::basic_parser<isRequest>& parser, beast::flat_
   return eof;
 }
 
-// Parses (and reads) until the parser's header is complete.
-template <class Stream, bool isRequest>
-Task<beast::error_code> read_header(Stream& stream, beast::flat_buffer& buffer,
-                                    http::basic_parser<isRequest>& parser) {
+// Parses (and reads) until done(parser): the header is complete, or the whole message.
+template <class Stream, bool isRequest, class Done>
+Task<beast::error_code> read_until(Stream& stream, beast::flat_buffer& buffer,
+                                   http::basic_parser<isRequest>& parser, Done done) {
   beast::error_code ec;
-  while (!parser.is_header_done()) {
+  while (!done(parser)) {
     if (parse_buffered(parser, buffer, ec)) {
       if (ec) break;
       continue;
@@ -120,6 +120,9 @@ Task<beast::error_code> write_rest(Stream& stream, const Buffers& buffers, std::
   auto [ec, n] = co_await asio::async_write(stream, rest, task_tuple);
   co_return ec;
 }
+
+constexpr auto header_done = [](const auto& parser) { return parser.is_header_done(); };
+constexpr auto message_done = [](const auto& parser) { return parser.is_done(); };
 
 bool is_timeout(const beast::error_code& ec) {
   return ec == beast::error::timeout || ec == asio::error::timed_out;
@@ -299,7 +302,7 @@ Task<void> ClientSession::run() {
     deadline_.arm(limits.header_timeout);  // bounds slowloris headers
     beast::error_code hec;
     if (!parse_buffered(parser, buffer_, hec) || !parser.is_header_done()) {
-      if (!hec) hec = co_await read_header(socket_, buffer_, parser);
+      if (!hec) hec = co_await read_until(socket_, buffer_, parser, header_done);
     }
     if (hec) {
       if (hec == http::error::header_limit) {
@@ -337,20 +340,7 @@ Task<void> ClientSession::run() {
         if (cec) break;
       }
       deadline_.arm(limits.body_timeout);
-      beast::error_code bec;
-      while (!parser.is_done()) {
-        if (parse_buffered(parser, buffer_, bec)) {
-          if (bec) break;
-          continue;
-        }
-        const auto space = read_space(buffer_);
-        if (space.size() == 0) {
-          bec = http::error::buffer_overflow;
-          break;
-        }
-        auto [rec, n] = co_await socket_.async_read_some(space, task_tuple);
-        if ((bec = after_read(parser, buffer_, rec, n))) break;
-      }
+      const auto bec = co_await read_until(socket_, buffer_, parser, message_done);
       if (bec) {
         if (bec == http::error::body_limit) {
           co_await send_error(ProxyError::body_too_large, "request body exceeds the limit", version,
@@ -636,7 +626,7 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
   for (;;) {
     parser.emplace(relay_scratch_);
     if (head) parser->skip(true);
-    rec = co_await read_header(up, conn.buffer, *parser);
+    rec = co_await read_until(up, conn.buffer, *parser, header_done);
     // An interim 1xx (other than 101) precedes the real response: skip it.
     const unsigned status = parser->status();
     if (rec || status >= 200 || status == 101) break;
