@@ -21,6 +21,8 @@ namespace augur::proxy {
 // the end of its arguments, so augur uses this one.
 bool field_name_equals(std::string_view a, std::string_view b);
 
+// Views it returns (method_string, target, find, operator[], for_each's arguments) point into the
+// arena: insert, set and target(t) may move it, so copy what must outlive the next edit.
 class RequestHead {
  public:
   using field = boost::beast::http::field;

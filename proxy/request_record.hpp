@@ -48,7 +48,7 @@ struct RequestRecord {
   // session routed with may be gone by Worker::finish (a SIGHUP mid-request).
   std::string upstream;
   int upstream_index = -1;  // index into Runtime::routing->upstreams, -1 when none
-  std::string_view method;  // valid only during Worker::finish
+  std::string method;       // as sent (short: no allocation)
   std::string target;       // request target as the client sent it (owned: the session's
                             // copy ends with its forward step, before finish)
   bool llm_call = false;    // a POST with a JSON body: an LLM call learning should see

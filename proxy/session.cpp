@@ -421,7 +421,8 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
 
   record.target.assign(head_.target());  // kept for the record, and for every failover attempt
   const std::string& original_target = record.target;
-  record.method = head_.method_string();
+  // A copy: the head's arena grows (and may move) as fields are set below.
+  record.method.assign(head_.method_string());
   const RequestInfo info = parse_request_body(body_);
   record.llm_call = info.json && head_.method() == http::verb::post;
   const auto candidates = rt.routing->candidates(original_target, info.model);
