@@ -9,7 +9,9 @@ namespace http = boost::beast::http;
 
 namespace {
 
-constexpr std::size_t kKeptArenaBytes = 16 * 1024;  // a huge head's arena is not kept
+// What an idle connection keeps after one huge head: memory per connection stays small.
+constexpr std::size_t kKeptArenaBytes = 16 * 1024;
+constexpr std::size_t kKeptFields = 256;
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c; }
 
@@ -29,6 +31,7 @@ void RequestHead::clear() {
   arena_.clear();
   if (arena_.capacity() > kKeptArenaBytes) std::string().swap(arena_);
   fields_.clear();
+  if (fields_.capacity() > kKeptFields) std::vector<Field>().swap(fields_);
   method_ = verb::unknown;
   method_text_ = target_ = {};
   version_ = 11;
