@@ -23,12 +23,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);  // only compared against lowercase ASCII letters/digits
-         });
-}
-
 // NAT's prefix id is "{run}-d{depth}"; the depth would split one run into one run per stack depth.
 std::string_view drop_depth_suffix(std::string_view id) {
   std::size_t pos = id.rfind("-d");
@@ -169,7 +163,7 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
   headers.for_each([&](auto, std::string_view name, std::string_view value) {
     if (name.size() < 11 || (name[0] | 0x20) != 'x' || name[1] != '-') return;
     for (int i = 0; i < slots; ++i) {
-      if (!found[i] && field_name_equals(name, kNames[i])) {
+      if (!found[i] && ascii_iequals(name, kNames[i])) {
         found[i] = value;
         return;
       }
@@ -178,7 +172,7 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
   const auto is_true = [](const std::optional<std::string_view>& value) {
     if (!value) return false;
     const std::string_view v = trim(*value);
-    return iequals(v, "true") || v == "1" || iequals(v, "yes");
+    return ascii_iequals(v, "true") || v == "1" || ascii_iequals(v, "yes");
   };
 
   ClientContext ctx;

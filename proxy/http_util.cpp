@@ -33,7 +33,7 @@ void prepare_upstream_request(RequestHead& head, std::string_view body, std::str
   head.erase_if([&](http::field id, std::string_view name) {
     if (is_hop_by_hop(id) || id == http::field::expect) return true;  // Expect: augur has the body
     return std::any_of(named.begin(), named.end(),
-                       [&](const std::string& n) { return field_name_equals(name, n); });
+                       [&](const std::string& n) { return ascii_iequals(name, n); });
   });
   if (!remote.empty()) {
     if (const auto prior = head.find("x-forwarded-for"); prior && !prior->empty()) {

@@ -472,7 +472,7 @@ void strip_client_hints(RequestHead& headers) {
   headers.erase_if([](http::field, std::string_view name) {
     if (name.size() <= 2 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') return false;
     return std::any_of(std::begin(kHintHeaders), std::end(kHintHeaders), [&](std::string_view h) {
-      return name.size() == h.size() && field_name_equals(name, h);
+      return name.size() == h.size() && ascii_iequals(name, h);
     });
   });
 }

@@ -19,7 +19,7 @@ std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}
 
 }  // namespace
 
-bool field_name_equals(std::string_view a, std::string_view b) {
+bool ascii_iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (lower(a[i]) != lower(b[i])) return false;
@@ -95,11 +95,11 @@ void RequestHead::set(field id, std::string_view value) {
 }
 
 bool RequestHead::matches(const Field& f, std::string_view name) const {
-  return f.name_length == name.size() && field_name_equals(name_of(f), name);
+  return f.name_length == name.size() && ascii_iequals(name_of(f), name);
 }
 
 std::size_t RequestHead::erase(std::string_view name) {
-  return erase_if([&](field, std::string_view n) { return field_name_equals(n, name); });
+  return erase_if([&](field, std::string_view n) { return ascii_iequals(n, name); });
 }
 
 std::size_t RequestHead::erase(field id) {

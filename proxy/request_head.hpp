@@ -17,9 +17,10 @@
 
 namespace augur::proxy {
 
-// Header names compare case-insensitively (ASCII). Beast 1.81's iequals can read one byte past
-// the end of its arguments, so augur uses this one.
-bool field_name_equals(std::string_view a, std::string_view b);
+// Case-insensitive ASCII comparison (only letters fold), for header names and token values such
+// as "100-continue" or "true". Beast 1.81's iequals can read one byte past the end of its
+// arguments, so augur uses this one.
+bool ascii_iequals(std::string_view a, std::string_view b);
 
 // Views it returns (method_string, target, find, operator[], for_each's arguments) point into the
 // arena: insert, set and target(t) may move it, so copy what must outlive the next edit.

@@ -333,7 +333,7 @@ Task<void> ClientSession::run() {
     }
 
     if (!parser.is_done()) {
-      if (field_name_equals(head_[http::field::expect], "100-continue")) {
+      if (ascii_iequals(head_[http::field::expect], "100-continue")) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         deadline_.arm(limits.write_timeout);
         auto [cec, cn] = co_await asio::async_write(socket_, asio::buffer(cont), task_tuple);
