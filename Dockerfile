@@ -18,7 +18,7 @@ FROM debian:bookworm-slim AS runtime
 # The runtime halves of the -dev packages above (what `ldd augur` resolves to on bookworm).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 libsimdjson14 \
-      libhiredis0.14 libyaml-cpp0.7 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 \
+      libhiredis0.14 libjemalloc2 libyaml-cpp0.7 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/augur --create-home augur
 COPY --from=build /build/proxy/augur /build/loadtest/mock/augur-mock-upstream /usr/local/bin/

@@ -69,18 +69,25 @@ bool parse_path_array(std::string_view value, std::vector<std::string>& path) {
 }
 
 // Names cannot contain control characters after sanitize_token, so the unit separator makes the
-// joined key unambiguous.
-std::string path_key(std::span<const std::string> path) {
-  std::size_t n = 0;
-  for (const auto& name : path) n += name.size() + 1;
-  std::string key;
-  key.reserve(n);
+// joined key unambiguous. Built in a per-thread buffer: only a path new to its run stores a copy.
+std::string_view path_key(std::span<const std::string> path) {
+  thread_local std::string key;
+  key.clear();
+  if (key.capacity() > 64 * 1024) key.shrink_to_fit();
   for (const auto& name : path) {
     key += name;
     key += '\x1f';
   }
   return key;
 }
+
+// Lets the per-path map be searched with a string_view (no key string per lookup).
+struct ViewHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
 
 std::uint32_t saturating_inc(std::uint32_t v) { return v == UINT32_MAX ? v : v + 1; }
 
@@ -116,6 +123,8 @@ std::vector<std::string> parse_function_path(std::string_view value) {
   std::vector<std::string> path;
   value = trim(value);
   if (value.empty()) return path;
+  path.reserve(std::min<std::size_t>(
+      kMaxPathNames, 1 + static_cast<std::size_t>(std::count(value.begin(), value.end(), '/'))));
   // A value that merely starts with '[' but is not an array of strings is read as a slash path, so
   // odd names still give a stable (if odd) path rather than collapsing to root.
   if (value.front() == '[' && parse_path_array(value, path)) return path;
@@ -203,7 +212,8 @@ struct RunState {
   std::string id;
   Clock::time_point last_seen;
   std::uint32_t calls = 0;
-  std::unordered_map<std::string, std::uint32_t> per_path;  // path_key -> calls so far
+  std::unordered_map<std::string, std::uint32_t, ViewHash, std::equal_to<>>
+      per_path;  // path_key -> calls so far
 };
 }  // namespace
 
@@ -241,7 +251,7 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
                                            std::span<const std::string> path,
                                            std::optional<std::uint32_t> index_override,
                                            bool run_end, Clock::time_point now) {
-  std::string key = path_key(path);  // built outside the lock
+  const std::string_view key = path_key(path);  // built outside the lock
   Shard& shard = shard_for(run_id);
   std::lock_guard lock(shard.mu);
 
@@ -268,7 +278,7 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
     it->second = index_override ? *index_override : saturating_inc(it->second);
     a.call_index = it->second;
   } else if (run.per_path.size() < kMaxPathsPerRun) {
-    run.per_path.emplace(std::move(key), a.call_index);
+    run.per_path.emplace(std::string(key), a.call_index);
   }
   if (run_end) shard.erase(found->second);
   return a;

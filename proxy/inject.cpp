@@ -155,36 +155,59 @@ struct Member {
   bool is_object = false;
 };
 
-void render_object(std::span<const Member> members, std::string& out);
+// Members are rendered in two passes: their exact size, then the bytes through a raw pointer into
+// one resize of the output (a std::string append per brace and comma cost more than the copies).
+std::size_t rendered_size(std::span<const Member> members);
 
-void render_value(const Member& m, std::string& out) {
-  if (m.is_object) {
-    render_object(m.object, out);
-  } else {
-    out += m.leaf;
-  }
+std::size_t rendered_size(const Member& m) {
+  return m.key.size() + 3 + (m.is_object ? rendered_size(m.object) : m.leaf.size());
 }
 
-void render_member(const Member& m, std::string& out) {
-  // '"' key '":' in one copy; our own keys are plain ASCII, nothing to escape.
-  const std::size_t at = out.size();
-  out.resize(at + m.key.size() + 3);
-  char* p = out.data() + at;
-  *p++ = '"';
-  std::memcpy(p, m.key.data(), m.key.size());
-  p += m.key.size();
-  *p++ = '"';
-  *p = ':';
-  render_value(m, out);
+std::size_t rendered_size(std::span<const Member> members) {
+  std::size_t n = 2 + (members.empty() ? 0 : members.size() - 1);
+  for (const Member& m : members) n += rendered_size(m);
+  return n;
 }
 
-void render_object(std::span<const Member> members, std::string& out) {
-  out += '{';
+char* put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+char* render_object(std::span<const Member> members, char* p);
+
+char* render_value(const Member& m, char* p) {
+  return m.is_object ? render_object(m.object, p) : put(p, m.leaf);
+}
+
+// '"' key '":' value; our own keys are plain ASCII, nothing to escape.
+char* render_member(const Member& m, char* p) {
+  *p++ = '"';
+  p = put(p, m.key);
+  *p++ = '"';
+  *p++ = ':';
+  return render_value(m, p);
+}
+
+char* render_object(std::span<const Member> members, char* p) {
+  *p++ = '{';
   for (std::size_t i = 0; i < members.size(); ++i) {
-    if (i > 0) out += ',';
-    render_member(members[i], out);
+    if (i > 0) *p++ = ',';
+    p = render_member(members[i], p);
   }
-  out += '}';
+  *p++ = '}';
+  return p;
+}
+
+// Appends `m`'s value (or, with `with_key`, the whole member), preceded by a comma if `comma`.
+void append_rendered(const Member& m, bool with_key, bool comma, std::string& out) {
+  const std::size_t at = out.size();
+  const std::size_t size =
+      comma + (with_key ? rendered_size(m) : rendered_size(m) - m.key.size() - 3);
+  out.resize(at + size);
+  char* p = out.data() + at;
+  if (comma) *p++ = ',';
+  with_key ? render_member(m, p) : render_value(m, p);
 }
 
 // Collects non-overlapping, ascending edits (replace [begin, end) with text) and applies them in a
@@ -233,7 +256,7 @@ class Splice {
         value_end = skip_value(in_, value);
         if (match != nullptr && value_end != npos) {
           std::size_t at = text_.size();
-          render_value(*match, text_);
+          append_rendered(*match, false, false, text_);
           edits_.push_back({value, value_end, at, text_.size() - at});
         }
       }
@@ -251,8 +274,7 @@ class Splice {
     std::size_t at = text_.size();
     for (std::size_t i = 0; i < members.size(); ++i) {
       if (seen[i]) continue;
-      if (has_members || text_.size() > at) text_ += ',';
-      render_member(members[i], text_);
+      append_rendered(members[i], true, has_members || text_.size() > at, text_);
     }
     if (text_.size() > at) edits_.push_back({close, close, at, text_.size() - at});
     return close + 1;
@@ -268,8 +290,7 @@ class Splice {
     const bool has_members = skip_ws(in_, open + 1) != close;
     const std::size_t at = text_.size();
     for (const Member& m : members) {
-      if (has_members || text_.size() > at) text_ += ',';
-      render_member(m, text_);
+      append_rendered(m, true, has_members || text_.size() > at, text_);
     }
     edits_.push_back({close, close, at, text_.size() - at});
     return true;
@@ -498,46 +519,90 @@ std::optional<std::string> cache_ttl(const Hints& h) {
   return seconds % 60 == 0 ? int_text(seconds / 60) + "m" : int_text(seconds) + "s";
 }
 
+namespace {
+
+// The headers each format writes, in the order written.
+constexpr std::string_view kNatHeaders[] = {
+    "x-nat-remaining-llm-calls", "x-nat-interarrival-ms", "x-nat-expected-output-tokens",
+    "x-nat-latency-sensitivity", "x-nat-call-index",      "x-nat-prediction-source"};
+constexpr std::string_view kPrefixHeaders[] = {"x-prefix-id", "x-prefix-total-requests",
+                                               "x-prefix-osl", "x-prefix-iat",
+                                               "x-prefix-latency-sensitivity"};
+constexpr std::string_view kPriorityHeader = "x-dynamo-request-priority";
+
+unsigned format_bit(config::HintFormat f) { return 1u << static_cast<unsigned>(f); }
+
+// Whether `name` is a header one of `formats` writes.
+bool written_by(unsigned formats, std::string_view name) {
+  if (name.size() < 11 || (name[0] | 0x20) != 'x' || name[1] != '-') return false;
+  const auto in = [&](std::span<const std::string_view> names) {
+    return std::any_of(names.begin(), names.end(), [&](std::string_view n) {
+      return n.size() == name.size() && ascii_iequals(n, name);
+    });
+  };
+  return ((formats & format_bit(config::HintFormat::nat_headers)) && in(kNatHeaders)) ||
+         ((formats & format_bit(config::HintFormat::prefix_headers)) && in(kPrefixHeaders)) ||
+         ((formats & format_bit(config::HintFormat::dynamo_priority_header)) &&
+          ascii_iequals(name, kPriorityHeader));
+}
+
+}  // namespace
+
 InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h,
                          const config::Upstream& rules, const RequestInfo& info) {
   InjectResult result;
-  unsigned done = 0;  // bit per HintFormat: a format listed twice is written once
+  unsigned formats = 0;  // a format listed twice is written once
+  for (config::HintFormat format : rules.hints) formats |= format_bit(format);
+  // Every header written replaces any earlier value (a trusted client's, or the x-nat-call-index
+  // and x-prefix-id a client sends as context): one pass removes them all, then each is appended
+  // (basic_fields::set per header scanned every field once per header).
+  if (formats & ~format_bit(config::HintFormat::nvext)) {
+    headers.erase_if([&](http::field, std::string_view name) { return written_by(formats, name); });
+  }
   // Every hint header name is unknown to Beast (request_head_test checks), so no lookup is needed.
-  auto set = [&](std::string_view name, std::string_view value) {
-    headers.set(http::field::unknown, name, value);
+  const auto put = [&](std::string_view name, std::string_view value) {
+    headers.insert(http::field::unknown, name, value);
     ++result.headers_set;
   };
+  const auto put_int = [&](std::string_view name, std::int64_t v) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+    put(name, {digits, static_cast<std::size_t>(end - digits)});
+  };
   for (config::HintFormat format : rules.hints) {
-    const unsigned bit = 1u << static_cast<unsigned>(format);
-    if (done & bit) continue;
-    done |= bit;
+    if (!(formats & format_bit(format))) continue;
+    formats &= ~format_bit(format);
     switch (format) {
       case config::HintFormat::nat_headers:
-        set("x-nat-remaining-llm-calls", int_text(h.remaining));
-        set("x-nat-interarrival-ms", int_text(h.iat_ms));
-        set("x-nat-expected-output-tokens", int_text(h.osl));
-        set("x-nat-latency-sensitivity", int_text(h.latency_sensitivity));
-        set("x-nat-call-index", int_text(h.call_index));
-        set("x-nat-prediction-source", trie::to_string(h.source));
+        put_int(kNatHeaders[0], h.remaining);
+        put_int(kNatHeaders[1], h.iat_ms);
+        put_int(kNatHeaders[2], h.osl);
+        put_int(kNatHeaders[3], h.latency_sensitivity);
+        put_int(kNatHeaders[4], h.call_index);
+        put(kNatHeaders[5], trie::to_string(h.source));
         break;
       case config::HintFormat::prefix_headers:
         // Hints built by hand may carry anything; a header value must never carry CR/LF.
-        set("x-prefix-id", has_unsafe_byte(h.prefix_id)
-                               ? sanitize_token(h.prefix_id, kMaxRunIdBytes)
-                               : h.prefix_id);
-        set("x-prefix-total-requests", int_text(h.total_requests));
-        set("x-prefix-osl", osl_bucket(h.osl));
-        set("x-prefix-iat", iat_bucket(h.iat_ms));
-        set("x-prefix-latency-sensitivity", int_text(h.latency_sensitivity));
+        if (has_unsafe_byte(h.prefix_id)) {
+          put(kPrefixHeaders[0], sanitize_token(h.prefix_id, kMaxRunIdBytes));
+        } else {
+          put(kPrefixHeaders[0], h.prefix_id);
+        }
+        put_int(kPrefixHeaders[1], h.total_requests);
+        put(kPrefixHeaders[2], osl_bucket(h.osl));
+        put(kPrefixHeaders[3], iat_bucket(h.iat_ms));
+        put_int(kPrefixHeaders[4], h.latency_sensitivity);
         break;
       case config::HintFormat::dynamo_priority_header:
-        set("x-dynamo-request-priority", int_text(priority_value(h, rules.priority_mode)));
+        put_int(kPriorityHeader, priority_value(h, rules.priority_mode));
         break;
       case config::HintFormat::nvext:
         result.body = write_nvext(body, h, rules, info, result.cache_control);
         if (result.body == BodyOutcome::nvext_written) {
+          char digits[24];
+          const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
           headers.set(http::field::content_length,
-                      int_text(static_cast<std::int64_t>(body.size())));
+                      {digits, static_cast<std::size_t>(end - digits)});
           headers.erase(http::field::transfer_encoding);
         }
         break;

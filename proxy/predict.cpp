@@ -44,7 +44,7 @@ void refine(Hints& h, const sona::Suggestion& s) {
 }  // namespace
 
 Hints predict(const Runtime& rt, const CallContext& ctx, const RequestInfo& info,
-              std::size_t body_bytes, const sona::Engine* sona) {
+              std::size_t body_bytes, const sona::Engine* sona, Clock::time_point now) {
   const auto& cfg = rt.config->prediction;
   const trie::Prediction* found = nullptr;
   trie::Source source = trie::Source::static_fallback;
@@ -60,7 +60,6 @@ Hints predict(const Runtime& rt, const CallContext& ctx, const RequestInfo& info
   Hints hints = resolve_hints(found, source, ctx, cfg.fallback, cfg.sensitivity_scale);
   if (sona == nullptr) return hints;
 
-  thread_local sona::Embedding embedding;  // no allocation after a thread's first call
   sona::CallFeatures f;
   f.path = ctx.path;
   f.call_index = ctx.call_index;
@@ -70,9 +69,8 @@ Hints predict(const Runtime& rt, const CallContext& ctx, const RequestInfo& info
   f.message_count = static_cast<std::uint32_t>(info.message_count);
   f.tools = info.has_tools;
   f.stream = info.stream;
-  sona->embed(f, embedding);
   const double bar = sona->config().min_confidence;
-  if (const auto s = sona->suggest(embedding, weak(source, found) ? bar / 4 : bar)) {
+  if (const auto s = sona->suggest_call(f, weak(source, found) ? bar / 4 : bar, now)) {
     refine(hints, *s);
   }
   return hints;

@@ -1,7 +1,7 @@
 // The prediction for one call: the trie snapshot's answer (NAT lookup) turned into hint values,
 // refined by SONA where its patterns are confident — always when the trie's answer is weak (from
 // an ancestor, the root, static, or few samples), at a lower confidence bar then. Pure apart from
-// SONA's own counters; thread-safe.
+// SONA's own counters and its per-thread reuse of suggestions; thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -20,8 +20,9 @@ namespace augur::proxy {
 // A trie answer with fewer output-token samples than this counts as weak.
 inline constexpr std::uint64_t kWeakSamples = 5;
 
-// `sona` may be null (sona.enabled false): then exactly the trie-only hints.
+// `sona` may be null (sona.enabled false): then exactly the trie-only hints. `now` dates SONA's
+// per-thread reuse of its suggestions (sona::Engine::suggest_call).
 Hints predict(const Runtime& rt, const CallContext& ctx, const RequestInfo& info,
-              std::size_t body_bytes, const sona::Engine* sona);
+              std::size_t body_bytes, const sona::Engine* sona, Clock::time_point now);
 
 }  // namespace augur::proxy

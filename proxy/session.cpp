@@ -440,7 +440,7 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
   const auto& cfg = *rt.config;
   CallContext ctx = extract_context(head_, info, worker_.server().runs(), now);
   if (!cfg.context.trust_client_hints) strip_client_hints(head_);
-  const Hints hints = predict(rt, ctx, info, body_.size(), worker_.server().sona());
+  const Hints hints = predict(rt, ctx, info, body_.size(), worker_.server().sona(), now);
   auto& call = record.call;
   call.run_id = std::move(ctx.run_id);  // ctx is not read again
   call.run_id_from_client = ctx.run_id_from_client;

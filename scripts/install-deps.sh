@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libssl-dev
   libsimdjson-dev libhiredis-dev libyaml-cpp-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  libjemalloc-dev  # augur's allocator (CMakeLists.txt AUGUR_JEMALLOC)
 )
 if [ "${1:-}" != "--build" ]; then
   packages+=(

@@ -304,6 +304,12 @@ class EmbeddingCache {
 
 }  // namespace
 
+ShapeKey shape_key(const CallFeatures& f) noexcept {
+  const Shape s = shape_of(f);
+  return {s.index, s.bytes, s.max_tokens, s.messages,
+          std::uint64_t{s.tools} << 1 | std::uint64_t{s.stream}};
+}
+
 std::vector<std::string> name_pieces(std::string_view name) {
   std::vector<std::string> out;
   for_each_piece(name, [&](std::string_view p) { out.emplace_back(p); });

@@ -3,6 +3,7 @@
 // fixed-dimension unit vector. Computed once per request, before forwarding.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -38,6 +39,11 @@ struct Embedding {
 // already has `dim` elements).
 void embed_call(const CallFeatures& f, std::size_t dim, Embedding& out);
 Embedding embed_call(const CallFeatures& f, std::size_t dim);
+
+// What an embedding depends on besides path, model and dimension: the call-index and request-shape
+// buckets. Calls with equal buckets, path and model embed identically (caches key on this).
+using ShapeKey = std::array<std::uint64_t, 5>;
+ShapeKey shape_key(const CallFeatures& f) noexcept;
 
 // The lower-case sub-word pieces of a function name: split at non-alphanumerics, camelCase
 // humps and letter/digit boundaries ("WebSearch_v2" -> web, search, v, 2). Exposed for tests.

@@ -7,6 +7,9 @@
 #include <numeric>
 #include <random>
 #include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "learning/sona/kmeans.hpp"
 #include "learning/sona/vec.hpp"
@@ -127,6 +130,52 @@ float quality_of(const HintVector& injected, const Target& t, bool failed) {
   return n == 0 ? 0.0f : static_cast<float>(std::exp(-err / n));
 }
 
+std::uint64_t next_engine_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// suggest_call's per-thread memory: one answer per call context, with when it expires and which
+// engine and snapshot produced it.
+class SuggestionCache {
+ public:
+  static constexpr std::size_t kMaxEntries = 1024;
+  struct Entry {
+    std::uint64_t engine = 0, epoch = 0;
+    double min_confidence = 0;
+    ShapeKey shape{};
+    std::string model;
+    std::vector<std::string> path;
+    Engine::Clock::time_point expires{};
+    std::optional<Suggestion> value;
+  };
+
+  // The entry for this context (possibly stale or new: check `engine`, `epoch`, `expires`).
+  Entry& slot(const CallFeatures& f, const ShapeKey& shape, double min_confidence, bool& fresh) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    const auto mix = [&](std::uint64_t x) { h = (h ^ x) * 0x100000001b3ull; };
+    for (const std::uint64_t x : shape) mix(x);
+    mix(std::hash<std::string_view>{}(f.model));
+    for (const std::string& name : f.path) mix(std::hash<std::string_view>{}(name));
+    mix(static_cast<std::uint64_t>(min_confidence * 1e9));
+    if (entries_.size() >= kMaxEntries && !entries_.contains(h)) entries_.clear();
+    Entry& e = entries_[h];
+    fresh = e.shape == shape && e.min_confidence == min_confidence && e.model == f.model &&
+            std::equal(f.path.begin(), f.path.end(), e.path.begin(), e.path.end());
+    if (!fresh) {  // new, or a hash collision: this context takes the slot
+      e.engine = 0;
+      e.shape = shape;
+      e.min_confidence = min_confidence;
+      e.model = f.model;
+      e.path.assign(f.path.begin(), f.path.end());
+    }
+    return e;
+  }
+
+ private:
+  std::unordered_map<std::uint64_t, Entry> entries_;
+};
+
 }  // namespace
 
 Engine::Engine(const SonaConfig& config, Clock::time_point now)
@@ -138,7 +187,8 @@ Engine::Engine(const SonaConfig& config, Clock::time_point now)
       ewc_(EwcConfig{.param_count = base_.params().size(), .lambda = config.ewc_lambda}),
       buffer_(config.trajectory_capacity),
       published_micro_(micro_),
-      last_cycle_(now) {
+      last_cycle_(now),
+      id_(next_engine_id()) {
   if (config.embedding_dim == 0) throw std::invalid_argument("SONA embedding_dim must be > 0");
   publish_snapshot();
 }
@@ -151,6 +201,26 @@ Embedding Engine::embed(const CallFeatures& f) const {
 
 void Engine::embed(const CallFeatures& f, Embedding& out) const {
   embed_call(f, config_.embedding_dim, out);
+}
+
+std::optional<Suggestion> Engine::suggest_call(const CallFeatures& f, double min_confidence,
+                                               Clock::time_point now) const {
+  thread_local SuggestionCache cache;
+  thread_local Embedding embedding;  // no allocation after a thread's first miss
+  const std::uint64_t epoch = published_.load(std::memory_order_acquire);
+  bool fresh = false;
+  auto& e = cache.slot(f, shape_key(f), min_confidence, fresh);
+  if (fresh && e.engine == id_ && e.epoch == epoch && now < e.expires) {
+    queries_.fetch_add(1, std::memory_order_relaxed);
+    if (e.value) hits_.fetch_add(1, std::memory_order_relaxed);
+    return e.value;
+  }
+  embed(f, embedding);
+  e.value = suggest(embedding, min_confidence);
+  e.engine = id_;
+  e.epoch = epoch;
+  e.expires = now + config_.suggest_reuse;
+  return e.value;
 }
 
 std::optional<Suggestion> Engine::suggest(const Embedding& e) const {
@@ -428,6 +498,7 @@ void Engine::publish_snapshot() {
   }
   current_ = snap;
   snapshot_.store(std::move(snap), std::memory_order_release);
+  published_.fetch_add(1, std::memory_order_release);
   patterns_.store(bank_.size(), std::memory_order_relaxed);
 }
 

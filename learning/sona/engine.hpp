@@ -57,6 +57,12 @@ class Engine {
   // as a trie answering from an ancestor, may accept less).
   std::optional<Suggestion> suggest(const Embedding& e) const;
   std::optional<Suggestion> suggest(const Embedding& e, double min_confidence) const;
+  // embed() then suggest() for a call, except that each thread reuses its previous answer for the
+  // same context (path, model, call-index and shape buckets, threshold) for up to
+  // config().suggest_reuse, and only while no background cycle has published since. Counted in
+  // stats() like suggest(). Bounded per-thread memory (emptied when full).
+  std::optional<Suggestion> suggest_call(const CallFeatures& f, double min_confidence,
+                                         Clock::time_point now) const;
 
   // ---- Learning thread only.
   // Instant loop: one MicroLoRA step on the log error of the hints SONA would give now (so a
@@ -109,6 +115,8 @@ class Engine {
   std::uint64_t cycle_ = 0;
   Clock::time_point last_cycle_;
   std::uint64_t unmatched_ = 0;  // learn() calls since the last cycle that matched no pattern
+  const std::uint64_t id_;       // process-unique, so per-thread caches never mix two engines
+  std::atomic<std::uint64_t> published_{0};  // snapshots published (suggest_call's epoch)
 
   mutable std::atomic<std::uint64_t> queries_{0};
   mutable std::atomic<std::uint64_t> hits_{0};

@@ -41,6 +41,10 @@ struct SonaConfig {
   // trajectory is within `instant_pattern_similarity` of it. 0 disables (MicroLoRA only).
   double instant_pattern_rate = 0.1;
   double instant_pattern_similarity = 0.97;
+  // suggest_call() reuses a thread's answer for the same call context for this long, while no
+  // background cycle has published new patterns (0: always asks afresh). Learning reaches the
+  // request path that much later; it saves the embedding and the pattern scan per request.
+  std::chrono::milliseconds suggest_reuse{50};
 };
 
 // The preset names, in the order the seed lists them.

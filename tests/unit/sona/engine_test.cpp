@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <string>
 #include <thread>
@@ -183,4 +184,63 @@ TEST_CASE("the trajectory buffer is safe for concurrent producers") {
   std::vector<Trajectory> out;
   CHECK(buffer.drain(out) == 1000);
   CHECK_FALSE(buffer.try_pop());
+}
+
+TEST_CASE("suggest_call answers like embed+suggest and reuses that answer only while it may") {
+  using namespace std::chrono_literals;
+  SonaConfig config = small_config();
+  config.suggest_reuse = 50ms;
+  Engine engine(config);
+  const std::vector<std::string> path{"agent", "search"};
+  CallFeatures f;
+  f.path = path;
+  f.call_index = 1;
+  f.model = "m";
+  const Embedding x = engine.embed(f);
+  const auto t0 = Engine::Clock::time_point{} + 1h;
+  const double bar = config.min_confidence;
+
+  CHECK_FALSE(engine.suggest_call(f, bar, t0));  // no patterns yet
+  for (int i = 0; i < 40; ++i) engine.learn(x, HintValues{}, tokens(100));
+  // Learning alone does not reach this thread's answer inside the window...
+  CHECK_FALSE(engine.suggest_call(f, bar, t0 + 10ms));
+  // ...a published cycle does, at once.
+  engine.background_cycle();
+  auto s = engine.suggest_call(f, bar, t0 + 20ms);
+  REQUIRE(s);
+  const auto direct = engine.suggest(x, bar);
+  REQUIRE(direct);
+  CHECK(s->values.output_tokens == direct->values.output_tokens);
+  CHECK(s->confidence == direct->confidence);
+
+  // The instant loop moves the answer; reuse hides that until the window ends.
+  for (int i = 0; i < 20; ++i) engine.learn(x, HintValues{.output_tokens = 100}, tokens(800));
+  const double moved = engine.suggest(x, bar)->values.output_tokens;
+  REQUIRE(moved > s->values.output_tokens * 1.2);
+  CHECK(engine.suggest_call(f, bar, t0 + 60ms)->values.output_tokens == s->values.output_tokens);
+  CHECK(engine.suggest_call(f, bar, t0 + 71ms)->values.output_tokens == moved);
+
+  // Another context, threshold or engine never gets this entry's answer.
+  f.call_index = 2;
+  CHECK(engine.suggest_call(f, bar, t0 + 72ms)->values.output_tokens ==
+        engine.suggest(engine.embed(f), bar)->values.output_tokens);
+  f.call_index = 1;
+  CHECK_FALSE(engine.suggest_call(f, 1.1, t0 + 72ms));  // nothing is that confident
+  Engine fresh(config);
+  CHECK_FALSE(fresh.suggest_call(f, bar, t0 + 72ms));
+
+  // Counted like suggest(): every call is a query, every answer a hit.
+  const Stats before = engine.stats();
+  CHECK(engine.suggest_call(f, bar, t0 + 73ms));
+  CHECK(engine.stats().queries_processed == before.queries_processed + 1);
+  CHECK(engine.stats().pattern_hits == before.pattern_hits + 1);
+
+  // suggest_reuse 0: always afresh.
+  config.suggest_reuse = 0ms;
+  Engine eager(config);
+  for (int i = 0; i < 40; ++i) eager.learn(x, HintValues{}, tokens(100));
+  eager.background_cycle();
+  const double first = eager.suggest_call(f, bar, t0)->values.output_tokens;
+  for (int i = 0; i < 20; ++i) eager.learn(x, HintValues{.output_tokens = 100}, tokens(800));
+  CHECK(eager.suggest_call(f, bar, t0)->values.output_tokens != first);
 }
