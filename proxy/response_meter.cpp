@@ -49,7 +49,106 @@ ResponseMeter::Key ResponseMeter::key_of(std::string_view s) noexcept {
 }
 
 bool ResponseMeter::feed(std::string_view piece) {
+  if (!stream_) {
+    find_usage(piece);
+    return false;
+  }
   const std::uint64_t deltas_before = deltas_;
+  lex(piece);
+  return deltas_before == 0 && deltas_ > 0;
+}
+
+namespace {
+
+constexpr std::string_view kUsageKey = "\"completion_tokens\"";
+
+// Where kUsageKey next occurs in [p, end), or end. Quotes are too common to anchor on alone
+// (string_view::find stops at each one): 16 positions at a time are tested on the key's first two
+// and last two bytes at once, and only those candidates are compared whole.
+const char* find_key(const char* p, const char* const end) noexcept {
+  constexpr std::size_t n = kUsageKey.size();
+#if defined(__SSE2__)
+  const __m128i first = _mm_set1_epi8(kUsageKey[0]), second = _mm_set1_epi8(kUsageKey[1]);
+  const __m128i penult = _mm_set1_epi8(kUsageKey[n - 2]), last = _mm_set1_epi8(kUsageKey[n - 1]);
+  const auto at = [](const char* q) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  };
+  for (; end - p >= static_cast<std::ptrdiff_t>(n + 15); p += 16) {
+    const __m128i hit = _mm_and_si128(
+        _mm_and_si128(_mm_cmpeq_epi8(at(p), first), _mm_cmpeq_epi8(at(p + 1), second)),
+        _mm_and_si128(_mm_cmpeq_epi8(at(p + n - 2), penult), _mm_cmpeq_epi8(at(p + n - 1), last)));
+    for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hit)); mask != 0; mask &= mask - 1) {
+      const char* const q = p + std::countr_zero(mask);
+      if (std::memcmp(q + 2, kUsageKey.data() + 2, n - 4) == 0) return q;
+    }
+  }
+#endif
+  for (; end - p >= static_cast<std::ptrdiff_t>(n); ++p) {
+    if (*p == kUsageKey[0] && std::memcmp(p, kUsageKey.data(), n) == 0) return p;
+  }
+  return end;
+}
+
+}  // namespace
+
+bool ResponseMeter::read_usage(const char* begin, const char* key, const char* end,
+                               std::string_view before) {
+  // An odd run of backslashes escapes the quote: the name is inside a string then.
+  std::size_t backslashes = 0;
+  for (const char* q = key; q > begin && q[-1] == '\\'; --q) ++backslashes;
+  if (key - begin == static_cast<std::ptrdiff_t>(backslashes)) {
+    for (auto it = before.rbegin(); it != before.rend() && *it == '\\'; ++it) ++backslashes;
+  }
+  if (backslashes % 2 != 0) return true;
+  const char* p = key + kUsageKey.size();
+  while (p < end && is_space(*p)) ++p;
+  if (p == end) return false;
+  if (*p != ':') return true;
+  ++p;
+  while (p < end && is_space(*p)) ++p;
+  std::uint64_t number = 0;
+  const char* const digits = p;
+  for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+    if (number < (std::uint64_t{1} << 52)) number = number * 10 + static_cast<unsigned>(*p - '0');
+  }
+  if (p == end) return false;  // the number (or what precedes it) may go on in the next piece
+  if (p != digits) usage_ = number;
+  return true;
+}
+
+void ResponseMeter::find_usage(std::string_view piece) {
+  const std::string_view carried(carry_, carry_len_);
+  // Keys that start in the carried bytes: searched in carried bytes + the piece's first bytes. A
+  // key the previous piece already read whole is read again with the same result.
+  if (carry_len_ > 0) {
+    char window[2 * kCarry];
+    const std::size_t head = std::min(piece.size(), kCarry);
+    std::memcpy(window, carry_, carry_len_);
+    std::memcpy(window + carry_len_, piece.data(), head);
+    const std::string_view w(window, carry_len_ + head);
+    const char* const w_end = w.data() + w.size();
+    for (const char* k = find_key(w.data(), w_end); k < w.data() + carry_len_;
+         k = find_key(k + 1, w_end)) {
+      read_usage(w.data(), k, w_end, {});
+    }
+  }
+  const char* const end = piece.data() + piece.size();
+  for (const char* k = find_key(piece.data(), end); k != end; k = find_key(k + 1, end)) {
+    read_usage(piece.data(), k, end, carried);
+  }
+  // Keep the last kCarry bytes of carried + piece.
+  if (piece.size() >= kCarry) {
+    std::memcpy(carry_, piece.data() + piece.size() - kCarry, kCarry);
+    carry_len_ = kCarry;
+  } else {
+    const std::size_t keep = std::min<std::size_t>(carry_len_, kCarry - piece.size());
+    std::memmove(carry_, carry_ + carry_len_ - keep, keep);
+    std::memcpy(carry_ + keep, piece.data(), piece.size());
+    carry_len_ = static_cast<std::uint8_t>(keep + piece.size());
+  }
+}
+
+void ResponseMeter::lex(std::string_view piece) {
   const char* p = piece.data();
   const char* const end = p + piece.size();
   while (p < end) {
@@ -155,7 +254,6 @@ bool ResponseMeter::feed(std::string_view piece) {
         continue;  // reread c inside the string (it may be a backslash)
     }
   }
-  return deltas_before == 0 && deltas_ > 0;
 }
 
 std::optional<std::uint64_t> ResponseMeter::output_tokens() const {

@@ -1,8 +1,11 @@
 // Reads what learning needs from a response body as it is relayed, without buffering it: the
 // output token count (`usage.completion_tokens`, from a JSON body or a stream's usage chunk) and,
 // for event streams, the content deltas (counted as tokens when no usage arrives; the first one is
-// the call's first token). A small JSON lexer that carries its state across pieces, so a key split
-// between two reads is still found.
+// the call's first token). Streams go through a small JSON lexer that carries its state across
+// pieces, so a key split between two reads is still found. A JSON body needs only its
+// "completion_tokens" key, found by a substring search (in valid JSON an unescaped quote followed
+// by that name and a colon can only open that key), with the last bytes of each piece kept so a
+// key split between reads is still found.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +36,11 @@ class ResponseMeter {
   enum class Key : std::uint8_t { none, content, text, completion_tokens };
 
   static Key key_of(std::string_view s) noexcept;  // a closed string's key, if one we want
+  void lex(std::string_view piece);
+  void find_usage(std::string_view piece);
+  // Reads `"completion_tokens" ws : ws digits` at `key` in [begin, end); false when the data ends
+  // before the value does. `before` is what precedes `begin` (for counting backslashes).
+  bool read_usage(const char* begin, const char* key, const char* end, std::string_view before);
 
   bool stream_ = false;
   State state_ = State::out;
@@ -46,6 +54,10 @@ class ResponseMeter {
   bool in_number_ = false;
   std::optional<std::uint64_t> usage_;
   std::uint64_t deltas_ = 0;
+  // JSON bodies: the last bytes fed, so a key split between pieces is searched again whole.
+  static constexpr std::size_t kCarry = 64;
+  std::uint8_t carry_len_ = 0;
+  char carry_[kCarry] = {};
 };
 
 }  // namespace augur::proxy
