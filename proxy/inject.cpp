@@ -280,22 +280,6 @@ class Splice {
     return close + 1;
   }
 
-  // Adds `members` to the object whose '{' is at `open` and whose '}' ends the text, when the
-  // caller knows none of them is there yet: the same edit merge_object would make, without
-  // scanning the members in between (a whole conversation). False when the text is not so framed.
-  bool append_to_object(std::size_t open, std::span<const Member> members) {
-    if (open >= in_.size() || in_[open] != '{') return false;
-    const std::size_t close = in_.find_last_not_of(" \t\r\n");
-    if (close == npos || close <= open || in_[close] != '}') return false;
-    const bool has_members = skip_ws(in_, open + 1) != close;
-    const std::size_t at = text_.size();
-    for (const Member& m : members) {
-      append_rendered(m, true, has_members || text_.size() > at, text_);
-    }
-    edits_.push_back({close, close, at, text_.size() - at});
-    return true;
-  }
-
   void apply(std::string& body) const {
     std::size_t size = in_.size();
     for (const Edit& e : edits_) size = size - (e.end - e.begin) + e.len;
@@ -366,6 +350,62 @@ void append_json_string(std::string_view s, std::string& out) {
   out += '"';
 }
 
+template <std::size_t N>
+char* put_literal(char* p, const char (&s)[N]) {
+  std::memcpy(p, s, N - 1);
+  return p + N - 1;
+}
+
+char* put_int(char* p, std::int64_t v) { return std::to_chars(p, p + 20, v).ptr; }
+
+// The "nvext" member exactly as merge_object renders `top` in write_nvext (the splice tests compare
+// the two), written straight for a body that has no nvext key: no member tree to walk.
+void render_nvext_member(const Hints& h, int priority, bool strict, std::string_view prefix_json,
+                         std::string_view ttl_json, std::string& out) {
+  const std::size_t at = out.size();
+  out.resize(at + 200 + prefix_json.size() + ttl_json.size());  // keys ~150, six ints
+  char* p = out.data() + at;
+  p = put_literal(p, "\"nvext\":{\"agent_hints\":{\"osl\":");
+  p = put_int(p, h.osl);
+  p = put_literal(p, ",\"priority\":");
+  p = put_int(p, priority);
+  p = put_literal(p, ",\"latency_sensitivity\":");
+  p = put_int(p, h.latency_sensitivity);
+  if (!strict) {
+    p = put_literal(p, ",\"prefix_id\":");
+    p = put(p, prefix_json);
+    p = put_literal(p, ",\"total_requests\":");
+    p = put_int(p, h.total_requests);
+    p = put_literal(p, ",\"iat\":");
+    p = put_int(p, h.iat_ms);
+  }
+  *p++ = '}';
+  if (!ttl_json.empty()) {
+    p = put_literal(p, ",\"cache_control\":{\"type\":\"ephemeral\",\"ttl\":");
+    p = put(p, ttl_json);
+    *p++ = '}';
+  }
+  *p++ = '}';
+  out.resize(static_cast<std::size_t>(p - out.data()));
+}
+
+// With no nvext key in the body (the parser saw every key), the hints go before the closing brace,
+// where the merge would put them, without scanning the conversation: in place, the body's tail
+// after that brace is only whitespace. False when the body is not so framed.
+bool append_nvext(std::string& body, std::size_t open, const Hints& h, int priority, bool strict,
+                  std::string_view prefix_json, std::string_view ttl_json) {
+  if (open >= body.size() || body[open] != '{') return false;
+  const std::size_t close = body.find_last_not_of(" \t\r\n");
+  if (close == npos || close <= open || body[close] != '}') return false;
+  thread_local std::string text;
+  text.clear();
+  if (skip_ws(body, open + 1) != close) text += ',';
+  render_nvext_member(h, priority, strict, prefix_json, ttl_json, text);
+  body.insert(close, text);
+  if (text.capacity() > 64 * 1024) std::string().swap(text);
+  return true;
+}
+
 BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstream& rules,
                         const RequestInfo& info, bool& cache_control) {
   if (!info.json) return BodyOutcome::skipped_not_json;
@@ -376,7 +416,7 @@ BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstrea
   struct Range {
     std::size_t at = 0, length = 0;
   };
-  const auto put_int = [&](std::int64_t v) {
+  const auto put_number = [&](std::int64_t v) {
     char digits[24];
     const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
     const Range r{leaves.size(), static_cast<std::size_t>(end - digits)};
@@ -388,15 +428,29 @@ BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstrea
     append_json_string(text, leaves);
     return Range{at, leaves.size() - at};
   };
-  const Range osl_r = put_int(h.osl);
-  const Range priority_r = put_int(priority_value(h, rules.priority_mode));
-  const Range sensitivity_r = put_int(h.latency_sensitivity);
-  const Range total_r = put_int(h.total_requests);
-  const Range iat_r = put_int(h.iat_ms);
+  const int priority_number = priority_value(h, rules.priority_mode);
   const Range prefix_r = put_string(h.prefix_id);
   const std::optional<std::string> ttl_value = cache_ttl(h);
   const Range ttl_r = ttl_value ? put_string(*ttl_value) : Range{};
   const auto text = [&](Range r) { return std::string_view(leaves).substr(r.at, r.length); };
+  // A UTF-8 byte order mark is not JSON whitespace, but some clients send one.
+  const std::size_t bom = std::string_view(body).starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  const std::size_t open = skip_ws(body, bom);
+  cache_control = false;
+  if (info.no_nvext_key) {
+    if (!append_nvext(body, open, h, priority_number, rules.nvext_strict, text(prefix_r),
+                      text(ttl_r))) {
+      return BodyOutcome::skipped_malformed;
+    }
+    cache_control = ttl_value.has_value();
+    return BodyOutcome::nvext_written;
+  }
+
+  const Range osl_r = put_number(h.osl);
+  const Range priority_r = put_number(priority_number);
+  const Range sensitivity_r = put_number(h.latency_sensitivity);
+  const Range total_r = put_number(h.total_requests);
+  const Range iat_r = put_number(h.iat_ms);
   const std::string_view osl = text(osl_r), priority = text(priority_r),
                          sensitivity = text(sensitivity_r), total = text(total_r),
                          iat = text(iat_r), prefix_id = text(prefix_r), ttl = text(ttl_r);
@@ -420,14 +474,7 @@ BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstrea
   const Member top[] = {{"nvext", {}, std::span(nvext, ttl_value ? 2 : 1), true}};
 
   Splice splice(body);
-  // A UTF-8 byte order mark is not JSON whitespace, but some clients send one.
-  const std::size_t bom = std::string_view(body).starts_with("\xEF\xBB\xBF") ? 3 : 0;
-  std::size_t open = skip_ws(body, bom);
-  // With no nvext key in the body (the parser saw every key), the hints go before the closing
-  // brace, where the merge would put them, without scanning the conversation.
-  const bool spliced = info.no_nvext_key ? splice.append_to_object(open, top)
-                                         : splice.merge_object(open, top) != npos;
-  if (!spliced) return BodyOutcome::skipped_malformed;
+  if (splice.merge_object(open, top) == npos) return BodyOutcome::skipped_malformed;
   splice.apply(body);
   cache_control = ttl_value.has_value();
   return BodyOutcome::nvext_written;

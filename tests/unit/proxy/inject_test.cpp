@@ -519,9 +519,16 @@ TEST_CASE(
     }
     CAPTURE(body);
     const std::string original = body;
+    // Every shape the hints render in: strict or not, with and without cache_control (remaining
+    // 0), an id that needs escaping.
+    Hints hints = sample_hints();
+    rules.nvext_strict = rng() % 2 == 0;
+    if (rng() % 3 == 0) hints.remaining = 0;
+    if (rng() % 3 == 0) hints.prefix_id = "run \"7\" \\ x";
+    hints.osl = 300;
     RequestInfo info = parse_request_body(body);
     RequestHead f;
-    auto r = apply_hints(f, body, sample_hints(), rules, info);
+    auto r = apply_hints(f, body, hints, rules, info);
     if (!info.json) {
       CHECK(r.body == BodyOutcome::skipped_not_json);
       CHECK(body == original);
@@ -534,8 +541,10 @@ TEST_CASE(
     scanned.no_nvext_key = false;
     std::string merged = original;
     RequestHead g;
-    apply_hints(g, merged, sample_hints(), rules, scanned);
+    const auto m = apply_hints(g, merged, hints, rules, scanned);
     CHECK(merged == body);
+    CHECK(m.cache_control == r.cache_control);
+    CHECK(r.cache_control == (hints.remaining > 0));
     simdjson::dom::element doc;
     REQUIRE(parser.parse(body).get(doc) == simdjson::SUCCESS);
     // With duplicate keys simdjson finds the first occurrence; every occurrence was merged.
