@@ -13,19 +13,9 @@ namespace {
 constexpr std::size_t kKeptArenaBytes = 16 * 1024;
 constexpr std::size_t kKeptFields = 256;
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c; }
-
 std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 }  // namespace
-
-bool ascii_iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 void RequestHead::clear() {
   arena_.clear();

@@ -20,7 +20,16 @@ namespace augur::proxy {
 // Case-insensitive ASCII comparison (only letters fold), for header names and token values such
 // as "100-continue" or "true". Beast 1.81's iequals can read one byte past the end of its
 // arguments, so augur uses this one.
-bool ascii_iequals(std::string_view a, std::string_view b);
+// Inline: callers compare against many names, and most differ in length.
+inline bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] | 0x20) : a[i];
+    const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] | 0x20) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
 
 // Views it returns (method_string, target, find, operator[], for_each's arguments) point into the
 // arena: insert, set and target(t) may move it, so copy what must outlive the next edit.

@@ -163,11 +163,13 @@ TEST_CASE("prepare_upstream_request appends to X-Forwarded-For and keeps X-Forwa
   CHECK_FALSE(head.find(http::field::content_length));  // a GET without a body gets none
 }
 
-TEST_CASE("hint header names are unknown to Beast, so apply_hints may set them by name alone") {
+TEST_CASE("names augur writes are unknown to Beast, so they may be set by name alone") {
   for (std::string_view name : kHintHeaders) {
     CAPTURE(name);
     CHECK(http::string_to_field(name) == http::field::unknown);
   }
   CHECK(http::string_to_field("x-nat-call-index") == http::field::unknown);
   CHECK(http::string_to_field("x-prefix-id") == http::field::unknown);
+  CHECK(http::string_to_field("x-forwarded-for") == http::field::unknown);
+  CHECK(http::string_to_field("x-forwarded-proto") == http::field::unknown);
 }
