@@ -107,7 +107,9 @@ class Worker {
 
   Server& server_;
   unsigned index_;
-  Context ioc_{1};
+  // One thread runs it, and only that thread touches its sockets (other threads post to it):
+  // the reactor's per-descriptor locks can go, the scheduler's stay for those posts.
+  Context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   WorkerCounters counters_;
   WorkerMetrics metrics_;
   std::string log_batch_;  // access log lines not yet handed to the writer
