@@ -73,7 +73,7 @@ void RequestHead::insert(field id, std::string_view name, std::string_view value
 }
 
 void RequestHead::insert(std::string_view name, std::string_view value) {
-  insert(http::string_to_field(name), name, value);
+  insert(classify_field(name), name, value);
 }
 
 void RequestHead::insert(field id, std::string_view value) {
@@ -81,7 +81,7 @@ void RequestHead::insert(field id, std::string_view value) {
 }
 
 void RequestHead::set(std::string_view name, std::string_view value) {
-  set(http::string_to_field(name), name, value);
+  set(classify_field(name), name, value);
 }
 
 void RequestHead::set(field id, std::string_view name, std::string_view value) {
@@ -102,8 +102,20 @@ std::size_t RequestHead::erase(std::string_view name) {
   return erase_if([&](field, std::string_view n) { return ascii_iequals(n, name); });
 }
 
+bool RequestHead::matches(const Field& f, field id) const {
+  if (is_classified(id)) return f.id == id;
+  return f.id == id || ascii_iequals(name_of(f), view(http::to_string(id)));
+}
+
 std::size_t RequestHead::erase(field id) {
-  return erase_if([id](field f, std::string_view) { return f == id; });
+  std::size_t n = 0;
+  for (Field& f : fields_) {
+    if (!f.removed && matches(f, id)) {
+      f.removed = true;
+      ++n;
+    }
+  }
+  return n;
 }
 
 std::optional<std::string_view> RequestHead::find(std::string_view name) const {
@@ -115,7 +127,7 @@ std::optional<std::string_view> RequestHead::find(std::string_view name) const {
 
 std::optional<std::string_view> RequestHead::find(field id) const {
   for (const Field& f : fields_) {
-    if (!f.removed && f.id == id) return value_of(f);
+    if (!f.removed && matches(f, id)) return value_of(f);
   }
   return std::nullopt;
 }
@@ -128,7 +140,7 @@ std::size_t RequestHead::count(std::string_view name) const {
 
 std::size_t RequestHead::count(field id) const {
   std::size_t n = 0;
-  for (const Field& f : fields_) n += !f.removed && f.id == id;
+  for (const Field& f : fields_) n += !f.removed && matches(f, id);
   return n;
 }
 
@@ -160,30 +172,21 @@ RequestParser::RequestParser(RequestHead& head, std::string& body) : head_(head)
   if (body_.capacity() > 64 * 1024) std::string().swap(body_);
 }
 
-void RequestParser::on_request_impl(http::verb method, boost::beast::string_view method_text,
-                                    boost::beast::string_view target, int version,
-                                    boost::beast::error_code&) {
-  head_.start(method, view(method_text), view(target), static_cast<unsigned>(version));
+void RequestParser::on_request(verb method, std::string_view method_text, std::string_view target,
+                               int version) {
+  head_.start(method, method_text, target, static_cast<unsigned>(version));
 }
 
-void RequestParser::on_field_impl(http::field id, boost::beast::string_view name,
-                                  boost::beast::string_view value, boost::beast::error_code&) {
-  head_.insert(id, view(name), view(value));
+void RequestParser::on_field(field id, std::string_view name, std::string_view value) {
+  head_.insert(id, name, value);
 }
 
-void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                                      boost::beast::error_code&) {
-  // basic_parser has already checked a declared length against body_limit.
+void RequestParser::on_body_init(const boost::optional<std::uint64_t>& length) {
+  // The parser has already checked a declared length against body_limit.
   if (length) body_.reserve(static_cast<std::size_t>(*length));
 }
 
-std::size_t RequestParser::on_body_impl(boost::beast::string_view data, boost::beast::error_code&) {
-  body_.append(data.data(), data.size());
-  return data.size();
-}
-
-std::size_t RequestParser::on_chunk_body_impl(std::uint64_t, boost::beast::string_view data,
-                                              boost::beast::error_code&) {
+std::size_t RequestParser::on_body(std::string_view data, boost::beast::error_code&) {
   body_.append(data.data(), data.size());
   return data.size();
 }
