@@ -59,8 +59,7 @@ class ScopeExit {
 //
 // Feeds the buffered bytes to `parser` once. False when it needs more bytes (ec clear).
 template <class Parser>
-bool parse_buffered(Parser& parser, beast::flat_buffer& buffer,
-                    beast::error_code& ec) {
+bool parse_buffered(Parser& parser, beast::flat_buffer& buffer, beast::error_code& ec) {
   if (buffer.size() == 0) return false;
   const std::size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
@@ -81,8 +80,8 @@ asio::mutable_buffer read_space(beast::flat_buffer& buffer) {
 // Commits `n` bytes just read for `parser`, with Beast's end-of-stream rules: EOF after some of a
 // message ends it (close-delimited) or makes it partial; EOF before any byte is end_of_stream.
 template <class Parser>
-beast::error_code after_read(Parser& parser, beast::flat_buffer& buffer,
-                             beast::error_code ec, std::size_t n) {
+beast::error_code after_read(Parser& parser, beast::flat_buffer& buffer, beast::error_code ec,
+                             std::size_t n) {
   buffer.commit(n);
   if (ec != asio::error::eof) return ec;
   if (!parser.got_some()) return http::error::end_of_stream;
