@@ -102,20 +102,10 @@ std::size_t RequestHead::erase(std::string_view name) {
   return erase_if([&](field, std::string_view n) { return ascii_iequals(n, name); });
 }
 
-bool RequestHead::matches(const Field& f, field id) const {
-  if (is_classified(id)) return f.id == id;
-  return f.id == id || ascii_iequals(name_of(f), view(http::to_string(id)));
-}
-
+// Ids classify_field does not give are stored as field::unknown: those lookups compare names.
 std::size_t RequestHead::erase(field id) {
-  std::size_t n = 0;
-  for (Field& f : fields_) {
-    if (!f.removed && matches(f, id)) {
-      f.removed = true;
-      ++n;
-    }
-  }
-  return n;
+  if (!is_classified(id)) return erase(view(http::to_string(id)));
+  return erase_if([id](field f, std::string_view) { return f == id; });
 }
 
 std::optional<std::string_view> RequestHead::find(std::string_view name) const {
@@ -126,8 +116,9 @@ std::optional<std::string_view> RequestHead::find(std::string_view name) const {
 }
 
 std::optional<std::string_view> RequestHead::find(field id) const {
+  if (!is_classified(id)) return find(view(http::to_string(id)));
   for (const Field& f : fields_) {
-    if (!f.removed && matches(f, id)) return value_of(f);
+    if (!f.removed && f.id == id) return value_of(f);
   }
   return std::nullopt;
 }
@@ -139,8 +130,9 @@ std::size_t RequestHead::count(std::string_view name) const {
 }
 
 std::size_t RequestHead::count(field id) const {
+  if (!is_classified(id)) return count(view(http::to_string(id)));
   std::size_t n = 0;
-  for (const Field& f : fields_) n += !f.removed && matches(f, id);
+  for (const Field& f : fields_) n += !f.removed && f.id == id;
   return n;
 }
 

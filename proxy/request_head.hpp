@@ -112,7 +112,6 @@ class RequestHead {
   }
   Span append(std::string_view s);
   bool matches(const Field& f, std::string_view name) const;
-  bool matches(const Field& f, field id) const;
 
   verb method_ = verb::unknown;
   Span method_text_, target_;
