@@ -2,19 +2,20 @@
 // and the fields that may be forwarded are copied once into a per-exchange arena, and body bytes
 // go straight into the caller's relay buffer (buffer_body semantics). Beast's response_parser
 // allocated a tree node per header field and augur then erased hop-by-hop fields from it one by
-// one; this keeps the same parsing (Beast's basic_parser) and drops that work.
+// one; this keeps basic_parser's semantics (Http1Parser) and drops that work.
 #pragma once
 
-#include <boost/beast/http/basic_parser.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "proxy/http1_parser.hpp"
+
 namespace augur::proxy {
 
-class RelayResponseParser final : public boost::beast::http::basic_parser<false> {
+class RelayResponseParser final : public Http1Parser<false> {
  public:
   struct Field {
     std::uint32_t offset;  // into the arena: "name: value\r\n"
@@ -52,23 +53,10 @@ class RelayResponseParser final : public boost::beast::http::basic_parser<false>
                   bool& chunked) const;
 
  private:
-  void on_request_impl(boost::beast::http::verb, boost::beast::string_view,
-                       boost::beast::string_view, int, boost::beast::error_code&) override {}
-  void on_response_impl(int code, boost::beast::string_view reason, int version,
-                        boost::beast::error_code& ec) override;
-  void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string,
-                     boost::beast::string_view value, boost::beast::error_code& ec) override;
-  void on_header_impl(boost::beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&,
-                         boost::beast::error_code&) override {}
-  std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code& ec) override;
-  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view,
-                            boost::beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
-                                 boost::beast::error_code& ec) override;
-  void on_finish_impl(boost::beast::error_code&) override {}
+  void on_response(int code, std::string_view reason, int version) override;
+  void on_field(field id, std::string_view name, std::string_view value) override;
+  std::size_t on_body(std::string_view body, boost::beast::error_code& ec) override;
 
-  std::size_t take(std::string_view body, boost::beast::error_code& ec);
   bool named_by_connection(std::string_view name) const;
 
   unsigned status_ = 0;

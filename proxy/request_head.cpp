@@ -63,7 +63,7 @@ void RequestHead::insert(field id, std::string_view name, std::string_view value
 }
 
 void RequestHead::insert(std::string_view name, std::string_view value) {
-  insert(http::string_to_field(name), name, value);
+  insert(classify_field(name), name, value);
 }
 
 void RequestHead::insert(field id, std::string_view value) {
@@ -71,7 +71,7 @@ void RequestHead::insert(field id, std::string_view value) {
 }
 
 void RequestHead::set(std::string_view name, std::string_view value) {
-  set(http::string_to_field(name), name, value);
+  set(classify_field(name), name, value);
 }
 
 void RequestHead::set(field id, std::string_view name, std::string_view value) {
@@ -92,7 +92,9 @@ std::size_t RequestHead::erase(std::string_view name) {
   return erase_if([&](field, std::string_view n) { return ascii_iequals(n, name); });
 }
 
+// Ids classify_field does not give are stored as field::unknown: those lookups compare names.
 std::size_t RequestHead::erase(field id) {
+  if (!is_classified(id)) return erase(view(http::to_string(id)));
   return erase_if([id](field f, std::string_view) { return f == id; });
 }
 
@@ -104,6 +106,7 @@ std::optional<std::string_view> RequestHead::find(std::string_view name) const {
 }
 
 std::optional<std::string_view> RequestHead::find(field id) const {
+  if (!is_classified(id)) return find(view(http::to_string(id)));
   for (const Field& f : fields_) {
     if (!f.removed && f.id == id) return value_of(f);
   }
@@ -117,6 +120,7 @@ std::size_t RequestHead::count(std::string_view name) const {
 }
 
 std::size_t RequestHead::count(field id) const {
+  if (!is_classified(id)) return count(view(http::to_string(id)));
   std::size_t n = 0;
   for (const Field& f : fields_) n += !f.removed && f.id == id;
   return n;
@@ -150,30 +154,21 @@ RequestParser::RequestParser(RequestHead& head, std::string& body) : head_(head)
   if (body_.capacity() > 64 * 1024) std::string().swap(body_);
 }
 
-void RequestParser::on_request_impl(http::verb method, boost::beast::string_view method_text,
-                                    boost::beast::string_view target, int version,
-                                    boost::beast::error_code&) {
-  head_.start(method, view(method_text), view(target), static_cast<unsigned>(version));
+void RequestParser::on_request(verb method, std::string_view method_text, std::string_view target,
+                               int version) {
+  head_.start(method, method_text, target, static_cast<unsigned>(version));
 }
 
-void RequestParser::on_field_impl(http::field id, boost::beast::string_view name,
-                                  boost::beast::string_view value, boost::beast::error_code&) {
-  head_.insert(id, view(name), view(value));
+void RequestParser::on_field(field id, std::string_view name, std::string_view value) {
+  head_.insert(id, name, value);
 }
 
-void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                                      boost::beast::error_code&) {
-  // basic_parser has already checked a declared length against body_limit.
+void RequestParser::on_body_init(const boost::optional<std::uint64_t>& length) {
+  // The parser has already checked a declared length against body_limit.
   if (length) body_.reserve(static_cast<std::size_t>(*length));
 }
 
-std::size_t RequestParser::on_body_impl(boost::beast::string_view data, boost::beast::error_code&) {
-  body_.append(data.data(), data.size());
-  return data.size();
-}
-
-std::size_t RequestParser::on_chunk_body_impl(std::uint64_t, boost::beast::string_view data,
-                                              boost::beast::error_code&) {
+std::size_t RequestParser::on_body(std::string_view data, boost::beast::error_code&) {
   body_.append(data.data(), data.size());
   return data.size();
 }

@@ -5,7 +5,6 @@
 // appended line, and the upstream head is a copy of the live lines.
 #pragma once
 
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <cstddef>
@@ -14,6 +13,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "proxy/http1_parser.hpp"
 
 namespace augur::proxy {
 
@@ -49,14 +50,15 @@ class RequestHead {
   void target(std::string_view t);  // replaces the target (e.g. an upstream's base path added)
   unsigned version() const { return version_; }  // the client's (upstream is always sent 1.1)
 
-  // Appends a field; `id` must be what Beast's string_to_field gives for `name` (the parser
-  // passes it), field::unknown for names Beast does not know.
+  // Appends a field; `id` must be what classify_field gives for `name` (the parser passes it):
+  // field::unknown for the names augur never looks up by id. Lookups by an id classify_field does
+  // not give compare names, so find(field::accept) still finds "Accept".
   void insert(field id, std::string_view name, std::string_view value);
   void insert(std::string_view name, std::string_view value);
   void insert(field id, std::string_view value);
 
   // Removes every field of that name, then appends one (basic_fields::set semantics). The
-  // three-argument form skips the name lookup: `id` must be what insert() requires.
+  // three-argument form skips the name classification: `id` must be what insert() requires.
   void set(std::string_view name, std::string_view value);
   void set(field id, std::string_view value);
   void set(field id, std::string_view name, std::string_view value);
@@ -127,29 +129,20 @@ class RequestHead {
   std::vector<Field> fields_;
 };
 
-// Beast's parser feeding a RequestHead and a body string, both owned by the connection and reused
-// (Beast's request_parser<string_body> built a fresh field tree and body per request). Bounds come
-// from basic_parser: header_limit and body_limit. The constructor clears `head` and `body`.
-class RequestParser final : public boost::beast::http::basic_parser<true> {
+// The request parser (Http1Parser, Beast's basic_parser semantics) feeding a RequestHead and a
+// body string, both owned by the connection and reused (Beast's request_parser<string_body>
+// built a fresh field tree and body per request). Bounds: header_limit and body_limit. The
+// constructor clears `head` and `body`.
+class RequestParser final : public Http1Parser<true> {
  public:
   RequestParser(RequestHead& head, std::string& body);
 
  private:
-  void on_request_impl(boost::beast::http::verb method, boost::beast::string_view method_text,
-                       boost::beast::string_view target, int version,
-                       boost::beast::error_code& ec) override;
-  void on_response_impl(int, boost::beast::string_view, int, boost::beast::error_code&) override {}
-  void on_field_impl(boost::beast::http::field id, boost::beast::string_view name,
-                     boost::beast::string_view value, boost::beast::error_code& ec) override;
-  void on_header_impl(boost::beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                         boost::beast::error_code& ec) override;
-  std::size_t on_body_impl(boost::beast::string_view data, boost::beast::error_code& ec) override;
-  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view,
-                            boost::beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view data,
-                                 boost::beast::error_code& ec) override;
-  void on_finish_impl(boost::beast::error_code&) override {}
+  void on_request(verb method, std::string_view method_text, std::string_view target,
+                  int version) override;
+  void on_field(field id, std::string_view name, std::string_view value) override;
+  void on_body_init(const boost::optional<std::uint64_t>& length) override;
+  std::size_t on_body(std::string_view data, boost::beast::error_code& ec) override;
 
   RequestHead& head_;
   std::string& body_;

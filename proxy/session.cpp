@@ -58,9 +58,8 @@ class ScopeExit {
 // (the usual case) is parsed here with none. End-of-stream rules are Beast's.
 //
 // Feeds the buffered bytes to `parser` once. False when it needs more bytes (ec clear).
-template <bool isRequest>
-bool parse_buffered(http::basic_parser<isRequest>& parser, beast::flat_buffer& buffer,
-                    beast::error_code& ec) {
+template <class Parser>
+bool parse_buffered(Parser& parser, beast::flat_buffer& buffer, beast::error_code& ec) {
   if (buffer.size() == 0) return false;
   const std::size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
@@ -80,9 +79,9 @@ asio::mutable_buffer read_space(beast::flat_buffer& buffer) {
 
 // Commits `n` bytes just read for `parser`, with Beast's end-of-stream rules: EOF after some of a
 // message ends it (close-delimited) or makes it partial; EOF before any byte is end_of_stream.
-template <bool isRequest>
-beast::error_code after_read(http::basic_parser<isRequest>& parser, beast::flat_buffer& buffer,
-                             beast::error_code ec, std::size_t n) {
+template <class Parser>
+beast::error_code after_read(Parser& parser, beast::flat_buffer& buffer, beast::error_code ec,
+                             std::size_t n) {
   buffer.commit(n);
   if (ec != asio::error::eof) return ec;
   if (!parser.got_some()) return http::error::end_of_stream;
@@ -92,9 +91,9 @@ beast::error_code after_read(http::basic_parser<isRequest>& parser, beast::flat_
 }
 
 // Parses (and reads) until done(parser): the header is complete, or the whole message.
-template <class Stream, bool isRequest, class Done>
-Task<beast::error_code> read_until(Stream& stream, beast::flat_buffer& buffer,
-                                   http::basic_parser<isRequest>& parser, Done done) {
+template <class Stream, class Parser, class Done>
+Task<beast::error_code> read_until(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
+                                   Done done) {
   beast::error_code ec;
   while (!done(parser)) {
     if (parse_buffered(parser, buffer, ec)) {
