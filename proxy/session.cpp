@@ -722,8 +722,10 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
         }
         break;
       }
-      meter(got);
-      if (event_stream) tail.feed(buf, got);
+      if (event_stream) {  // before the write: the first token is timed as it arrives
+        meter(got);
+        tail.feed(buf, got);
+      }
       // A read can end on a chunk header with no data yet: nothing to send.
       if (got == 0 && !p.is_done()) continue;
     }
@@ -732,6 +734,9 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
             framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, last))) {
       co_return AttemptResult{Attempt::client_gone};
     }
+    // A JSON body is read for its token count after it went out (the relay buffer is intact until
+    // the next read): off the client's critical path.
+    if (!event_stream) meter(got);
     head_pending = false;
     if (last) break;
   }
