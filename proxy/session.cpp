@@ -185,9 +185,10 @@ class ClientSession final : public SessionLink {
   Task<void> run();
 
  private:
-  Task<bool> handle(bool client_keep_alive);
+  // Bookkeeping around forward(): the clock, the record, and handing the record over.
+  void start_request();
+  void finish_request();
   Task<bool> forward(bool client_keep_alive, RequestRecord& record);
-  Task<AttemptResult> attempt(ConnectionPool& pool, bool client_keep_alive);
   template <class Stream>
   Task<AttemptResult> exchange(Stream& up, UpstreamConn& conn, bool client_keep_alive,
                                const config::UpstreamTimeouts& up_cfg);
@@ -214,8 +215,7 @@ class ClientSession final : public SessionLink {
   std::shared_ptr<ClientWatch> watch_;
   // The request being forwarded: exchange() fills in its timings, status and tokens.
   RequestRecord* record_ = nullptr;
-  // Its storage: a member, not a local of handle(), which keeps that coroutine's frame small
-  // enough for Asio's frame recycling (frames over ~1 KB are malloc'd per call).
+  // Its storage: a member, not a coroutine local, which keeps run()'s frame small.
   RequestRecord record_storage_;
   Clock::time_point started_{};
   Clock::duration connect_time_{};
@@ -357,7 +357,18 @@ Task<void> ClientSession::run() {
     }
 
     const bool client_keep_alive = parser.keep_alive() && !worker_.draining();
-    if (!co_await handle(client_keep_alive)) break;
+    // One request, around forward() (no coroutine of its own: a frame per request less).
+    bool keep = false;
+    {
+      counters.requests.fetch_add(1, std::memory_order_relaxed);
+      counters.inflight.fetch_add(1, std::memory_order_relaxed);
+      const ScopeExit inflight_guard{
+          [&counters] { counters.inflight.fetch_sub(1, std::memory_order_relaxed); }};
+      start_request();
+      keep = co_await forward(client_keep_alive, record_storage_);
+      finish_request();
+    }
+    if (!keep) break;
     if (buffer_.capacity() > 64 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
   }
 
@@ -386,21 +397,17 @@ learning::InjectedHints injected(const Hints& h) {
   return out;
 }
 
-Task<bool> ClientSession::handle(bool client_keep_alive) {
-  auto& counters = worker_.counters();
-  counters.requests.fetch_add(1, std::memory_order_relaxed);
-  counters.inflight.fetch_add(1, std::memory_order_relaxed);
-  const ScopeExit inflight_guard{
-      [&] { counters.inflight.fetch_sub(1, std::memory_order_relaxed); }};
-
+void ClientSession::start_request() {
   started_ = Clock::now();
   connect_time_ = {};
   record_storage_ = RequestRecord{};
-  RequestRecord& record = record_storage_;
-  record.call.started_at_ms = unix_ms(std::chrono::system_clock::now());
-  record_ = &record;
-  const bool keep = co_await forward(client_keep_alive, record);
+  record_storage_.call.started_at_ms = unix_ms(std::chrono::system_clock::now());
+  record_ = &record_storage_;
+}
+
+void ClientSession::finish_request() {
   record_ = nullptr;
+  RequestRecord& record = record_storage_;
   const auto ended = Clock::now();
   record.duration_s = seconds(ended - started_);
   record.call.ended_at_ms =
@@ -408,7 +415,6 @@ Task<bool> ClientSession::handle(bool client_keep_alive) {
       std::chrono::duration_cast<std::chrono::milliseconds>(ended - started_).count();
   record.call.output_tokens = meter_.output_tokens();
   worker_.finish(record);
-  co_return keep;
 }
 
 Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record) {
@@ -500,7 +506,43 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
       apply_hints(head_, body_, hints, target->cfg, info);
     }
 
-    last = co_await attempt(worker_.pool(target), client_keep_alive);
+    // The attempt at this upstream: a pooled connection or a new one, and once more on a new one
+    // when a pooled connection turns out dead before any response byte. (Inline, not a coroutine
+    // of its own: a frame per request less.)
+    auto& pool = worker_.pool(target);
+    auto conn = pool.take_idle(n == 0 ? started_ : Clock::now());
+    for (int round = 0; round < 2; ++round) {
+      if (!conn) {
+        beast::error_code ec;
+        const auto connect_start = Clock::now();
+        conn = co_await pool.connect(ec);
+        connect_time_ += Clock::now() - connect_start;
+        if (!conn) {
+          last = is_timeout(ec)
+                     ? AttemptResult{Attempt::connect_failed, ProxyError::upstream_timeout,
+                                     "upstream connect timed out"}
+                     : AttemptResult{Attempt::connect_failed, ProxyError::upstream_refused,
+                                     "upstream connection failed: " + ec.message()};
+          break;
+        }
+      }
+      last = co_await conn->visit([&](auto& s) {
+        return exchange(s, *conn, client_keep_alive, pool.target().cfg.timeouts);
+      });
+      if (last.kind == Attempt::stale && round == 0) {
+        // The server closed a pooled connection we thought was idle; nothing was processed.
+        counters.upstream_retries.fetch_add(1, std::memory_order_relaxed);
+        conn.reset();
+        continue;
+      }
+      if (last.kind == Attempt::stale) {
+        last.kind = Attempt::failed;
+        last.error = ProxyError::upstream_refused;
+        last.message = "upstream closed the connection before responding";
+      }
+      if (last.upstream_reusable) pool.give_back(std::move(conn), Clock::now());
+      break;
+    }
     if (last.kind == Attempt::connect_failed) {
       health.failures.fetch_add(1, std::memory_order_relaxed);
       health.down_until_ns.store((Clock::now() + refused_cooldown).time_since_epoch().count(),
@@ -536,43 +578,6 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
       co_return client_keep_alive && !worker_.draining();
   }
   co_return false;
-}
-
-Task<AttemptResult> ClientSession::attempt(ConnectionPool& pool, bool client_keep_alive) {
-  auto conn = pool.take_idle(Clock::now());
-  for (int round = 0; round < 2; ++round) {
-    if (!conn) {
-      beast::error_code ec;
-      const auto connect_start = Clock::now();
-      conn = co_await pool.connect(ec);
-      connect_time_ += Clock::now() - connect_start;
-      if (!conn) {
-        if (is_timeout(ec)) {
-          co_return AttemptResult{Attempt::connect_failed, ProxyError::upstream_timeout,
-                                  "upstream connect timed out"};
-        }
-        co_return AttemptResult{Attempt::connect_failed, ProxyError::upstream_refused,
-                                "upstream connection failed: " + ec.message()};
-      }
-    }
-    AttemptResult r = co_await conn->visit(
-        [&](auto& s) { return exchange(s, *conn, client_keep_alive, pool.target().cfg.timeouts); });
-    if (r.kind == Attempt::stale && round == 0) {
-      // The server closed a pooled connection we thought was idle; nothing was processed.
-      worker_.counters().upstream_retries.fetch_add(1, std::memory_order_relaxed);
-      conn.reset();
-      continue;
-    }
-    if (r.kind == Attempt::stale) {
-      r.kind = Attempt::failed;
-      r.error = ProxyError::upstream_refused;
-      r.message = "upstream closed the connection before responding";
-    }
-    if (r.upstream_reusable) pool.give_back(std::move(conn), Clock::now());
-    co_return r;
-  }
-  co_return AttemptResult{Attempt::failed, ProxyError::upstream_refused,
-                          "upstream closed the connection before responding"};
 }
 
 Task<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
