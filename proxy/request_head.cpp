@@ -1,5 +1,6 @@
 #include "proxy/request_head.hpp"
 
+#include <algorithm>
 #include <boost/beast/http/field.hpp>
 #include <cstring>
 
@@ -18,8 +19,7 @@ std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}
 }  // namespace
 
 void RequestHead::clear() {
-  arena_.clear();
-  if (arena_.capacity() > kKeptArenaBytes) std::string().swap(arena_);
+  arena_.clear(kKeptArenaBytes);
   fields_.clear();
   if (fields_.capacity() > kKeptFields) std::vector<Field>().swap(fields_);
   method_ = verb::unknown;
@@ -29,7 +29,7 @@ void RequestHead::clear() {
 
 RequestHead::Span RequestHead::append(std::string_view s) {
   const Span span{static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(s.size())};
-  arena_.append(s.data(), s.size());
+  if (!s.empty()) std::memcpy(arena_.extend(s.size()), s.data(), s.size());
   return span;
 }
 
@@ -43,12 +43,26 @@ void RequestHead::start(verb method, std::string_view method_text, std::string_v
 
 void RequestHead::target(std::string_view t) { target_ = append(t); }
 
+void RequestHead::Arena::grow(std::size_t n) {
+  const std::size_t capacity = std::max({capacity_ * 2, size_ + n, std::size_t{1024}});
+  auto bytes = std::make_unique_for_overwrite<char[]>(capacity);
+  if (size_ > 0) std::memcpy(bytes.get(), bytes_.get(), size_);
+  bytes_ = std::move(bytes);
+  capacity_ = capacity;
+}
+
+void RequestHead::Arena::clear(std::size_t keep_capacity) {
+  size_ = 0;
+  if (capacity_ > keep_capacity) {
+    bytes_.reset();
+    capacity_ = 0;
+  }
+}
+
 void RequestHead::insert(field id, std::string_view name, std::string_view value) {
-  // One resize and plain copies: four appends cost twice as much, per field, per request.
   const std::size_t offset = arena_.size();
   const std::size_t length = name.size() + value.size() + 4;
-  arena_.resize(offset + length);
-  char* out = arena_.data() + offset;
+  char* out = arena_.extend(length);
   std::memcpy(out, name.data(), name.size());
   out += name.size();
   *out++ = ':';
@@ -139,12 +153,12 @@ void RequestHead::serialize(std::string& out) const {
   for (const Field& f : fields_) {
     if (f.removed) continue;
     if (f.offset != run_end) {
-      out.append(arena_, run_start, run_end - run_start);
+      out.append(arena_.data() + run_start, run_end - run_start);
       run_start = f.offset;
     }
     run_end = f.offset + f.line_length;
   }
-  out.append(arena_, run_start, run_end - run_start);
+  out.append(arena_.data() + run_start, run_end - run_start);
   out += "\r\n";
 }
 
