@@ -168,6 +168,10 @@ void Learner::on_closed(ClosedRun&& run) {
   if (redis_) redis_->queue_run(trie::serialize_run_record(run.record));
   ++runs_since_rebuild_;
   ++runs_since_snapshot_;
+  // Every rebuild_runs closed runs, even inside one batch: a learner that fell behind and drains
+  // many runs at once still rebuilds at the same run counts. Before the run is counted as
+  // completed, so when the count reaches a multiple of rebuild_runs the served trie has them all.
+  if (cfg_.rebuild_runs > 0 && runs_since_rebuild_ >= cfg_.rebuild_runs) rebuild(Clock::now());
   stats_.runs_completed.fetch_add(1, std::memory_order_relaxed);
   stats_.calls_learned.fetch_add(run.calls.size(), std::memory_order_relaxed);
 }
