@@ -25,6 +25,9 @@ struct Outcome {
   std::string body;
   bool keep_alive = false, chunked = false, upgrade = false, need_eof = false;
   std::string content_length;
+  // Bytes the message took: where the next pipelined message would start. A disagreement here is
+  // a request smuggling gap even when heads and bodies match.
+  std::size_t consumed = 0;
 
   bool operator==(const Outcome&) const = default;
 };
@@ -33,7 +36,7 @@ inline std::string describe(const Outcome& o) {
   return "ec=" + o.ec.message() + " head=[" + o.head + "] body=" + std::to_string(o.body.size()) +
          " ka=" + std::to_string(o.keep_alive) + " ch=" + std::to_string(o.chunked) +
          " up=" + std::to_string(o.upgrade) + " eof=" + std::to_string(o.need_eof) +
-         " cl=" + o.content_length;
+         " cl=" + o.content_length + " consumed=" + std::to_string(o.consumed);
 }
 
 // Beast's id for a name, as Http1Parser reports it (only the ids augur looks up are kept).
@@ -136,12 +139,14 @@ Outcome run(const std::vector<std::string_view>& pieces, const Setup& s) {
   parser.cap = s.cap;
   Outcome out;
   std::string pending;
+  std::size_t consumed = 0;
   error_code ec;
   for (const auto piece : pieces) {
     pending += piece;
     while (!parser.is_done() && !pending.empty()) {
       const std::size_t used = parser.put(boost::asio::buffer(pending), ec);
       pending.erase(0, used);
+      consumed += used;
       if (ec == http::error::need_more) break;
       if (ec == http::error::need_buffer) ec = {};
       if (ec) break;
@@ -166,6 +171,7 @@ Outcome run(const std::vector<std::string_view>& pieces, const Setup& s) {
   out.upgrade = parser.upgrade();
   out.need_eof = parser.need_eof();
   if (const auto cl = parser.content_length()) out.content_length = std::to_string(*cl);
+  out.consumed = consumed;
   return out;
 }
 
