@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include "proxy/request_head.hpp"  // ascii_iequals
+
 namespace augur::proxy {
 
 namespace http = boost::beast::http;
@@ -747,7 +749,7 @@ void Http1Parser<isRequest>::do_field(field id, std::string_view value, error_co
       } else {
         const http::token_list v{{value.data(), value.size()}};
         const auto it = std::find_if(v.begin(), v.end(), [](const auto& s) {
-          return boost::beast::iequals(s, boost::beast::string_view("chunked"));
+          return ascii_iequals({s.data(), s.size()}, "chunked");
         });
         chunked_last = it != v.end() && std::next(it) == v.end();
       }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "proxy/http_util.hpp"
+#include "proxy/request_head.hpp"  // ascii_iequals
 
 namespace augur::proxy {
 
@@ -39,7 +40,7 @@ void RelayResponseParser::on_field(field name, std::string_view name_string,
     scratch_.connection.append(value.data(), value.size());
   }
   if (name == http::field::content_type && value.size() >= 17 &&
-      boost::beast::iequals(boost::beast::string_view(value.data(), 17), "text/event-stream")) {
+      ascii_iequals(value.substr(0, 17), "text/event-stream")) {
     event_stream_ = true;
   }
   if (is_hop_by_hop(name)) return;
@@ -75,7 +76,7 @@ std::size_t RelayResponseParser::on_body(std::string_view body, boost::beast::er
 bool RelayResponseParser::named_by_connection(std::string_view name) const {
   if (scratch_.connection.empty()) return false;
   for (const auto token : http::token_list{scratch_.connection}) {
-    if (boost::beast::iequals(token, boost::beast::string_view(name.data(), name.size()))) {
+    if (ascii_iequals({token.data(), token.size()}, name)) {
       return true;
     }
   }

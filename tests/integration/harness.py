@@ -365,6 +365,15 @@ class IntegrationTest(unittest.TestCase):
         self.addCleanup(thing.close)
         return thing
 
+    def dead_url(self):
+        """A loopback URL that refuses connections for the rest of the test. The port stays bound
+        (never listening), so no process started meanwhile, such as a parallel test's server on
+        an ephemeral port, can take it; a port that was merely free once could be reused."""
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.addCleanup(s.close)
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
     def assertOpenAIError(self, resp, status):
         self.assertEqual(resp.status, status, resp.body)
         self.assertEqual(resp.header("content-type"), "application/json")

@@ -106,7 +106,7 @@ class UpstreamFaults(IntegrationTest):
         self.mock = self.own(Mock())
         up = (f'{{ name: mock, url: "{self.mock.url}", timeouts: {{ response_headers: {timeout}, '
               f'stream_idle: {timeout} }}, pool: {{ idle_timeout: 500ms }} }}')
-        dead = f'{{ name: dead, url: "http://127.0.0.1:{free_port()}" }}'
+        dead = f'{{ name: dead, url: "{self.dead_url()}" }}'
         routes = "routes:\n  - { path_prefix: /dead, upstream: dead }\n"
         return self.own(Augur(config([up, dead], routes + extra)))
 

@@ -105,7 +105,7 @@ class Prometheus:
 class MetricsScrapedByPrometheus(IntegrationTest):
     def test_prometheus_counts_the_requests_sent_and_their_latency(self):
         mock = self.own(Mock())
-        dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: connect refused
+        dead = self.dead_url()  # connect refused
         augur = self.own(Augur(config(
             [("mock", mock.url), ("dead", dead)],
             "routes:\n  - { path_prefix: /dead/, upstream: dead }\n"
@@ -236,7 +236,7 @@ class AccessLog(IntegrationTest):
         log_dir = tempfile.mkdtemp(prefix="augur-access-")
         self.addCleanup(shutil.rmtree, log_dir, True)
         log = os.path.join(log_dir, "access.log")
-        dead = f"http://127.0.0.1:{free_port()}"
+        dead = self.dead_url()
         augur = self.own(Augur(config(
             [("mock", mock.url), ("dead", dead)],
             "routes:\n  - { path_prefix: /dead/, upstream: dead }\n"

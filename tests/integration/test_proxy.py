@@ -209,7 +209,7 @@ class KeepAlive(IntegrationTest):
 
 class Errors(IntegrationTest):
     def test_502_when_upstream_refuses(self):
-        augur = self.own(Augur(config([("dead", f"http://127.0.0.1:{free_port()}")])))
+        augur = self.own(Augur(config([("dead", self.dead_url())])))
         err = self.assertOpenAIError(request(augur.port, "POST", "/v1/chat/completions",
                                              chat_body()), 502)
         self.assertEqual(err["type"], "upstream_error")
@@ -220,7 +220,7 @@ class Errors(IntegrationTest):
     def test_failover_to_a_live_upstream(self):
         mock = self.own(Mock())
         extra = "routes:\n  - { upstreams: [dead, mock] }\n"
-        augur = self.own(Augur(config([("dead", f"http://127.0.0.1:{free_port()}"),
+        augur = self.own(Augur(config([("dead", self.dead_url()),
                                        ("mock", mock.url)], extra)))
         for _ in range(3):
             self.assertEqual(request(augur.port, "POST", "/v1/chat/completions",
@@ -228,7 +228,7 @@ class Errors(IntegrationTest):
 
     def test_failover_sends_only_the_live_upstreams_hint_formats(self):
         mock = self.own(Mock())
-        dead = f'{{ name: dead, url: "http://127.0.0.1:{free_port()}", hints: [nat_headers, nvext] }}'
+        dead = f'{{ name: dead, url: "{self.dead_url()}", hints: [nat_headers, nvext] }}'
         live = f'{{ name: mock, url: "{mock.url}", hints: [prefix_headers] }}'
         augur = self.own(Augur(config([dead, live], "routes:\n  - { upstreams: [dead, mock] }\n")))
         # The first request tries `dead` first (ties go to the first member), then fails over.

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from harness import AUGUR_BIN, Augur, IntegrationTest, Mock, config, free_port, request
+from harness import AUGUR_BIN, Augur, IntegrationTest, Mock, config, request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "loadtest", "workload"))
@@ -163,8 +163,7 @@ class WorkloadReplay(IntegrationTest):
             self.assertGreater(warm["error"][hint]["ratio"], 2.5, (hint, warm["error"][hint]))
 
     def test_failed_requests_make_the_replay_exit_non_zero(self):
-        port = free_port()  # nothing listens here
-        code = replay.main(["--url", f"http://127.0.0.1:{port}", "--runs", "2",
+        code = replay.main(["--url", self.dead_url(), "--runs", "2",
                             "--concurrency", "1", "--time-scale", "0", "--timeout", "5"])
         self.assertEqual(code, 1)
 
