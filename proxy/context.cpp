@@ -168,39 +168,13 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
   static constexpr std::string_view kNames[slots] = {
       "x-nat-run-id",     "x-prefix-id",   "x-dynamo-session-id",   "x-nat-function-path",
       "x-nat-call-index", "x-nat-run-end", "x-dynamo-session-final"};
-  static_assert(kNames[prefix_id].size() == 11 && kNames[nat_run_id].size() == 12 &&
-                kNames[run_end].size() == 13 && kNames[call_index].size() == 16 &&
-                kNames[dynamo_session_id].size() == 19 && kNames[function_path].size() == 19 &&
-                kNames[session_final].size() == 22);  // the switch below
   std::optional<std::string_view> found[slots];
   headers.for_each([&](auto, std::string_view name, std::string_view value) {
     if (name.size() < 11 || (name[0] | 0x20) != 'x' || name[1] != '-') return;
-    // At most two names share a length: compare only those.
-    int candidates[2] = {slots, slots};
-    switch (name.size()) {
-      case 11:
-        candidates[0] = prefix_id;
-        break;
-      case 12:
-        candidates[0] = nat_run_id;
-        break;
-      case 13:
-        candidates[0] = run_end;
-        break;
-      case 16:
-        candidates[0] = call_index;
-        break;
-      case 19:
-        candidates[0] = dynamo_session_id, candidates[1] = function_path;
-        break;
-      case 22:
-        candidates[0] = session_final;
-        break;
-      default:
-        return;
-    }
-    for (const int i : candidates) {
-      if (i != slots && !found[i] && ascii_iequals(name, kNames[i])) {
+    for (int i = 0; i < slots; ++i) {
+      // ascii_iequals is inline and compares lengths first: names of other lengths cost one
+      // comparison each.
+      if (!found[i] && ascii_iequals(name, kNames[i])) {
         found[i] = value;
         return;
       }
