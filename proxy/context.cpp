@@ -172,9 +172,8 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
   headers.for_each([&](auto, std::string_view name, std::string_view value) {
     if (name.size() < 11 || (name[0] | 0x20) != 'x' || name[1] != '-') return;
     for (int i = 0; i < slots; ++i) {
-      // ascii_iequals is inline and compares lengths first: names of other lengths cost one
-      // comparison each.
-      if (!found[i] && ascii_iequals(name, kNames[i])) {
+      // Inline, lengths first: names of other lengths cost one comparison each.
+      if (!found[i] && token_equals_lower(name, kNames[i])) {
         found[i] = value;
         return;
       }
@@ -212,23 +211,35 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
 namespace {
 struct RunState {
   std::string id;
+  std::size_t id_hash = 0;
   Clock::time_point last_seen;
   std::uint32_t calls = 0;
   std::unordered_map<std::string, std::uint32_t, ViewHash, std::equal_to<>>
       per_path;  // path_key -> calls so far
 };
+// An index key: a view of a run id with its hash, so a lookup does not hash the id again.
+struct HashedId {
+  std::string_view id;
+  std::size_t hash;
+  bool operator==(const HashedId& o) const { return hash == o.hash && id == o.id; }
+};
+struct HashedIdHash {
+  std::size_t operator()(const HashedId& k) const noexcept { return k.hash; }
+};
+
+std::size_t hash_id(std::string_view run_id) { return std::hash<std::string_view>{}(run_id); }
 }  // namespace
 
 struct RunTable::Shard {
   mutable std::mutex mu;
   std::list<RunState>
       lru;  // front = most recently used; list nodes never move, so views stay valid
-  std::unordered_map<std::string_view, std::list<RunState>::iterator>
+  std::unordered_map<HashedId, std::list<RunState>::iterator, HashedIdHash>
       index;  // keys view RunState::id
   std::uint64_t evicted = 0;
 
   void erase(std::list<RunState>::iterator it) {
-    index.erase(it->id);
+    index.erase(HashedId{it->id, it->id_hash});
     lru.erase(it);
   }
 };
@@ -245,8 +256,8 @@ RunTable::RunTable(std::size_t max_runs, Clock::duration idle_timeout, std::size
 
 RunTable::~RunTable() = default;
 
-RunTable::Shard& RunTable::shard_for(std::string_view run_id) const {
-  return *shards_[std::hash<std::string_view>{}(run_id) % shards_.size()];
+RunTable::Shard& RunTable::shard_for(std::size_t run_hash) const {
+  return *shards_[run_hash % shards_.size()];
 }
 
 RunTable::Assignment RunTable::record_call(std::string_view run_id,
@@ -254,10 +265,11 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
                                            std::optional<std::uint32_t> index_override,
                                            bool run_end, Clock::time_point now) {
   const std::string_view key = path_key(path);  // built outside the lock
-  Shard& shard = shard_for(run_id);
+  const HashedId hashed{run_id, hash_id(run_id)};
+  Shard& shard = shard_for(hashed.hash);
   std::lock_guard lock(shard.mu);
 
-  auto found = shard.index.find(run_id);
+  auto found = shard.index.find(hashed);
   if (found == shard.index.end()) {
     if (run_end)
       return {index_override.value_or(1), 1};  // first call is also the last: keep nothing
@@ -266,8 +278,10 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
       ++shard.evicted;
     }
     shard.lru.emplace_front();
-    shard.lru.front().id.assign(run_id);
-    found = shard.index.emplace(shard.lru.front().id, shard.lru.begin()).first;
+    RunState& fresh = shard.lru.front();
+    fresh.id.assign(run_id);
+    fresh.id_hash = hashed.hash;
+    found = shard.index.emplace(HashedId{fresh.id, fresh.id_hash}, shard.lru.begin()).first;
   } else if (found->second != shard.lru.begin()) {
     shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
   }
@@ -287,18 +301,20 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
 }
 
 void RunTable::touch(std::string_view run_id, Clock::time_point now) {
-  Shard& shard = shard_for(run_id);
+  const HashedId hashed{run_id, hash_id(run_id)};
+  Shard& shard = shard_for(hashed.hash);
   std::lock_guard lock(shard.mu);
-  auto found = shard.index.find(run_id);
+  auto found = shard.index.find(hashed);
   if (found == shard.index.end()) return;
   found->second->last_seen = std::max(found->second->last_seen, now);
   shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
 }
 
 void RunTable::forget(std::string_view run_id) {
-  Shard& shard = shard_for(run_id);
+  const HashedId hashed{run_id, hash_id(run_id)};
+  Shard& shard = shard_for(hashed.hash);
   std::lock_guard lock(shard.mu);
-  if (auto found = shard.index.find(run_id); found != shard.index.end()) shard.erase(found->second);
+  if (auto found = shard.index.find(hashed); found != shard.index.end()) shard.erase(found->second);
 }
 
 std::vector<std::string> RunTable::expire(Clock::time_point now) {
@@ -310,7 +326,8 @@ std::vector<std::string> RunTable::expire(Clock::time_point now) {
     // slightly out-of-order `now`s; a run that lands out of place is caught by a later sweep.
     while (!shard.lru.empty() && now - shard.lru.back().last_seen >= idle_timeout_) {
       auto last = std::prev(shard.lru.end());
-      shard.index.erase(last->id);  // before the move: the index key is a view of this string
+      // Before the move: the index key is a view of this string.
+      shard.index.erase(HashedId{last->id, last->id_hash});
       expired.push_back(std::move(last->id));
       shard.lru.erase(last);
     }

@@ -105,7 +105,8 @@ class RunTable {
 
  private:
   struct Shard;
-  Shard& shard_for(std::string_view run_id) const;
+  // The run id's hash picks its shard and keys that shard's index: computed once per call.
+  Shard& shard_for(std::size_t run_hash) const;
 
   std::size_t per_shard_cap_;
   Clock::duration idle_timeout_;

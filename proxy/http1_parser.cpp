@@ -103,13 +103,6 @@ const char* scan_target(const char* p, const char* last) {
 
 // Case-insensitive comparison with a lower-case literal of token characters (`|0x20` folds only
 // letters among token characters; '-' is unchanged).
-bool is_lower(std::string_view s, std::string_view lower) {
-  if (s.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if ((s[i] | 0x20) != lower[i]) return false;
-  }
-  return true;
-}
 
 // The first "\r\n\r\n" starting at or after `from` within [from, last); returns its end.
 const char* find_eom(const char* from, const char* last) {
@@ -213,25 +206,25 @@ bool parse_chunk_extensions(const char*& it, const char* cr) {
 field classify_field(std::string_view n) {
   switch (n.size()) {
     case 2:
-      return is_lower(n, "te") ? field::te : field::unknown;
+      return token_equals_lower(n, "te") ? field::te : field::unknown;
     case 4:
-      return is_lower(n, "host") ? field::host : field::unknown;
+      return token_equals_lower(n, "host") ? field::host : field::unknown;
     case 6:
-      return is_lower(n, "expect") ? field::expect : field::unknown;
+      return token_equals_lower(n, "expect") ? field::expect : field::unknown;
     case 7:
-      if (is_lower(n, "upgrade")) return field::upgrade;
-      return is_lower(n, "trailer") ? field::trailer : field::unknown;
+      if (token_equals_lower(n, "upgrade")) return field::upgrade;
+      return token_equals_lower(n, "trailer") ? field::trailer : field::unknown;
     case 10:
-      if (is_lower(n, "connection")) return field::connection;
-      return is_lower(n, "keep-alive") ? field::keep_alive : field::unknown;
+      if (token_equals_lower(n, "connection")) return field::connection;
+      return token_equals_lower(n, "keep-alive") ? field::keep_alive : field::unknown;
     case 12:
-      return is_lower(n, "content-type") ? field::content_type : field::unknown;
+      return token_equals_lower(n, "content-type") ? field::content_type : field::unknown;
     case 14:
-      return is_lower(n, "content-length") ? field::content_length : field::unknown;
+      return token_equals_lower(n, "content-length") ? field::content_length : field::unknown;
     case 16:
-      return is_lower(n, "proxy-connection") ? field::proxy_connection : field::unknown;
+      return token_equals_lower(n, "proxy-connection") ? field::proxy_connection : field::unknown;
     case 17:
-      return is_lower(n, "transfer-encoding") ? field::transfer_encoding : field::unknown;
+      return token_equals_lower(n, "transfer-encoding") ? field::transfer_encoding : field::unknown;
     default:
       return field::unknown;
   }
@@ -672,11 +665,11 @@ void Http1Parser<isRequest>::do_field(field id, std::string_view value, error_co
            skip_tokens(value.data(), value.data() + value.size()) == value.data() + value.size();
   };
   const auto connection_token = [&](std::string_view s) {
-    if (is_lower(s, "close")) {
+    if (token_equals_lower(s, "close")) {
       f_ |= kConnectionClose;
-    } else if (is_lower(s, "keep-alive")) {
+    } else if (token_equals_lower(s, "keep-alive")) {
       f_ |= kConnectionKeepAlive;
-    } else if (is_lower(s, "upgrade")) {
+    } else if (token_equals_lower(s, "upgrade")) {
       f_ |= kConnectionUpgrade;
     }
   };
@@ -744,7 +737,7 @@ void Http1Parser<isRequest>::do_field(field id, std::string_view value, error_co
         return;
       }
       bool chunked_last = false;
-      if (is_lower(value, "chunked")) {
+      if (token_equals_lower(value, "chunked")) {
         chunked_last = true;
       } else {
         const http::token_list v{{value.data(), value.size()}};

@@ -12,6 +12,7 @@
 #include <boost/optional.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace augur::proxy {
@@ -22,6 +23,25 @@ namespace augur::proxy {
 boost::beast::http::field classify_field(std::string_view name);
 // Whether classify_field can return `id` (lookups by other ids must compare names).
 bool is_classified(boost::beast::http::field id);
+
+// Whether `name`, a field name as parsed (an RFC 9110 token), equals `lower`, which holds only
+// lowercase letters, digits and '-', ignoring case. For token bytes, setting bit 0x20 folds
+// exactly the letters, so the names compare 8 bytes at a time.
+inline bool token_equals_lower(std::string_view name, std::string_view lower) {
+  if (name.size() != lower.size()) return false;
+  constexpr std::uint64_t kFold = 0x2020202020202020ull;
+  std::size_t i = 0;
+  for (; i + 8 <= name.size(); i += 8) {
+    std::uint64_t a = 0, b = 0;
+    std::memcpy(&a, name.data() + i, 8);
+    std::memcpy(&b, lower.data() + i, 8);
+    if ((a | kFold) != b) return false;
+  }
+  for (; i < name.size(); ++i) {
+    if ((name[i] | 0x20) != lower[i]) return false;
+  }
+  return true;
+}
 
 // Differences from basic_parser, all deliberate:
 // - while the head is incomplete put() consumes nothing (returns 0, need_more): the caller keeps

@@ -30,30 +30,47 @@ void prepare_upstream_request(RequestHead& head, std::string_view body, std::str
   if (const auto connection = head.find(http::field::connection)) {
     for (const auto token : http::token_list{*connection}) named.emplace_back(token);
   }
-  head.erase_if([&](http::field id, std::string_view name) {
-    if (is_hop_by_hop(id) || id == http::field::expect) return true;  // Expect: augur has the body
-    return std::any_of(named.begin(), named.end(),
-                       [&](const std::string& n) { return ascii_iequals(name, n); });
-  });
-  // Neither name is one Beast knows (request_head_test checks), so no name lookup is needed.
+  const auto method = head.method();
+  const bool sized = !body.empty() || method == http::verb::post || method == http::verb::put ||
+                     method == http::verb::patch;
+  // Neither X-Forwarded-* name is one Beast knows (request_head_test checks): both are
+  // field::unknown, and compared by name.
   constexpr auto unknown = http::field::unknown;
+  // One pass over the fields: hop-by-hop ones out, a Content-Length augur rewrites out, the
+  // client's X-Forwarded-For out (its first value noted, to extend), X-Forwarded-Proto noted.
+  bool forwarded_for_seen = false, proto_seen = false;
+  std::string chain;  // the client's X-Forwarded-For and ", ", when it sent a non-empty one
+  head.erase_if([&](http::field id, std::string_view name, std::string_view value) {
+    // Expect: augur has the body. Host: the caller sets the upstream's.
+    if (is_hop_by_hop(id) || id == http::field::expect || id == http::field::host) return true;
+    if (!named.empty() && std::any_of(named.begin(), named.end(), [&](const std::string& n) {
+          return ascii_iequals(name, n);
+        })) {
+      return true;
+    }
+    if (id == http::field::content_length) return sized;
+    if (id != unknown) return false;
+    if (!remote.empty() && token_equals_lower(name, "x-forwarded-for")) {
+      if (!forwarded_for_seen && !value.empty()) (chain = value) += ", ";
+      forwarded_for_seen = true;
+      return true;
+    }
+    if (token_equals_lower(name, "x-forwarded-proto")) proto_seen = true;
+    return false;
+  });
   if (!remote.empty()) {
-    if (const auto prior = head.find("x-forwarded-for"); prior && !prior->empty()) {
-      std::string chain(*prior);
-      chain += ", ";
-      chain += remote;
-      head.set(unknown, "x-forwarded-for", chain);
+    if (chain.empty()) {
+      head.insert(unknown, "x-forwarded-for", remote);
     } else {
-      head.set(unknown, "x-forwarded-for", remote);
+      chain += remote;
+      head.insert(unknown, "x-forwarded-for", chain);
     }
   }
-  if (!head.find("x-forwarded-proto")) head.insert(unknown, "x-forwarded-proto", "http");
-  const auto method = head.method();
-  if (!body.empty() || method == http::verb::post || method == http::verb::put ||
-      method == http::verb::patch) {
+  if (!proto_seen) head.insert(unknown, "x-forwarded-proto", "http");
+  if (sized) {
     char digits[24];
     const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
-    head.set(http::field::content_length, std::string_view(digits, end - digits));
+    head.insert(http::field::content_length, std::string_view(digits, end - digits));
   }
 }
 

@@ -21,8 +21,9 @@ namespace http = boost::beast::http;
 bool is_hop_by_hop(http::field f);
 
 // Turns a client request into the one sent upstream: hop-by-hop fields (RFC 9110 7.6.1: Connection,
-// the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade) and
-// Expect removed, X-Forwarded-For/-Proto appended, HTTP/1.1 keep-alive, Content-Length from `body`.
+// the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade),
+// Expect and Host removed (the caller inserts the upstream's Host), X-Forwarded-For/-Proto
+// appended, HTTP/1.1 keep-alive, Content-Length from `body`.
 void prepare_upstream_request(RequestHead& head, std::string_view body, std::string_view remote);
 
 // Frames a response body for the client as it is relayed: raw bytes for sized and

@@ -540,7 +540,7 @@ void strip_client_hints(RequestHead& headers) {
   headers.erase_if([](http::field, std::string_view name) {
     if (name.size() <= 2 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') return false;
     return std::any_of(std::begin(kHintHeaders), std::end(kHintHeaders), [&](std::string_view h) {
-      return name.size() == h.size() && ascii_iequals(name, h);
+      return token_equals_lower(name, h);
     });
   });
 }
@@ -584,13 +584,13 @@ bool written_by(unsigned formats, std::string_view name) {
   if (name.size() < 11 || (name[0] | 0x20) != 'x' || name[1] != '-') return false;
   const auto in = [&](std::span<const std::string_view> names) {
     return std::any_of(names.begin(), names.end(), [&](std::string_view n) {
-      return n.size() == name.size() && ascii_iequals(n, name);
+      return token_equals_lower(name, n);
     });
   };
   return ((formats & format_bit(config::HintFormat::nat_headers)) && in(kNatHeaders)) ||
          ((formats & format_bit(config::HintFormat::prefix_headers)) && in(kPrefixHeaders)) ||
          ((formats & format_bit(config::HintFormat::dynamo_priority_header)) &&
-          ascii_iequals(name, kPriorityHeader));
+          token_equals_lower(name, kPriorityHeader));
 }
 
 }  // namespace
@@ -648,9 +648,11 @@ InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h
         if (result.body == BodyOutcome::nvext_written) {
           char digits[24];
           const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
-          headers.set(http::field::content_length,
-                      {digits, static_cast<std::size_t>(end - digits)});
-          headers.erase(http::field::transfer_encoding);
+          headers.erase_if([](http::field id, std::string_view) {
+            return id == http::field::content_length || id == http::field::transfer_encoding;
+          });
+          headers.insert(http::field::content_length,
+                         {digits, static_cast<std::size_t>(end - digits)});
         }
         break;
     }

@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,14 +16,14 @@ namespace augur::proxy {
 
 using IoExecutor = boost::asio::io_context::executor_type;
 using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, IoExecutor>;
-using Resolver = boost::asio::ip::basic_resolver<boost::asio::ip::tcp, IoExecutor>;
 using Timer = boost::asio::basic_waitable_timer<
     std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, IoExecutor>;
 // A coroutine on an io thread.
 template <class T>
 using Task = boost::asio::awaitable<T, IoExecutor>;
-// Completion token: `auto [ec, n] = co_await op(..., task_tuple);`
-inline constexpr auto task_tuple =
-    boost::asio::as_tuple(boost::asio::use_awaitable_t<IoExecutor>{});
+// Completion token: `auto [ec, n] = co_await op(..., task_tuple);`. A deferred operation is
+// awaited in place; use_awaitable would first run the initiation as a coroutine of its own, one
+// more frame allocated and freed per socket operation.
+inline constexpr auto task_tuple = boost::asio::as_tuple(boost::asio::deferred);
 
 }  // namespace augur::proxy

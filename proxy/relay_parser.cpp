@@ -13,7 +13,6 @@ namespace augur::proxy {
 namespace http = boost::beast::http;
 
 RelayResponseParser::RelayResponseParser(Scratch& scratch) : scratch_(scratch) {
-  scratch_.status_line.clear();
   scratch_.arena.clear();
   if (scratch_.arena.capacity() > 16 * 1024) std::string().swap(scratch_.arena);  // one huge head
   scratch_.fields.clear();
@@ -24,13 +23,15 @@ RelayResponseParser::RelayResponseParser(Scratch& scratch) : scratch_(scratch) {
 
 void RelayResponseParser::on_response(int code, std::string_view reason, int) {
   status_ = static_cast<unsigned>(code);
-  scratch_.status_line = "HTTP/1.1 ";
-  scratch_.status_line += static_cast<char>('0' + code / 100 % 10);
-  scratch_.status_line += static_cast<char>('0' + code / 10 % 10);
-  scratch_.status_line += static_cast<char>('0' + code % 10);
-  scratch_.status_line += ' ';
-  scratch_.status_line.append(reason.data(), reason.size());
-  scratch_.status_line += "\r\n";
+  auto& line = scratch_.arena;  // empty: the fields follow
+  line = "HTTP/1.1 ";
+  line += static_cast<char>('0' + code / 100 % 10);
+  line += static_cast<char>('0' + code / 10 % 10);
+  line += static_cast<char>('0' + code % 10);
+  line += ' ';
+  line.append(reason.data(), reason.size());
+  line += "\r\n";
+  status_line_length_ = line.size();
 }
 
 void RelayResponseParser::on_field(field name, std::string_view name_string,
@@ -84,12 +85,16 @@ bool RelayResponseParser::named_by_connection(std::string_view name) const {
 }
 
 bool RelayResponseParser::write_head(std::string& out, bool head, unsigned client_version,
-                                     bool client_keep_alive, bool& chunked) const {
-  out = scratch_.status_line;
-  for (const auto& f : scratch_.fields) {
-    const std::string_view line(scratch_.arena.data() + f.offset, f.length);
-    if (named_by_connection(line.substr(0, f.name_length))) continue;
-    out.append(line);
+                                     bool client_keep_alive, bool& chunked) {
+  if (scratch_.connection.empty()) {
+    out.swap(scratch_.arena);  // status line and fields, as they are
+  } else {  // rare: leave out the fields the upstream's Connection names
+    out.assign(scratch_.arena, 0, status_line_length_);
+    for (const auto& f : scratch_.fields) {
+      const std::string_view line(scratch_.arena.data() + f.offset, f.length);
+      if (named_by_connection(line.substr(0, f.name_length))) continue;
+      out.append(line);
+    }
   }
   const bool bodiless = head || status_ < 200 || status_ == 204 || status_ == 304;
   chunked = false;

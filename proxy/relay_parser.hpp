@@ -1,5 +1,6 @@
 // Parses an upstream response for relaying without building a field container: the status line
-// and the fields that may be forwarded are copied once into a per-exchange arena, and body bytes
+// and the fields that may be forwarded are copied once into a per-exchange arena that becomes the
+// client's response head, and body bytes
 // go straight into the caller's relay buffer (buffer_body semantics). Beast's response_parser
 // allocated a tree node per header field and augur then erased hop-by-hop fields from it one by
 // one; this keeps basic_parser's semantics (Http1Parser) and drops that work.
@@ -25,8 +26,7 @@ class RelayResponseParser final : public Http1Parser<false> {
   // Storage that outlives one parser (Beast parsers cannot be reset), so a connection's
   // responses reuse the same buffers instead of allocating them per response.
   struct Scratch {
-    std::string status_line;
-    std::string arena;
+    std::string arena;  // the status line as augur sends it, then the forwardable field lines
     std::vector<Field> fields;
     std::string connection;  // the upstream's Connection value(s), for the fields it names
   };
@@ -49,8 +49,10 @@ class RelayResponseParser final : public Http1Parser<false> {
   // framing: the upstream Content-Length is kept; otherwise chunked for HTTP/1.1 clients, or
   // close-delimited for HTTP/1.0; `X-Accel-Buffering: no` on event streams. `head` is true for a
   // HEAD request. Returns whether the client connection can stay open, and sets `chunked`.
+  // Consumes the parsed head: the usual one (no Connection-named fields) is swapped into `out`,
+  // not copied.
   bool write_head(std::string& out, bool head, unsigned client_version, bool client_keep_alive,
-                  bool& chunked) const;
+                  bool& chunked);
 
  private:
   void on_response(int code, std::string_view reason, int version) override;
@@ -60,6 +62,7 @@ class RelayResponseParser final : public Http1Parser<false> {
   bool named_by_connection(std::string_view name) const;
 
   unsigned status_ = 0;
+  std::size_t status_line_length_ = 0;  // where the fields start in the arena
   bool event_stream_ = false;
   Scratch& scratch_;
   char* out_ = nullptr;

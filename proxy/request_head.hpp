@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "proxy/http1_parser.hpp"
@@ -84,12 +85,20 @@ class RequestHead {
       if (!x.removed) f(x.id, name_of(x), value_of(x));
     }
   }
-  // Removes the live fields for which pred(id, name) is true; returns how many.
+  // Removes the live fields for which pred(id, name) (or pred(id, name, value)) is true; returns
+  // how many.
   template <class Pred>
   std::size_t erase_if(Pred&& pred) {
     std::size_t n = 0;
     for (Field& x : fields_) {
-      if (!x.removed && pred(x.id, name_of(x))) {
+      if (x.removed) continue;
+      bool erase = false;
+      if constexpr (std::is_invocable_v<Pred&, field, std::string_view, std::string_view>) {
+        erase = pred(x.id, name_of(x), value_of(x));
+      } else {
+        erase = pred(x.id, name_of(x));
+      }
+      if (erase) {
         x.removed = true;
         ++n;
       }

@@ -90,19 +90,38 @@ beast::error_code after_read(Parser& parser, beast::flat_buffer& buffer, beast::
   return eof;
 }
 
-// Parses (and reads) until done(parser): the header is complete, or the whole message.
+// Parses what is buffered until done(parser). Returns where the next read goes while more bytes
+// are needed; nullopt once done, or on an error (in `ec`). The loop it drives:
+//   while (auto space = next_read(parser, buffer, done, ec)) {
+//     auto [rec, n] = co_await stream.async_read_some(*space, task_tuple);
+//     if ((ec = after_read(parser, buffer, rec, n))) break;
+//   }
+template <class Parser, class Done>
+std::optional<asio::mutable_buffer> next_read(Parser& parser, beast::flat_buffer& buffer, Done done,
+                                              beast::error_code& ec) {
+  while (!done(parser)) {
+    if (parse_buffered(parser, buffer, ec)) {
+      if (ec) return std::nullopt;
+      continue;
+    }
+    const auto space = read_space(buffer);
+    if (space.size() == 0) {
+      ec = http::error::buffer_overflow;
+      return std::nullopt;
+    }
+    return space;
+  }
+  return std::nullopt;
+}
+
+// Parses (and reads) until done(parser): the header is complete, or the whole message. The
+// request path's hot reads run next_read's loop inline instead: no coroutine frame.
 template <class Stream, class Parser, class Done>
 Task<beast::error_code> read_until(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
                                    Done done) {
   beast::error_code ec;
-  while (!done(parser)) {
-    if (parse_buffered(parser, buffer, ec)) {
-      if (ec) break;
-      continue;
-    }
-    const auto space = read_space(buffer);
-    if (space.size() == 0) co_return http::error::buffer_overflow;
-    auto [rec, n] = co_await stream.async_read_some(space, task_tuple);
+  while (const auto space = next_read(parser, buffer, done, ec)) {
+    auto [rec, n] = co_await stream.async_read_some(*space, task_tuple);
     if ((ec = after_read(parser, buffer, rec, n))) break;
   }
   co_return ec;
@@ -194,6 +213,8 @@ class ClientSession final : public SessionLink {
                                const config::UpstreamTimeouts& up_cfg);
   Task<void> send_error(ProxyError e, std::string_view message, unsigned version, bool keep_alive);
   Task<bool> write_to_client(const ResponseFramer::Buffers& buffers);
+  // Its first write (usually all of it), as an operation to co_await: no frame of its own.
+  auto write_some_to_client(const ResponseFramer::Buffers& buffers);
 
   void watch_client() override;
   void unwatch_client();
@@ -493,7 +514,12 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
     } else if (n > 0) {
       head_.target(original_target);
     }
-    head_.set(http::field::host, target->host_header);
+    // prepare_upstream_request removed the client's Host; a failover replaces the last one's.
+    if (n == 0) {
+      head_.insert(http::field::host, target->host_header);
+    } else {
+      head_.set(http::field::host, target->host_header);
+    }
     if (!inject_once) {
       if (n > 0) {
         if (!cfg.context.trust_client_hints) strip_client_hints(head_);
@@ -580,9 +606,13 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
   co_return false;
 }
 
-Task<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
+auto ClientSession::write_some_to_client(const ResponseFramer::Buffers& buffers) {
   deadline_.arm(cfg().limits.write_timeout);
-  auto [ec, n] = co_await socket_.async_write_some(buffers, task_tuple);
+  return socket_.async_write_some(buffers, task_tuple);
+}
+
+Task<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
+  auto [ec, n] = co_await write_some_to_client(buffers);
   if (!ec && n < asio::buffer_size(buffers)) ec = co_await write_rest(socket_, buffers, n);
   co_return !ec && !watch_->gone;
 }
@@ -629,7 +659,10 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
   for (;;) {
     parser.emplace(relay_scratch_);
     if (head) parser->skip(true);
-    rec = co_await read_until(up, conn.buffer, *parser, header_done);
+    while (const auto space = next_read(*parser, conn.buffer, header_done, rec)) {
+      auto [r, n] = co_await up.async_read_some(*space, task_tuple);
+      if ((rec = after_read(*parser, conn.buffer, r, n))) break;
+    }
     // An interim 1xx (other than 101) precedes the real response: skip it.
     const unsigned status = parser->status();
     if (rec || status >= 200 || status == 101) break;
@@ -735,9 +768,11 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
       if (got == 0 && !p.is_done()) continue;
     }
     const bool last = p.is_done();
-    if (!co_await write_to_client(
-            framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, last))) {
-      co_return AttemptResult{Attempt::client_gone};
+    {  // write_to_client, inline: no coroutine frame on the path every response takes
+      const auto& out = framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, last);
+      auto [wec, wn] = co_await write_some_to_client(out);
+      if (!wec && wn < asio::buffer_size(out)) wec = co_await write_rest(socket_, out, wn);
+      if (wec || watch_->gone) co_return AttemptResult{Attempt::client_gone};
     }
     // A JSON body is read for its token count after it went out (the relay buffer is intact until
     // the next read): off the client's critical path.

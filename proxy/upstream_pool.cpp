@@ -10,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
+#include "proxy/resolve.hpp"
+
 namespace augur::proxy {
 
 namespace {
@@ -91,15 +93,12 @@ Task<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(boost::system::error
   const auto now = Clock::now();
 
   if (resolved_.empty() || now - resolved_at_ > resolve_ttl) {
-    Resolver resolver(ex);
-    auto [rec, results] =
-        co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port), task_tuple);
-    if (rec) {
-      ec = rec;
+    Resolved r = co_await resolve(cfg.host, cfg.port);
+    if (r.ec) {
+      ec = r.ec;
       co_return nullptr;
     }
-    resolved_.clear();
-    for (const auto& r : results) resolved_.push_back(r.endpoint());
+    resolved_ = std::move(r.endpoints);
     resolved_at_ = now;
   }
 

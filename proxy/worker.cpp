@@ -13,8 +13,11 @@ constexpr unsigned ticks_per_sweep = 10;
 constexpr std::size_t max_free_buffers = 256;
 }  // namespace
 
-Worker::Worker(Server& server, unsigned index)
-    : server_(server), index_(index), runtime_(server.runtime()) {}
+Worker::Worker(Server& server, unsigned index, bool only_thread)
+    : server_(server),
+      index_(index),
+      ioc_(only_thread ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE : BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+      runtime_(server.runtime()) {}
 
 Worker::~Worker() {
   // A session still open when the io thread stopped (past shutdown_timeout) is a suspended

@@ -48,7 +48,9 @@ struct WorkerCounters {
 
 class Worker {
  public:
-  Worker(Server& server, unsigned index);
+  // `only_thread`: no other io thread exists, so nothing posts to this one from outside and its
+  // io_context runs without locks (host names go through proxy/resolve.hpp for that reason).
+  Worker(Server& server, unsigned index, bool only_thread);
   // Destroys what is still pending on the io_context (the sessions a drain deadline cut short)
   // first, while the members their destructors use are alive. Call after the thread stopped.
   ~Worker();
@@ -107,9 +109,10 @@ class Worker {
 
   Server& server_;
   unsigned index_;
-  // One thread runs it, and only that thread touches its sockets (other threads post to it):
-  // the reactor's per-descriptor locks can go, the scheduler's stay for those posts.
-  Context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // One thread runs it, and only that thread touches its sockets: the reactor's per-descriptor
+  // locks can go. The scheduler's stay when there are other io threads (a drain posts to every
+  // worker from the first); with one io thread they go too.
+  Context ioc_;
   WorkerCounters counters_;
   WorkerMetrics metrics_;
   std::string log_batch_;  // access log lines not yet handed to the writer

@@ -129,7 +129,7 @@ TEST_CASE("serialize writes the live fields in order, after the request line") {
   RequestHead head;
   std::string body;
   REQUIRE_FALSE(
-      parse("POST /v1/x HTTP/1.1\r\nA: 1\r\nConnection: keep-alive, X-Hop\r\n"
+      parse("POST /v1/x HTTP/1.1\r\nA: 1\r\nHost: client\r\nConnection: keep-alive, X-Hop\r\n"
             "X-Hop: h\r\nB: 2\r\nExpect: 100-continue\r\nC: 3\r\nContent-Length: 2\r\n"
             "\r\n{}",
             head, body));
@@ -161,6 +161,32 @@ TEST_CASE("prepare_upstream_request appends to X-Forwarded-For and keeps X-Forwa
   CHECK_FALSE(head.find(http::field::te));
   CHECK_FALSE(head.find(http::field::upgrade));
   CHECK_FALSE(head.find(http::field::content_length));  // a GET without a body gets none
+}
+
+TEST_CASE("token_equals_lower agrees with ascii_iequals on token names") {
+  CHECK(token_equals_lower("X-NAT-Function-Path", "x-nat-function-path"));
+  CHECK(token_equals_lower("x-nat-function-path", "x-nat-function-path"));
+  CHECK_FALSE(token_equals_lower("x-nat-function-pat", "x-nat-function-path"));
+  CHECK(token_equals_lower("", ""));
+  // Every token byte, at a position in the 8-byte words and in the tail, against every byte of
+  // the lowercase alphabet the function allows.
+  const std::string tchars =
+      "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  const std::string lower_chars = "0123456789abcdefghijklmnopqrstuvwxyz-";
+  for (std::size_t pos : {0u, 5u, 8u, 12u}) {
+    std::string name = "x-nat-run-end";  // 13 bytes: one word and a 5-byte tail
+    std::string lower = name;
+    for (char t : tchars) {
+      for (char l : lower_chars) {
+        name[pos] = t;
+        lower[pos] = l;
+        CAPTURE(pos);
+        CAPTURE(t);
+        CAPTURE(l);
+        CHECK(token_equals_lower(name, lower) == ascii_iequals(name, lower));
+      }
+    }
+  }
 }
 
 TEST_CASE("names augur writes are unknown to Beast, so they may be set by name alone") {
