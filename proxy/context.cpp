@@ -14,6 +14,8 @@
 #include <random>
 #include <unordered_map>
 
+#include "proxy/printable.hpp"
+
 namespace augur::proxy {
 namespace {
 
@@ -97,10 +99,7 @@ std::string sanitize_token(std::string_view raw, std::size_t max_bytes) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   raw = trim(raw);
   // The usual id or name: printable and short enough, so it is kept as it is (one copy).
-  if (raw.size() <= max_bytes &&
-      std::all_of(raw.begin(), raw.end(), [](unsigned char c) { return c >= 0x20 && c <= 0x7E; })) {
-    return std::string(raw);
-  }
+  if (raw.size() <= max_bytes && printable_ascii(raw)) return std::string(raw);
   std::string out;
   out.reserve(std::min(raw.size(), max_bytes));
   for (unsigned char c : raw) {

@@ -11,6 +11,8 @@
 #include <span>
 #include <vector>
 
+#include "proxy/printable.hpp"
+
 namespace augur::proxy {
 namespace {
 
@@ -321,10 +323,7 @@ class Splice {
 
 void append_json_string(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const bool plain = std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
-  });
-  if (plain) {  // the usual run id: one copy
+  if (printable_ascii(s, /*json_plain=*/true)) {  // the usual run id: one copy
     const std::size_t at = out.size();
     out.resize(at + s.size() + 2);
     out[at] = '"';
@@ -480,9 +479,7 @@ BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstrea
   return BodyOutcome::nvext_written;
 }
 
-bool has_unsafe_byte(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c >= 0x7F; });
-}
+bool has_unsafe_byte(std::string_view s) { return !printable_ascii(s); }
 
 }  // namespace
 
