@@ -127,16 +127,31 @@ Task<beast::error_code> read_until(Stream& stream, beast::flat_buffer& buffer, P
   co_return ec;
 }
 
-// Writes what a first write_some left of `buffers`. asio::async_write wraps a multi-buffer
-// sequence in a 64-entry prepared_buffers, which makes its operation too big for Asio's per-thread
-// recycling cache (a malloc and free per write), so callers try one write_some first: it usually
-// sends everything.
+// Writes what write_now left of `buffers` (all of it on a TLS stream), waiting as needed.
+// asio::async_write allocates its operation (a 64-entry prepared_buffers inside), which is why
+// write_now goes first: it usually sends everything.
 template <class Stream, class Buffers>
 Task<beast::error_code> write_rest(Stream& stream, const Buffers& buffers, std::size_t written) {
   beast::buffers_suffix<Buffers> rest(buffers);
   rest.consume(written);
   auto [ec, n] = co_await asio::async_write(stream, rest, task_tuple);
   co_return ec;
+}
+
+// Sends what the kernel takes at once, without waiting: client and plain upstream sockets are
+// non-blocking (set at accept and connect), so write_some reports would_block instead of blocking.
+// The usual request or response goes out whole here, with no asynchronous operation and no trip
+// through the scheduler; callers send what is left with write_rest (under a deadline). A TLS
+// stream writes nothing here (its record layer needs the asynchronous path).
+template <class Stream, class Buffers>
+std::size_t write_now(Stream& stream, const Buffers& buffers, beast::error_code& ec) {
+  if constexpr (std::is_same_v<Stream, Socket>) {
+    const std::size_t n = stream.write_some(buffers, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    return n;
+  } else {
+    return 0;
+  }
 }
 
 constexpr auto header_done = [](const auto& parser) { return parser.is_header_done(); };
@@ -194,6 +209,7 @@ class ClientSession final : public SessionLink {
     const auto ep = socket_.remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string();
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);  // for write_now (Asio's own operations do not mind)
   }
 
   void close_idle() override {
@@ -213,8 +229,6 @@ class ClientSession final : public SessionLink {
                                const config::UpstreamTimeouts& up_cfg);
   Task<void> send_error(ProxyError e, std::string_view message, unsigned version, bool keep_alive);
   Task<bool> write_to_client(const ResponseFramer::Buffers& buffers);
-  // Its first write (usually all of it), as an operation to co_await: no frame of its own.
-  auto write_some_to_client(const ResponseFramer::Buffers& buffers);
 
   void watch_client() override;
   void unwatch_client();
@@ -606,14 +620,13 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
   co_return false;
 }
 
-auto ClientSession::write_some_to_client(const ResponseFramer::Buffers& buffers) {
-  deadline_.arm(cfg().limits.write_timeout);
-  return socket_.async_write_some(buffers, task_tuple);
-}
-
 Task<bool> ClientSession::write_to_client(const ResponseFramer::Buffers& buffers) {
-  auto [ec, n] = co_await write_some_to_client(buffers);
-  if (!ec && n < asio::buffer_size(buffers)) ec = co_await write_rest(socket_, buffers, n);
+  beast::error_code ec;
+  const std::size_t n = write_now(socket_, buffers, ec);
+  if (!ec && n < asio::buffer_size(buffers)) {
+    deadline_.arm(cfg().limits.write_timeout);
+    ec = co_await write_rest(socket_, buffers, n);
+  }
   co_return !ec && !watch_->gone;
 }
 
@@ -631,13 +644,14 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
     deadline.arm(left > phase ? Clock::duration(phase) : std::max(left, Clock::duration::zero()));
   };
 
-  arm(up_cfg.write);
   head_.serialize(head_buf_);
   if (record_) record_->overhead_s = seconds(Clock::now() - started_ - connect_time_);
   const std::array<asio::const_buffer, 2> request_buffers{asio::buffer(head_buf_),
                                                           asio::buffer(body_)};
-  auto [wec, wn] = co_await up.async_write_some(request_buffers, task_tuple);
+  beast::error_code wec;
+  const std::size_t wn = write_now(up, request_buffers, wec);
   if (!wec && wn < asio::buffer_size(request_buffers)) {
+    arm(up_cfg.write);
     wec = co_await write_rest(up, request_buffers, wn);
   }
   if (wec) {
@@ -770,8 +784,12 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
     const bool last = p.is_done();
     {  // write_to_client, inline: no coroutine frame on the path every response takes
       const auto& out = framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, last);
-      auto [wec, wn] = co_await write_some_to_client(out);
-      if (!wec && wn < asio::buffer_size(out)) wec = co_await write_rest(socket_, out, wn);
+      beast::error_code wec;
+      const std::size_t wn = write_now(socket_, out, wec);
+      if (!wec && wn < asio::buffer_size(out)) {
+        deadline_.arm(cfg().limits.write_timeout);
+        wec = co_await write_rest(socket_, out, wn);
+      }
       if (wec || watch_->gone) co_return AttemptResult{Attempt::client_gone};
     }
     // A JSON body is read for its token count after it went out (the relay buffer is intact until

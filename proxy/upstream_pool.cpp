@@ -112,6 +112,7 @@ Task<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(boost::system::error
     co_return nullptr;
   }
   socket.set_option(tcp::no_delay(true), ec);
+  socket.non_blocking(true, ec);  // the session's write_now sends without waiting
   ec = {};
 
   if (auto* tls = conn->tls_stream()) {

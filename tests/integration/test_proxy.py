@@ -53,6 +53,33 @@ class Passthrough(IntegrationTest):
         for hop in ("x-secret", "proxy-connection", "te", "connection"):
             self.assertNotIn(hop, got)
 
+    def test_bodies_larger_than_socket_buffers_cross_whole_to_a_slow_reader(self):
+        # 8 MiB each way outgrows the kernel's socket buffers: augur's first, non-waiting write
+        # sends part, and the rest goes out as the peer drains (the client reads only after a
+        # pause, through a small receive buffer).
+        content = "x" * (8 * 1024 * 1024)
+        big_response = json.dumps({"object": "chat.completion", "padding": "y" * (8 * 1024 * 1024)})
+
+        def handler(req, conn):
+            respond(conn, body=big_response.encode())
+            return True
+
+        up = self.own(ScriptedUpstream(handler))
+        augur = self.own(Augur(config([("up", up.url)])))
+        sent = json.dumps(chat_body(messages=[{"role": "user", "content": content}])).encode()
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # before connect: a small window
+            s.settimeout(60)
+            s.connect(("127.0.0.1", augur.port))
+            s.sendall(build_request("POST", "/v1/chat/completions", sent,
+                                    {"Content-Type": "application/json"}))
+            time.sleep(0.5)
+            resp, _ = read_response(s, timeout=60)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, big_response.encode())
+        forwarded = json.loads(up.requests[0]["body"])
+        self.assertEqual(forwarded["messages"][0]["content"], content)
+
     def test_x_forwarded_for_is_appended(self):
         up = self.own(ScriptedUpstream(lambda req, conn: respond(conn) or True))
         augur = self.own(Augur(config([("up", up.url)])))
