@@ -120,21 +120,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits until something accepts on 127.0.0.1:$1, or $2 seconds pass, or process $3 dies.
-wait_port() {
-  local port=$1 deadline=$((SECONDS + $2)) pid=$3
-  while ((SECONDS < deadline)); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  return 1
-}
+# shellcheck source=loadtest/bench_lib.sh
+source "$REPO/loadtest/bench_lib.sh"
 
 # Sum of user+system CPU ticks of the given processes (threads included), or of single threads
 # given as PID/task/TID.
@@ -147,17 +134,7 @@ cpu_ticks() {
 
 # ---------------------------------------------------------------------------------------------
 # The upstream.
-mock_args=(--listen 127.0.0.1:0 --threads 1 --tokens "$MOCK_TOKENS")
-[[ $MOCK_ECHO == 1 ]] || mock_args+=(--no-echo)
-"${PIN_SERVER[@]}" "$MOCK_BIN" "${mock_args[@]}" >"$TMP/mock.out" 2>"$TMP/mock.err" &
-MOCK_PID=$!
-PIDS+=("$MOCK_PID")
-for _ in $(seq 100); do
-  grep -q '^listening on ' "$TMP/mock.out" 2>/dev/null && break
-  sleep 0.05
-done
-MOCK_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/mock.out")
-[[ -n $MOCK_PORT ]] || die "mock did not start: $(cat "$TMP/mock.err")"
+start_mock "${PIN_SERVER[@]}"
 
 TARGETS=(direct)
 declare -A URL PROC_PIDS
@@ -168,10 +145,7 @@ PROC_PIDS[direct]=""  # no proxy
 # nginx.
 if [[ $WITH_NGINX == 1 ]]; then
   NGINX_PORT=$(free_port)
-  mkdir -p "$TMP/nginx/tmp"
-  sed -e "s|@PREFIX@|$TMP/nginx|g" -e "s|@LISTEN_PORT@|$NGINX_PORT|g" \
-    -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" "$NGINX_TEMPLATE" >"$TMP/nginx/nginx.conf"
-  chmod -R a+rwX "$TMP/nginx"  # the worker may run as an unprivileged user
+  write_nginx_conf "$TMP/nginx" "$NGINX_PORT"
   "${PIN_SERVER[@]}" "$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
     -e "$TMP/nginx/error.log" >"$TMP/nginx/stdout.log" 2>&1 &
   NGINX_PID=$!
@@ -195,24 +169,7 @@ fi
 if [[ $WITH_AUGUR != 0 ]]; then
   AUGUR_PORT=$(free_port)
   AUGUR_ADMIN_PORT=$(free_port)
-  cat >"$TMP/augur.yaml" <<EOF
-listen: 127.0.0.1:$AUGUR_PORT
-admin:
-  listen: 127.0.0.1:$AUGUR_ADMIN_PORT
-threads: 1
-upstreams:
-  - name: mock
-    url: http://127.0.0.1:$MOCK_PORT
-    hints: [nat_headers, nvext]
-prediction:
-  trie_file: $REPO/tests/unit/trie/data/nat_generated_prediction_trie.json
-learning:
-  enabled: $AUGUR_LEARNING
-sona:
-  enabled: $AUGUR_LEARNING
-access_log:
-  target: "off"
-EOF
+  write_augur_conf "$TMP/augur.yaml" "$AUGUR_PORT" "$AUGUR_ADMIN_PORT" "$AUGUR_LEARNING"
   "${PIN_SERVER[@]}" "$AUGUR_BIN" serve --config "$TMP/augur.yaml" >"$TMP/augur.log" 2>&1 &
   AUGUR_PID=$!
   PIDS+=("$AUGUR_PID")
@@ -236,29 +193,6 @@ EOF
 fi
 
 # ---------------------------------------------------------------------------------------------
-# The request: a ~300-byte chat completion with the context headers an agent framework sends.
-# Agent runs of 4 calls: each run has its own id and its last call says so, as NAT's agents do,
-# so augur's learning sees realistic runs (one endless run would be one 10,000-call run).
-cat >"$TMP/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.path = "/v1/chat/completions"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["x-nat-function-path"] = "react_workflow/react_agent"
-wrk.body = '{"model":"mock-model","messages":[{"role":"system","content":"You are a careful ' ..
-  'assistant that plans tool calls."},{"role":"user","content":"Find the three most recent ' ..
-  'incidents for service checkout and summarise the root causes in two sentences."}],' ..
-  '"max_tokens":256,"temperature":0}'
-local n = 0
-local prefix = tostring(math.random(1, 1000000000))
-request = function()
-  n = n + 1
-  local run = math.floor((n - 1) / 4)
-  wrk.headers["x-nat-run-id"] = "bench-" .. prefix .. "-" .. run
-  if n % 4 == 0 then wrk.headers["x-nat-run-end"] = "true" else wrk.headers["x-nat-run-end"] = nil end
-  return wrk.format()
-end
-EOF
-
 # Every target must answer the request with 200 before it is measured.
 for t in "${TARGETS[@]}"; do
   code=$(curl -s -o "$TMP/check-$t.out" -w '%{http_code}' -m 5 -X POST \
@@ -272,7 +206,7 @@ done
 run_wrk() {
   local name=$1 target=$2 conns=$3 secs=$4
   shift 4
-  "${PIN_CLIENT[@]}" wrk -t1 -c"$conns" -d"${secs}s" -s "$TMP/post.lua" "$@" "${URL[$target]}" \
+  "${PIN_CLIENT[@]}" wrk -t1 -c"$conns" -d"${secs}s" -s "$BENCH_REQUEST_LUA" "$@" "${URL[$target]}" \
     >"$TMP/$name.txt" 2>&1 || die "wrk failed for $target: $(tail -3 "$TMP/$name.txt")"
 }
 

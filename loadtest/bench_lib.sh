@@ -1,0 +1,78 @@
+# bench_lib.sh: what the proxy benchmarks (bench_proxy.sh: time and CPU, callgrind_proxy.sh:
+# instructions) share, so both measure the same setup: the mock upstream, nginx's and augur's
+# configs, the request (bench_request.lua) and the port helpers.
+# Source it after setting REPO, TMP, MOCK_BIN, MOCK_TOKENS, MOCK_ECHO, and PIDS=() (every process
+# started here is appended to PIDS for the caller's cleanup); it uses the caller's die().
+
+BENCH_REQUEST_LUA=$REPO/loadtest/bench_request.lua
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until something accepts on 127.0.0.1:$1, or $2 seconds pass, or process $3 dies.
+wait_port() {
+  local port=$1 deadline=$((SECONDS + $2)) pid=$3
+  while ((SECONDS < deadline)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_mock [LAUNCHER...]: augur-mock-upstream with one thread, MOCK_TOKENS-token answers and its
+# request echo off unless MOCK_ECHO=1, started through LAUNCHER (taskset, say). Sets MOCK_PID and
+# MOCK_PORT.
+start_mock() {
+  local args=(--listen 127.0.0.1:0 --threads 1 --tokens "$MOCK_TOKENS")
+  [[ $MOCK_ECHO == 1 ]] || args+=(--no-echo)
+  "$@" "$MOCK_BIN" "${args[@]}" >"$TMP/mock.out" 2>"$TMP/mock.err" &
+  MOCK_PID=$!
+  PIDS+=("$MOCK_PID")
+  for _ in $(seq 100); do
+    grep -q '^listening on ' "$TMP/mock.out" 2>/dev/null && break
+    sleep 0.05
+  done
+  MOCK_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/mock.out")
+  [[ -n $MOCK_PORT ]] || die "mock did not start: $(cat "$TMP/mock.err")"
+}
+
+# write_nginx_conf DIR LISTEN_PORT [EXTRA_MAIN_DIRECTIVE...]: nginx's config for proxying to the
+# mock (loadtest/nginx/proxy.conf.in) in DIR/nginx.conf, with its scratch directories.
+write_nginx_conf() {
+  local dir=$1 port=$2
+  shift 2
+  mkdir -p "$dir/tmp"
+  {
+    printf '%s\n' "$@"
+    sed -e "s|@PREFIX@|$dir|g" -e "s|@LISTEN_PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" \
+      "$REPO/loadtest/nginx/proxy.conf.in"
+  } >"$dir/nginx.conf"
+  chmod -R a+rwX "$dir"  # the worker may run as an unprivileged user
+}
+
+# write_augur_conf FILE LISTEN_PORT ADMIN_PORT LEARNING: augur with one io thread doing its real
+# per-request work: context tracking (run table), a trie lookup (NAT's fixture; the benchmark's
+# function path is in it), injection of x-nat-* headers plus nvext body hints, and timing every
+# response into the learning queue. LEARNING (true/false) turns learning and SONA on or off.
+write_augur_conf() {
+  cat >"$1" <<CONF
+listen: 127.0.0.1:$2
+admin:
+  listen: 127.0.0.1:$3
+threads: 1
+upstreams:
+  - name: mock
+    url: http://127.0.0.1:$MOCK_PORT
+    hints: [nat_headers, nvext]
+prediction:
+  trie_file: $REPO/tests/unit/trie/data/nat_generated_prediction_trie.json
+learning:
+  enabled: $4
+sona:
+  enabled: $4
+access_log:
+  target: "off"
+CONF
+}
