@@ -27,6 +27,7 @@
 #include "proxy/request_record.hpp"
 #include "proxy/response_meter.hpp"
 #include "proxy/server.hpp"
+#include "proxy/socket_read.hpp"
 #include "proxy/worker.hpp"
 
 namespace augur::proxy {
@@ -90,10 +91,23 @@ beast::error_code after_read(Parser& parser, beast::flat_buffer& buffer, beast::
   return eof;
 }
 
+// One read of a proxied connection, awaited in place. Plain sockets are read with
+// proxy/socket_read.hpp (no failed recv for a read that waits for the peer's answer); TLS streams
+// as Asio reads them.
+template <class Stream>
+auto read_some(const SocketReader& reader, Stream& stream, asio::mutable_buffer space,
+               ReadStart start) {
+  if constexpr (std::is_same_v<Stream, Socket>) {
+    return reader.read(stream, space, start, task_tuple);
+  } else {
+    return stream.async_read_some(space, task_tuple);
+  }
+}
+
 // Parses what is buffered until done(parser). Returns where the next read goes while more bytes
 // are needed; nullopt once done, or on an error (in `ec`). The loop it drives:
 //   while (auto space = next_read(parser, buffer, done, ec)) {
-//     auto [rec, n] = co_await stream.async_read_some(*space, task_tuple);
+//     auto [rec, n] = co_await read_some(reader, stream, *space, ReadStart::check);
 //     if ((ec = after_read(parser, buffer, rec, n))) break;
 //   }
 template <class Parser, class Done>
@@ -117,11 +131,11 @@ std::optional<asio::mutable_buffer> next_read(Parser& parser, beast::flat_buffer
 // Parses (and reads) until done(parser): the header is complete, or the whole message. The
 // request path's hot reads run next_read's loop inline instead: no coroutine frame.
 template <class Stream, class Parser, class Done>
-Task<beast::error_code> read_until(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
-                                   Done done) {
+Task<beast::error_code> read_until(const SocketReader& reader, Stream& stream,
+                                   beast::flat_buffer& buffer, Parser& parser, Done done) {
   beast::error_code ec;
   while (const auto space = next_read(parser, buffer, done, ec)) {
-    auto [rec, n] = co_await stream.async_read_some(*space, task_tuple);
+    auto [rec, n] = co_await read_some(reader, stream, *space, ReadStart::check);
     if ((ec = after_read(parser, buffer, rec, n))) break;
   }
   co_return ec;
@@ -203,6 +217,7 @@ class ClientSession final : public SessionLink {
       : worker_(worker),
         socket_(std::move(socket)),
         deadline_(socket_),
+        reader_(socket_.get_executor().context()),
         watch_(std::make_shared<ClientWatch>()) {
     worker_.link(*this);
     beast::error_code ec;
@@ -215,6 +230,13 @@ class ClientSession final : public SessionLink {
   void close_idle() override {
     beast::error_code ec;
     socket_.cancel(ec);
+  }
+
+  void check_idle() override {
+    idle_unchecked = false;
+    char c;
+    const auto r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) close_idle();
   }
 
   Task<void> run();
@@ -240,6 +262,7 @@ class ClientSession final : public SessionLink {
   Worker& worker_;
   Socket socket_;
   Deadline deadline_;
+  SocketReader reader_;
   std::string head_buf_;  // serialised heads, reused across requests
   RelayResponseParser::Scratch relay_scratch_;
   beast::flat_buffer buffer_;
@@ -323,8 +346,11 @@ Task<void> ClientSession::run() {
     // cancels this wait.
     if (buffer_.size() == 0) {
       idle = true;
+      idle_unchecked = true;  // the worker's tick looks for a half-close (proxy/socket_read.hpp)
       deadline_.arm(limits.idle_timeout);
-      auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(4096), task_tuple);
+      // The client's next request answers our response: wait for it without a failed recv.
+      auto [ec, n] =
+          co_await read_some(reader_, socket_, buffer_.prepare(4096), ReadStart::answer);
       idle = false;
       if (ec) break;
       buffer_.commit(n);
@@ -336,7 +362,7 @@ Task<void> ClientSession::run() {
     deadline_.arm(limits.header_timeout);  // bounds slowloris headers
     beast::error_code hec;
     if (!parse_buffered(parser, buffer_, hec) || !parser.is_header_done()) {
-      if (!hec) hec = co_await read_until(socket_, buffer_, parser, header_done);
+      if (!hec) hec = co_await read_until(reader_, socket_, buffer_, parser, header_done);
     }
     if (hec) {
       if (hec == http::error::header_limit) {
@@ -374,7 +400,7 @@ Task<void> ClientSession::run() {
         if (cec) break;
       }
       deadline_.arm(limits.body_timeout);
-      const auto bec = co_await read_until(socket_, buffer_, parser, message_done);
+      const auto bec = co_await read_until(reader_, socket_, buffer_, parser, message_done);
       if (bec) {
         if (bec == http::error::body_limit) {
           co_await send_error(ProxyError::body_too_large, "request body exceeds the limit", version,
@@ -670,11 +696,13 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
   const ScopeExit exchange_guard{[this] { end_exchange(); }};
   arm(up_cfg.response_headers);
   beast::error_code rec;
+  // The first read waits for the response to the request just sent; later ones look first.
+  ReadStart start = ReadStart::answer;
   for (;;) {
     parser.emplace(relay_scratch_);
     if (head) parser->skip(true);
     while (const auto space = next_read(*parser, conn.buffer, header_done, rec)) {
-      auto [r, n] = co_await up.async_read_some(*space, task_tuple);
+      auto [r, n] = co_await read_some(reader_, up, *space, std::exchange(start, ReadStart::check));
       if ((rec = after_read(*parser, conn.buffer, r, n))) break;
     }
     // An interim 1xx (other than 101) precedes the real response: skip it.
@@ -759,7 +787,7 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
           ec = http::error::buffer_overflow;
           break;
         }
-        auto [rec, n] = co_await up.async_read_some(space, task_tuple);
+        auto [rec, n] = co_await read_some(reader_, up, space, ReadStart::check);
         if ((ec = after_read(p, conn.buffer, rec, n))) break;
       }
       got = p.received();

@@ -87,6 +87,7 @@ void Worker::start_maintenance() {
       if (s.awaiting_since != Clock::time_point{} && now - s.awaiting_since >= tick) {
         s.watch_client();
       }
+      if (s.idle && s.idle_unchecked) s.check_idle();
     }
     flush_access_log();  // lines reach the log within a tick
     if (++ticks_ % ticks_per_sweep == 0) {

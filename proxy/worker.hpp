@@ -31,7 +31,12 @@ class SessionLink : public boost::intrusive::list_base_hook<
   // Set while waiting on an upstream; the worker's tick starts a client watch for exchanges
   // that have waited longer than a tick, so a client hanging up cancels the upstream request.
   std::chrono::steady_clock::time_point awaiting_since{};
+  // Set when a wait for the next request began that trusts the socket to be empty (an answer
+  // read, proxy/socket_read.hpp): a client that half-closed right after its last request would
+  // not be seen. The worker's tick then looks once (check_idle) and closes such a connection.
+  bool idle_unchecked = false;
   virtual void close_idle() = 0;  // cancel the wait for the next request
+  virtual void check_idle() = 0;
   virtual void watch_client() = 0;
 };
 

@@ -234,6 +234,71 @@ class KeepAlive(IntegrationTest):
                             second.header("x-mock-connection-id"))
 
 
+class EndOfStream(IntegrationTest):
+    """A read that drains a socket makes augur's next read on it wait for epoll without trying
+    first (proxy/socket_read.hpp). The one thing epoll does not report again is an end of stream
+    that came in with the bytes of that read: these peers send their last bytes and their close
+    together, and the timeouts are long, so a close augur overlooked would show as a hang."""
+
+    ROUNDS = 20
+    LONG = "limits: { idle_timeout: 300s }\n"
+
+    def test_a_client_that_half_closes_after_its_request_is_answered_then_closed(self):
+        mock = self.own(Mock())
+        augur = self.own(Augur(config([("mock", mock.url)], self.LONG)))
+        for i in range(self.ROUNDS):
+            with connect(augur.port, timeout=10) as s:
+                # Corked, the request and the FIN leave in one segment: augur's read of the
+                # request drains the socket and finds no later event for the close.
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                s.sendall(build_request("POST", "/v1/chat/completions",
+                                        json.dumps(chat_body()).encode(),
+                                        {"Content-Type": "application/json"}))
+                s.shutdown(socket.SHUT_WR)
+                buf = b""
+                while True:
+                    chunk = s.recv(65536)  # times out (10 s) if augur keeps the connection
+                    if not chunk:
+                        break
+                    buf += chunk
+            self.assertTrue(buf.startswith(b"HTTP/1.1 200"), (i, buf[:80]))
+
+    def test_a_pooled_connection_the_upstream_closed_with_its_response_is_retried(self):
+        def handler(req, conn):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)  # response and FIN together
+            respond(conn, body=b'{"ok":true}')  # keep-alive by default, then closed at once
+            return False
+
+        up = self.own(ScriptedUpstream(handler))
+        slow = f'{{ name: up, url: "{up.url}", timeouts: {{ response_headers: 300s }} }}'
+        augur = self.own(Augur(config([slow], self.LONG, threads=1)))
+        with connect(augur.port, timeout=10) as s:
+            buf = b""
+            for i in range(self.ROUNDS):
+                s.sendall(build_request("POST", "/v1/chat/completions",
+                                        json.dumps(chat_body()).encode(),
+                                        {"Content-Type": "application/json"}))
+                resp, buf = read_response(s, buf, timeout=10)
+                self.assertEqual((i, resp.status, resp.body), (i, 200, b'{"ok":true}'))
+        self.assertEqual(up.connections, self.ROUNDS)  # each request found the last one closed
+
+    def test_a_close_delimited_response_sent_with_its_close_is_relayed_whole(self):
+        body = b'{"id":"cmpl-1","choices":[]}' * 50
+
+        def handler(req, conn):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)  # response and FIN together
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Connection: close\r\n\r\n" + body)
+            return False
+
+        up = self.own(ScriptedUpstream(handler))
+        slow = f'{{ name: up, url: "{up.url}", timeouts: {{ stream_idle: 300s }} }}'
+        augur = self.own(Augur(config([slow], self.LONG)))
+        for i in range(self.ROUNDS):
+            resp = request(augur.port, "POST", "/v1/chat/completions", chat_body(), timeout=10)
+            self.assertEqual((i, resp.status, resp.body), (i, 200, body))
+
+
 class Errors(IntegrationTest):
     def test_502_when_upstream_refuses(self):
         augur = self.own(Augur(config([("dead", self.dead_url())])))
