@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "loadtest/mock/request.hpp"
 #include "loadtest/mock/request_scan.hpp"
 #include "loadtest/mock/responses.hpp"
 
@@ -105,13 +106,11 @@ struct Controls {
   std::string_view fault_text;
 };
 
-Controls read_controls(const http::fields& fields) {
+Controls read_controls(const Request& req) {
   Controls c;
-  for (const auto& f : fields) {
-    const std::string_view name = sv(f.name_string());
+  for (const auto& [name, value] : req.fields) {
     if (name.size() <= 7 || !beast::iequals(name.substr(0, 7), "x-mock-")) continue;
     const std::string_view key = name.substr(7);
-    const std::string_view value = sv(f.value());
     if (beast::iequals(key, "latency-ms")) {
       c.latency_ms = parse_count(value);
     } else if (beast::iequals(key, "tokens")) {
@@ -135,13 +134,14 @@ Controls read_controls(const http::fields& fields) {
 }
 
 // {"name":"v1, v2",...}: names lower-cased, repeated fields joined in arrival order.
-void append_headers_json(std::string& out, const http::fields& fields) {
+void append_headers_json(std::string& out, const Request& req) {
+  const auto& fields = req.fields;
   out += '{';
   bool first = true;
   for (auto it = fields.begin(); it != fields.end(); ++it) {
     bool repeated = false;
     for (auto jt = fields.begin(); jt != it; ++jt) {
-      if (beast::iequals(jt->name_string(), it->name_string())) {
+      if (beast::iequals(jt->first, it->first)) {
         repeated = true;
         break;
       }
@@ -151,16 +151,16 @@ void append_headers_json(std::string& out, const http::fields& fields) {
     first = false;
     out += '"';
     std::size_t name_start = out.size();
-    append_json_escaped(out, sv(it->name_string()));
+    append_json_escaped(out, it->first);
     for (std::size_t i = name_start; i < out.size(); ++i) {
       if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] - 'A' + 'a');
     }
     out += R"(":")";
-    append_json_escaped(out, sv(it->value()));
+    append_json_escaped(out, it->second);
     for (auto jt = std::next(it); jt != fields.end(); ++jt) {
-      if (beast::iequals(jt->name_string(), it->name_string())) {
+      if (beast::iequals(jt->first, it->first)) {
         out += ", ";
-        append_json_escaped(out, sv(jt->value()));
+        append_json_escaped(out, jt->second);
       }
     }
     out += '"';
@@ -215,6 +215,7 @@ struct Connection final : ConnectionBase {
   Stream stream;
   asio::steady_timer timer;  // latency and chunk pacing; cancelled by close_from_outside()
   beast::flat_buffer buffer;
+  RequestStorage request;                 // the request being served, storage reused
   std::string head, body, echo, scratch;  // reused across requests
   std::uint64_t id;
   std::uint64_t served = 0;
@@ -321,18 +322,17 @@ void begin_head(Server& s, Connection<Stream>& c, int status, std::string_view c
 
 // ,"mock":{...} — what this request looked like on arrival (for tests of what a proxy sent).
 template <class Stream>
-void append_mock_echo(Server& s, Connection<Stream>& c,
-                      const http::request<http::string_body>& req) {
+void append_mock_echo(Server& s, Connection<Stream>& c, const Request& req) {
   if (!s.opts.echo) return;
   std::string& b = c.body;
   b += R"(,"mock":{"method":")";
-  append_json_escaped(b, sv(req.method_string()));
+  append_json_escaped(b, req.method);
   b += R"(","target":")";
-  append_json_escaped(b, sv(req.target()));
+  append_json_escaped(b, req.target);
   b += R"(","request_headers":)";
   b += c.echo;
   b += R"(,"request_body":")";
-  append_json_escaped(b, req.body());
+  append_json_escaped(b, req.body);
   b += R"("})";
 }
 
@@ -348,7 +348,7 @@ asio::awaitable<bool> send_body(Server& s, Connection<Stream>& c) {
 
 template <class Stream>
 asio::awaitable<bool> send_error(Server& s, Connection<Stream>& c,
-                                 const http::request<http::string_body>* req, int status,
+                                 const Request* req, int status,
                                  std::string_view message, bool keep_alive) {
   begin_head(s, c, status, "application/json", keep_alive);
   c.body.clear();
@@ -387,7 +387,7 @@ asio::awaitable<bool> reject(Server& s, Connection<Stream>& c, error_code ec) {
 // mid-stream faults cut either after `fault_after` events (or half the body).
 template <class Stream>
 asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c,
-                                      const http::request<http::string_body>& req,
+                                      const Request& req,
                                       const CompletionInfo& info, const Behaviour& b,
                                       const Controls& ctl, bool stream, bool include_usage,
                                       bool keep_alive) {
@@ -454,34 +454,68 @@ asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c,
   co_return co_await send_chunk(true);
 }
 
+// Beast's http::async_read without its composed operation: the bytes already buffered are parsed
+// at once (a pipelined request, or a body that came with its header, needs no read), and the
+// socket is read only when the parser needs more. End-of-stream rules are Beast's.
+template <class Stream, class Done>
+asio::awaitable<error_code> read_request(Connection<Stream>& c, RequestParser& parser, Done done) {
+  error_code ec;
+  while (!done(parser)) {
+    if (c.buffer.size() > 0) {
+      const std::size_t used = parser.put(c.buffer.data(), ec);
+      c.buffer.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+      } else if (ec) {
+        co_return ec;
+      } else if (used > 0) {
+        continue;
+      }
+    }
+    const std::size_t room = std::max<std::size_t>(512, c.buffer.capacity() - c.buffer.size());
+    auto [rec, n] = co_await c.stream.async_read_some(
+        c.buffer.prepare(std::min<std::size_t>(room, 65536)), kTuple);
+    c.buffer.commit(n);
+    if (rec == asio::error::eof) {
+      if (!parser.got_some()) co_return http::error::end_of_stream;
+      parser.put_eof(ec);
+      co_return ec ? ec : done(parser) ? error_code{} : error_code(http::error::partial_message);
+    }
+    if (rec) co_return rec;
+  }
+  co_return ec;
+}
+
 template <class Stream>
 asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
-  http::request_parser<http::string_body> parser;
+  RequestParser parser(c.request);
   parser.header_limit(static_cast<std::uint32_t>(s.opts.max_header_bytes));
   parser.body_limit(s.opts.max_body_bytes);
 
   c.arm(s.opts.idle_timeout);
-  auto [header_ec, header_n] = co_await http::async_read_header(c.stream, c.buffer, parser, kTuple);
+  const error_code header_ec =
+      co_await read_request(c, parser, [](const auto& p) { return p.is_header_done(); });
   c.disarm();
   if (header_ec) co_return co_await reject(s, c, header_ec);
   if (!parser.is_done()) {
     // curl and others wait (up to 1 s) for this before sending a large body.
-    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+    if (beast::iequals(parser.request().find("expect"), "100-continue")) {
       static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
       if (!co_await write_buffers(s, c, asio::buffer(k100))) co_return false;
     }
     c.arm(s.opts.read_timeout);
-    auto [body_ec, body_n] = co_await http::async_read(c.stream, c.buffer, parser, kTuple);
+    const error_code body_ec =
+        co_await read_request(c, parser, [](const auto& p) { return p.is_done(); });
     c.disarm();
     if (body_ec) co_return co_await reject(s, c, body_ec);
   }
 
-  const auto& req = parser.get();
+  const Request& req = parser.request();
   ++c.served;
   s.requests.fetch_add(1, std::memory_order_relaxed);
-  const bool keep_alive = req.keep_alive();
-  const std::string_view method = sv(req.method_string());
-  const std::string_view target = sv(req.target());
+  const bool keep_alive = req.keep_alive;
+  const std::string_view method = req.method;
+  const std::string_view target = req.target;
   const std::string_view path = target.substr(0, target.find('?'));
   const Controls ctl = read_controls(req);
   c.echo.clear();
@@ -553,7 +587,7 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
     co_return finish(co_await send_error(s, c, &req, 404, message, keep_alive));
   }
 
-  const RequestFields fields = scan_request(req.body());
+  const RequestFields fields = scan_request(req.body);
   if (!fields.is_object) {
     co_return finish(co_await send_error(
         s, c, &req, 400, "We could not parse the JSON body of your request.", keep_alive));
@@ -566,7 +600,7 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
   b.chunk_delay = s.opts.chunk_delay;
   if (s.opts.tokens_spread > 0) {
     const double u =
-        static_cast<double>(splitmix64(s.opts.seed ^ fnv1a(req.body())) >> 11) * 0x1.0p-53;
+        static_cast<double>(splitmix64(s.opts.seed ^ fnv1a(req.body)) >> 11) * 0x1.0p-53;
     b.tokens = std::max<std::int64_t>(
         0, std::llround(static_cast<double>(b.tokens) * (1 + s.opts.tokens_spread * (2 * u - 1))));
   }
@@ -574,12 +608,12 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
     RequestView view;
     view.method = method;
     view.target = target;
-    view.body = req.body();
+    view.body = req.body;
     view.model = fields.model;
     view.stream = fields.stream;
     view.connection_id = c.id;
     view.request_on_connection = c.served;
-    view.fields_ = &static_cast<const http::fields&>(req);
+    view.request_ = &req;
     b = s.opts.behaviour(view, b);
   }
   if (ctl.tokens) b.tokens = *ctl.tokens;
@@ -600,7 +634,7 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
   info.created = static_cast<std::int64_t>(std::time(nullptr));
   info.model = fields.model.empty() ? std::string_view(s.model_json) : fields.model;
   info.seed = s.opts.seed;
-  info.prompt_tokens = std::max<std::int64_t>(1, static_cast<std::int64_t>(req.body().size() / 4));
+  info.prompt_tokens = std::max<std::int64_t>(1, static_cast<std::int64_t>(req.body.size() / 4));
   info.completion_tokens = b.tokens;
   if (fields.max_tokens && *fields.max_tokens < b.tokens) {
     info.completion_tokens = *fields.max_tokens;
@@ -709,10 +743,7 @@ struct MockUpstream::Impl : Server {
 };
 
 std::string_view RequestView::header(std::string_view name) const {
-  if (fields_ == nullptr) return {};
-  const auto& fields = *static_cast<const http::fields*>(fields_);
-  const auto it = fields.find(beast::string_view(name.data(), name.size()));
-  return it == fields.end() ? std::string_view{} : sv(it->value());
+  return request_ == nullptr ? std::string_view{} : static_cast<const Request*>(request_)->find(name);
 }
 
 MockUpstream::MockUpstream(asio::io_context& ioc, MockOptions options)

@@ -43,7 +43,7 @@ class RequestView {
   // The value of a request header (case-insensitive name; the first one if repeated), "" if absent.
   std::string_view header(std::string_view name) const;
 
-  const void* fields_ = nullptr;  // the Beast header fields; an implementation detail
+  const void* request_ = nullptr;  // the parsed request; an implementation detail
 };
 
 // Maps a request to its behaviour, starting from the defaults the options give. Called on the
