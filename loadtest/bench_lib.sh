@@ -30,7 +30,7 @@ start_mock() {
   "$@" "$MOCK_BIN" "${args[@]}" >"$TMP/mock.out" 2>"$TMP/mock.err" &
   MOCK_PID=$!
   PIDS+=("$MOCK_PID")
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do  # up to 30 s: callgrind_proxy.sh starts it under valgrind
     grep -q '^listening on ' "$TMP/mock.out" 2>/dev/null && break
     sleep 0.05
   done

@@ -244,8 +244,14 @@ per_request() {
 }
 
 declare -A P50 P99 RPS CPU IOCPU MOCKCPU ERR
+# Each repetition runs every target once; the proxies swap places every other repetition, so a
+# slow drift of the machine favours neither.
+REVERSED=("${TARGETS[0]}")
+for ((i = ${#TARGETS[@]} - 1; i >= 1; i--)); do REVERSED+=("${TARGETS[i]}"); done
 for rep in $(seq "$REPS"); do
-  for t in "${TARGETS[@]}"; do
+  order=("${TARGETS[@]}")
+  ((rep % 2 == 0)) && order=("${REVERSED[@]}")
+  for t in "${order[@]}"; do
     echo "bench_proxy: rep $rep/$REPS $t" >&2
     run_wrk "lat-$t-$rep" "$t" 1 "$DURATION" --latency
     P50[$t]+="$(wrk_pct "$TMP/lat-$t-$rep.txt" 50) "
@@ -318,6 +324,26 @@ report() {
       "added p99 $(ratio "$(calc '%.0f' "${M99[augur]} - ${M99[direct]}")" "$(calc '%.0f' "${M99[nginx]} - ${M99[direct]}")")," \
       "RPS $(ratio "${MRPS[augur]}" "${MRPS[nginx]}"), CPU/req $(ratio "${MCPU[augur]}" "${MCPU[nginx]}")," \
       "io thread CPU/req $(ratio "${MIO[augur]}" "${MCPU[nginx]}")"
+    echo
+    # The same ratios within each repetition (the two ran minutes apart at most), then their
+    # median: on a VM whose neighbours come and go, steadier than a ratio of medians.
+    local -a p50a p50n p50d rpsa rpsn cpua cpun r50=() rrps=() rcpu=()
+    read -ra p50a <<<"${P50[augur]}"
+    read -ra p50n <<<"${P50[nginx]}"
+    read -ra p50d <<<"${P50[direct]}"
+    read -ra rpsa <<<"${RPS[augur]}"
+    read -ra rpsn <<<"${RPS[nginx]}"
+    read -ra cpua <<<"${CPU[augur]}"
+    read -ra cpun <<<"${CPU[nginx]}"
+    for i in "${!p50a[@]}"; do
+      r50+=("$(awk -v a="${p50a[i]}" -v n="${p50n[i]}" -v d="${p50d[i]}" \
+        'BEGIN { printf "%.2f", (n - d > 0) ? (a - d) / (n - d) : 99 }')")
+      rrps+=("$(calc '%.2f' "${rpsa[i]} / ${rpsn[i]}")")
+      rcpu+=("$(calc '%.2f' "${cpua[i]} / ${cpun[i]}")")
+    done
+    echo "Paired by repetition, augur / nginx (median; each repetition's ratio):" \
+      "added p50 $(calc %.2f "$(median "${r50[@]}")")× (${r50[*]}), RPS $(calc %.2f "$(median "${rrps[@]}")")× (${rrps[*]})," \
+      "CPU/req $(calc %.2f "$(median "${rcpu[@]}")")× (${rcpu[*]})"
     echo
   fi
   echo "Raw per repetition:"

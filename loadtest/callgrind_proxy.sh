@@ -73,14 +73,17 @@ trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
 
-start_mock
+# The mock runs under callgrind too: what a proxy's requests cost the upstream (the mock shares
+# a CPU with the proxy in bench_proxy.sh, so that cost is in its RPS figures too).
+start_mock valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out.mock"
 
 # measure NAME PORT CMD...: runs CMD under callgrind, warms it up, zeroes its counters, drives it
-# with wrk for SECONDS_RUN, dumps the counters and prints "NAME REQUESTS INSTRUCTIONS".
+# with wrk for SECONDS_RUN, dumps the counters and prints "NAME REQUESTS INSTRUCTIONS MAIN MOCK",
+# MAIN being the main thread's share (augur's io thread with threads: 1), MOCK the mock's count.
 measure() {
   local name=$1 port=$2
   shift 2
-  valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out.$name" "$@" \
+  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$TMP/callgrind.out.$name" "$@" \
     >"$TMP/$name.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
@@ -88,18 +91,24 @@ measure() {
   local url=http://127.0.0.1:$port
   wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$BENCH_REQUEST_LUA" "$url" >"$TMP/$name.warmup" 2>&1
   callgrind_control -z "$pid" >/dev/null 2>&1
+  callgrind_control -z "$MOCK_PID" >/dev/null 2>&1
   wrk -t1 -c"$CONNS" -d"${SECONDS_RUN}s" -s "$BENCH_REQUEST_LUA" "$url" >"$TMP/$name.wrk" 2>&1
   callgrind_control -d "$pid" >/dev/null 2>&1
+  callgrind_control -d "$MOCK_PID" >/dev/null 2>&1
+  local mock_part  # the mock's dumps are numbered parts, one per measured proxy
+  mock_part=$(find "$TMP" -name 'callgrind.out.mock.*' | wc -l)
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   grep -q 'Non-2xx' "$TMP/$name.wrk" && die "$name answered errors: $(cat "$TMP/$name.wrk")"
-  local requests instructions
+  local requests instructions main
   requests=$(awk '/ requests in / { print $1; exit }' "$TMP/$name.wrk")
-  # The dump made by callgrind_control is the file with the ".1" part suffix; its "summary:" line
-  # is the total over every thread since the counters were zeroed.
-  instructions=$(awk '/^summary:/ { print $2; exit }' "$TMP/callgrind.out.$name.1")
-  [[ -n $requests && -n $instructions && $requests -gt 0 ]] || die "$name: no count ($TMP)"
-  echo "$name $requests $instructions"
+  # The dump made by callgrind_control is part 1, one file per thread (suffix -01 is the main
+  # thread); each "summary:" line counts since the counters were zeroed.
+  instructions=$(cat "$TMP/callgrind.out.$name.1"-* | awk '/^summary:/ { t += $2 } END { print t + 0 }')
+  main=$(awk '/^summary:/ { print $2; exit }' "$TMP/callgrind.out.$name.1-01")
+  [[ -n $requests && $instructions -gt 0 && $requests -gt 0 ]] || die "$name: no count ($TMP)"
+  echo "$name $requests $instructions $main $(awk '/^summary:/ { print $2; exit }' \
+    "$TMP/callgrind.out.mock.$mock_part")"
 }
 
 declare -A PER_REQUEST
@@ -116,9 +125,9 @@ for t in "${TARGETS_WANTED[@]}"; do
       line=$(measure augur "$port" "$AUGUR_BIN" serve --config "$TMP/augur.yaml") ;;
     *) die "unknown target: $t (augur or nginx)" ;;
   esac
-  read -r _ requests instructions <<<"$line"
+  read -r _ requests instructions main mock <<<"$line"
   PER_REQUEST[$t]=$((instructions / requests))
-  rows+=("| $t | $requests | $instructions | ${PER_REQUEST[$t]} |")
+  rows+=("| $t | $requests | $instructions | ${PER_REQUEST[$t]} | $((main / requests)) | $((mock / requests)) |")
 done
 
 echo "## User-space instructions per proxied request (callgrind)"
@@ -127,8 +136,8 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'), git $(git -C "$REPO" rev-parse --short H
   "wrk -t1 -c$CONNS, ${SECONDS_RUN}s after ${WARMUP}s of warm-up; augur: 1 io thread, learning and SONA" \
   "$([[ $AUGUR_LEARNING == true ]] && echo on || echo off)."
 echo
-echo "| target | requests | instructions | per request |"
-echo "|---|---:|---:|---:|"
+echo "| target | requests | instructions | per request | of which main (io) thread | the mock's, per request |"
+echo "|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
 if [[ -n ${PER_REQUEST[augur]:-} && -n ${PER_REQUEST[nginx]:-} ]]; then
   echo

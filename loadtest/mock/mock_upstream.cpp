@@ -488,7 +488,7 @@ asio::awaitable<error_code> read_request(Connection<Stream>& c, RequestParser& p
 
 template <class Stream>
 asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
-  RequestParser parser(c.request);
+  RequestParser parser(c.request, s.opts.echo || s.opts.behaviour);
   parser.header_limit(static_cast<std::uint32_t>(s.opts.max_header_bytes));
   parser.body_limit(s.opts.max_body_bytes);
 

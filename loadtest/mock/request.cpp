@@ -22,7 +22,8 @@ std::string_view Request::find(std::string_view name) const {
   return {};
 }
 
-RequestParser::RequestParser(RequestStorage& storage) : s_(storage) {
+RequestParser::RequestParser(RequestStorage& storage, bool all_fields)
+    : s_(storage), all_fields_(all_fields) {
   s_.head.clear();
   s_.body.clear();
   s_.fields.clear();
@@ -41,8 +42,12 @@ void RequestParser::on_request_impl(boost::beast::http::verb, string_view method
   s_.target = keep(target);
 }
 
-void RequestParser::on_field_impl(boost::beast::http::field, string_view name, string_view value,
-                                  error_code&) {
+void RequestParser::on_field_impl(boost::beast::http::field id, string_view name,
+                                  string_view value, error_code&) {
+  if (!all_fields_ && id != boost::beast::http::field::expect &&
+      !(name.size() > 7 && iequals({name.data(), 7}, "x-mock-"))) {
+    return;
+  }
   const auto n = keep(name);
   s_.fields.emplace_back(n, keep(value));
 }

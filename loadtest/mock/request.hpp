@@ -42,7 +42,9 @@ struct RequestStorage {
 // Parses one request into `storage` (cleared first). Limits and errors are Beast's.
 class RequestParser final : public boost::beast::http::basic_parser<true> {
  public:
-  explicit RequestParser(RequestStorage& storage);
+  // all_fields false: only the fields the mock acts on are kept (x-mock-*, Expect); the echo and
+  // a behaviour model need them all.
+  RequestParser(RequestStorage& storage, bool all_fields);
 
   // The request parsed so far (the body once is_done()); call after is_header_done().
   const Request& request();
@@ -66,6 +68,7 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   void on_finish_impl(error_code&) override {}
 
   RequestStorage& s_;
+  bool all_fields_;
 };
 
 }  // namespace augur::mock
