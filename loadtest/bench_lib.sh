@@ -2,9 +2,17 @@
 # instructions) share, so both measure the same setup: the mock upstream, nginx's and augur's
 # configs, the request (bench_request.lua) and the port helpers.
 # Source it after setting REPO, TMP, MOCK_BIN, MOCK_TOKENS, MOCK_ECHO, and PIDS=() (every process
-# started here is appended to PIDS for the caller's cleanup); it uses the caller's die().
+# started here is appended to PIDS, which bench_cleanup stops); it uses the caller's die().
 
 BENCH_REQUEST_LUA=$REPO/loadtest/bench_request.lua
+
+# The scripts' EXIT trap: stops every process in PIDS, then removes TMP unless KEEP_TMP=1.
+bench_cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "${0##*/}: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

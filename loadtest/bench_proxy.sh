@@ -112,16 +112,10 @@ fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_proxy.XXXXXX")
 PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $KEEP_TMP == 1 ]]; then echo "bench_proxy: kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
 trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
+trap bench_cleanup EXIT
 
 # Sum of user+system CPU ticks of the given processes (threads included), or of single threads
 # given as PID/task/TID.

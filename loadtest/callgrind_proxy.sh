@@ -62,16 +62,10 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/callgrind_proxy.XXXXXX")
 PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $KEEP_TMP == 1 ]]; then echo "callgrind_proxy: kept $TMP" >&2; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
 trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
+trap bench_cleanup EXIT
 
 # The mock runs under callgrind too: what a proxy's requests cost the upstream (the mock shares
 # a CPU with the proxy in bench_proxy.sh, so that cost is in its RPS figures too).

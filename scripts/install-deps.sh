@@ -15,6 +15,7 @@ if [ "${1:-}" != "--build" ]; then
   packages+=(
     curl openssl doctest-dev libbenchmark-dev
     redis-server nginx-light wrk python3
+    valgrind linux-perf  # loadtest/callgrind_proxy.sh and syscalls_proxy.sh
     prometheus  # the metrics test scrapes augur with a real Prometheus and runs promtool
   )
   # Node and npm (tests driving augur with the `openai` npm package and validating the compose
