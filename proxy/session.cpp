@@ -91,6 +91,14 @@ beast::error_code after_read(Parser& parser, beast::flat_buffer& buffer, beast::
   return eof;
 }
 
+// Whether the peer of `fd` has closed (end of stream or an error) without reading it: a peek that
+// finds bytes waiting (a pipelined request) or none yet says it is still there.
+bool peer_closed(int fd) {
+  char c;
+  const auto r = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
 // One read of a proxied connection, awaited in place. Plain sockets are read with
 // proxy/socket_read.hpp (no failed recv for a read that waits for the peer's answer); TLS streams
 // as Asio reads them.
@@ -234,9 +242,7 @@ class ClientSession final : public SessionLink {
 
   void check_idle() override {
     idle_unchecked = false;
-    char c;
-    const auto r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) close_idle();
+    if (peer_closed(socket_.native_handle())) close_idle();
   }
 
   Task<void> run();
@@ -305,10 +311,7 @@ void ClientSession::watch_client() {
           state->active = false;  // cancelled by a client deadline
           return;
         }
-        char c;
-        const auto r = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        const bool closed = ec || r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
-        if (!closed) return;  // a pipelined request is waiting: the client is still there
+        if (!ec && !peer_closed(fd)) return;  // a pipelined request waits: the client is there
         state->gone = true;
         if (state->upstream) {
           beast::error_code ignored;
