@@ -426,23 +426,22 @@ void read_prediction(const Value& v, Prediction& p) {
 }
 
 void read_store(const Value& v, Store& s) {
-  read_map(v,
-           {
-               {"kind", one_of(s.kind, {"memory", "redis"})},
-               {"snapshot_file", text(s.snapshot_file)},
-               {"snapshot_interval", duration(s.snapshot_interval, Duration{1})},
-               {"url",
-                [&s](const Value& x) {
-                  text(s.url, /*allow_empty=*/false)(x);
-                  // The store's own parser: what passes here is what the store can use.
-                  if (const auto parsed = store::parse_redis_url(s.url); !parsed) {
-                    x.fail(parsed.error());
-                  }
-                }},
-               {"namespace", text(s.ns, /*allow_empty=*/false)},
-               {"key_prefix", text(s.key_prefix)},
-               {"replica", text(s.replica)},
-           });
+  read_map(v, {
+                  {"kind", one_of(s.kind, {"memory", "redis"})},
+                  {"snapshot_file", text(s.snapshot_file)},
+                  {"snapshot_interval", duration(s.snapshot_interval, Duration{1})},
+                  {"url",
+                   [&s](const Value& x) {
+                     text(s.url, /*allow_empty=*/false)(x);
+                     // The store's own parser: what passes here is what the store can use.
+                     if (const auto parsed = store::parse_redis_url(s.url); !parsed) {
+                       x.fail(parsed.error());
+                     }
+                   }},
+                  {"namespace", text(s.ns, /*allow_empty=*/false)},
+                  {"key_prefix", text(s.key_prefix)},
+                  {"replica", text(s.replica)},
+              });
 }
 
 // Reads into an optional override: set only when the key is present.

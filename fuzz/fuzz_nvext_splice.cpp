@@ -93,9 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   headers.set(boost::beast::http::field::transfer_encoding, "chunked");
   const proxy::InjectResult result = proxy::apply_hints(headers, body, h, rules, info);
 
-  headers.for_each([](auto, std::string_view, std::string_view value) {
-    FUZZ_CHECK(safe_header_value(value));
-  });
+  headers.for_each(
+      [](auto, std::string_view, std::string_view value) { FUZZ_CHECK(safe_header_value(value)); });
   // Without an nvext key the splice skips its scan; it must make exactly the merge's edit.
   if (info.json && info.no_nvext_key) {
     proxy::RequestInfo scanned = info;

@@ -14,17 +14,17 @@ namespace http = boost::beast::http;
 
 // What went wrong, which fixes the status, `type` and `code` written.
 enum class ProxyError {
-  bad_request,           // 400
-  client_timeout,        // 408
-  body_too_large,        // 413
-  headers_too_large,     // 431
-  upstream_refused,      // 502: refused, reset, closed early
-  upstream_invalid,      // 502: not valid HTTP
-  no_upstream,           // 503
-  upstream_timeout,      // 504
-  shutting_down,         // 503
-  not_found,             // 404 (admin listener)
-  unauthorized,          // 401 (admin listener)
+  bad_request,        // 400
+  client_timeout,     // 408
+  body_too_large,     // 413
+  headers_too_large,  // 431
+  upstream_refused,   // 502: refused, reset, closed early
+  upstream_invalid,   // 502: not valid HTTP
+  no_upstream,        // 503
+  upstream_timeout,   // 504
+  shutting_down,      // 503
+  not_found,          // 404 (admin listener)
+  unauthorized,       // 401 (admin listener)
 };
 
 http::status status_of(ProxyError e);

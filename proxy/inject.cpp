@@ -536,9 +536,8 @@ void strip_client_hints(RequestHead& headers) {
   // One pass over the fields (every hint header starts with "x-"), not ten erase-by-name lookups.
   headers.erase_if([](http::field, std::string_view name) {
     if (name.size() <= 2 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-') return false;
-    return std::any_of(std::begin(kHintHeaders), std::end(kHintHeaders), [&](std::string_view h) {
-      return token_equals_lower(name, h);
-    });
+    return std::any_of(std::begin(kHintHeaders), std::end(kHintHeaders),
+                       [&](std::string_view h) { return token_equals_lower(name, h); });
   });
 }
 
@@ -580,9 +579,8 @@ unsigned format_bit(config::HintFormat f) { return 1u << static_cast<unsigned>(f
 bool written_by(unsigned formats, std::string_view name) {
   if (name.size() < 11 || (name[0] | 0x20) != 'x' || name[1] != '-') return false;
   const auto in = [&](std::span<const std::string_view> names) {
-    return std::any_of(names.begin(), names.end(), [&](std::string_view n) {
-      return token_equals_lower(name, n);
-    });
+    return std::any_of(names.begin(), names.end(),
+                       [&](std::string_view n) { return token_equals_lower(name, n); });
   };
   return ((formats & format_bit(config::HintFormat::nat_headers)) && in(kNatHeaders)) ||
          ((formats & format_bit(config::HintFormat::prefix_headers)) && in(kPrefixHeaders)) ||

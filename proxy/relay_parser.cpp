@@ -88,7 +88,7 @@ bool RelayResponseParser::write_head(std::string& out, bool head, unsigned clien
                                      bool client_keep_alive, bool& chunked) {
   if (scratch_.connection.empty()) {
     out.swap(scratch_.arena);  // status line and fields, as they are
-  } else {  // rare: leave out the fields the upstream's Connection names
+  } else {                     // rare: leave out the fields the upstream's Connection names
     out.assign(scratch_.arena, 0, status_line_length_);
     for (const auto& f : scratch_.fields) {
       const std::string_view line(scratch_.arena.data() + f.offset, f.length);

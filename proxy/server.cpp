@@ -95,7 +95,8 @@ Server::Server(config::Config cfg, std::string config_path) : config_path_(std::
   // The runtime must exist before workers copy it.
   auto trie = load_trie(cfg);
   publish(std::make_shared<const config::Config>(cfg), trie);
-  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i, threads == 1));
+  for (unsigned i = 0; i < threads; ++i)
+    workers_.push_back(std::make_unique<Worker>(*this, i, threads == 1));
 
   if (cfg.upstreams.empty()) {
     publish(std::make_shared<const config::Config>(with_mock_upstream(cfg)), trie);

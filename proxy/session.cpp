@@ -304,20 +304,21 @@ void ClientSession::watch_client() {
   w.active = true;
   const auto generation = ++w.generation;
   const int fd = socket_.native_handle();
-  socket_.async_wait(
-      Socket::wait_read, [state = watch_, generation, fd](const beast::error_code& ec) {
-        if (!state->active || state->generation != generation) return;
-        if (ec == asio::error::operation_aborted) {
-          state->active = false;  // cancelled by a client deadline
-          return;
-        }
-        if (!ec && !peer_closed(fd)) return;  // a pipelined request waits: the client is there
-        state->gone = true;
-        if (state->upstream) {
-          beast::error_code ignored;
-          state->upstream->cancel(ignored);
-        }
-      });
+  socket_.async_wait(Socket::wait_read,
+                     [state = watch_, generation, fd](const beast::error_code& ec) {
+                       if (!state->active || state->generation != generation) return;
+                       if (ec == asio::error::operation_aborted) {
+                         state->active = false;  // cancelled by a client deadline
+                         return;
+                       }
+                       if (!ec && !peer_closed(fd))
+                         return;  // a pipelined request waits: the client is there
+                       state->gone = true;
+                       if (state->upstream) {
+                         beast::error_code ignored;
+                         state->upstream->cancel(ignored);
+                       }
+                     });
 }
 
 void ClientSession::unwatch_client() {
@@ -352,8 +353,7 @@ Task<void> ClientSession::run() {
       idle_unchecked = true;  // the worker's tick looks for a half-close (proxy/socket_read.hpp)
       deadline_.arm(limits.idle_timeout);
       // The client's next request answers our response: wait for it without a failed recv.
-      auto [ec, n] =
-          co_await read_some(reader_, socket_, buffer_.prepare(4096), ReadStart::answer);
+      auto [ec, n] = co_await read_some(reader_, socket_, buffer_.prepare(4096), ReadStart::answer);
       idle = false;
       if (ec) break;
       buffer_.commit(n);
@@ -814,7 +814,8 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, bool
     }
     const bool last = p.is_done();
     {  // write_to_client, inline: no coroutine frame on the path every response takes
-      const auto& out = framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, last);
+      const auto& out =
+          framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, last);
       beast::error_code wec;
       const std::size_t wn = write_now(socket_, out, wec);
       if (!wec && wn < asio::buffer_size(out)) {

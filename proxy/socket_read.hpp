@@ -19,14 +19,15 @@
 
 #include "proxy/io.hpp"
 
-#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && \
+    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 #define AUGUR_DRAIN_AWARE_READS 1
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/detail/bind_handler.hpp>
 #include <boost/asio/detail/fenced_block.hpp>
-#include <boost/asio/detail/handler_cont_helpers.hpp>
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
+#include <boost/asio/detail/handler_cont_helpers.hpp>
 #include <boost/asio/detail/handler_work.hpp>
 #include <boost/asio/detail/memory.hpp>
 #include <boost/asio/detail/reactor.hpp>
@@ -135,8 +136,8 @@ class Cancellation {
       : reactor_(reactor), data_(data), fd_(fd) {}
   void operator()(boost::asio::cancellation_type_t type) {
     using boost::asio::cancellation_type;
-    if (!!(type & (cancellation_type::terminal | cancellation_type::partial |
-                   cancellation_type::total))) {
+    if (!!(type &
+           (cancellation_type::terminal | cancellation_type::partial | cancellation_type::total))) {
       reactor_.cancel_ops_by_key(fd_, data_, detail::reactor::read_op, this);
     }
   }
@@ -163,14 +164,12 @@ struct Initiation {
     const bool nothing_to_do =
         buffer.size() == 0 ||
         (!(impl.state_ & detail::socket_ops::non_blocking) &&
-         !detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true,
-                                                        p.p->ec_));
+         !detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_));
     // In check mode, a recv of our own first: the reactor may believe the socket empty while
     // an end of stream waits in it. Done here, the read completes as Asio's speculative one would.
-    if (nothing_to_do ||
-        (start == ReadStart::check &&
-         recv_once(impl.socket_, buffer, p.p->ec_, p.p->bytes_transferred_) !=
-             detail::reactor_op::not_done)) {
+    if (nothing_to_do || (start == ReadStart::check &&
+                          recv_once(impl.socket_, buffer, p.p->ec_, p.p->bytes_transferred_) !=
+                              detail::reactor_op::not_done)) {
       reactor.post_immediate_completion(p.p, is_continuation);
       p.v = p.p = 0;
       return;

@@ -16,7 +16,8 @@ constexpr std::size_t max_free_buffers = 256;
 Worker::Worker(Server& server, unsigned index, bool only_thread)
     : server_(server),
       index_(index),
-      ioc_(only_thread ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE : BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+      ioc_(only_thread ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE
+                       : BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       runtime_(server.runtime()) {}
 
 Worker::~Worker() {

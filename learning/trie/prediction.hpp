@@ -32,12 +32,18 @@ enum class Source : std::uint8_t { exact, any_index, ancestor, root, pattern, st
 
 constexpr std::string_view to_string(Source s) {
   switch (s) {
-    case Source::exact: return "exact";
-    case Source::any_index: return "any_index";
-    case Source::ancestor: return "ancestor";
-    case Source::root: return "root";
-    case Source::pattern: return "pattern";
-    case Source::static_fallback: return "static";
+    case Source::exact:
+      return "exact";
+    case Source::any_index:
+      return "any_index";
+    case Source::ancestor:
+      return "ancestor";
+    case Source::root:
+      return "root";
+    case Source::pattern:
+      return "pattern";
+    case Source::static_fallback:
+      return "static";
   }
   return "static";
 }

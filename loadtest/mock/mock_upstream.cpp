@@ -347,8 +347,7 @@ asio::awaitable<bool> send_body(Server& s, Connection<Stream>& c) {
 }
 
 template <class Stream>
-asio::awaitable<bool> send_error(Server& s, Connection<Stream>& c,
-                                 const Request* req, int status,
+asio::awaitable<bool> send_error(Server& s, Connection<Stream>& c, const Request* req, int status,
                                  std::string_view message, bool keep_alive) {
   begin_head(s, c, status, "application/json", keep_alive);
   c.body.clear();
@@ -386,8 +385,7 @@ asio::awaitable<bool> reject(Server& s, Connection<Stream>& c, error_code ec) {
 // Streams a completion as SSE (chunked), or, for a non-streaming request, sends the JSON body;
 // mid-stream faults cut either after `fault_after` events (or half the body).
 template <class Stream>
-asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c,
-                                      const Request& req,
+asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c, const Request& req,
                                       const CompletionInfo& info, const Behaviour& b,
                                       const Controls& ctl, bool stream, bool include_usage,
                                       bool keep_alive) {
@@ -743,7 +741,8 @@ struct MockUpstream::Impl : Server {
 };
 
 std::string_view RequestView::header(std::string_view name) const {
-  return request_ == nullptr ? std::string_view{} : static_cast<const Request*>(request_)->find(name);
+  return request_ == nullptr ? std::string_view{}
+                             : static_cast<const Request*>(request_)->find(name);
 }
 
 MockUpstream::MockUpstream(asio::io_context& ioc, MockOptions options)

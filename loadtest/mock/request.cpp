@@ -42,8 +42,8 @@ void RequestParser::on_request_impl(boost::beast::http::verb, string_view method
   s_.target = keep(target);
 }
 
-void RequestParser::on_field_impl(boost::beast::http::field id, string_view name,
-                                  string_view value, error_code&) {
+void RequestParser::on_field_impl(boost::beast::http::field id, string_view name, string_view value,
+                                  error_code&) {
   if (!all_fields_ && id != boost::beast::http::field::expect &&
       !(name.size() > 7 && iequals({name.data(), 7}, "x-mock-"))) {
     return;

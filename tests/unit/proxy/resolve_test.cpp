@@ -24,9 +24,7 @@ Resolved resolve_now(std::string host, std::uint16_t port) {
   asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
   std::optional<Resolved> out;
   asio::co_spawn(
-      ioc,
-      [&]() -> Task<void> { out = co_await resolve(host, port); },
-      asio::detached);
+      ioc, [&]() -> Task<void> { out = co_await resolve(host, port); }, asio::detached);
   ioc.run();
   REQUIRE(out);
   return *out;
@@ -71,7 +69,7 @@ TEST_CASE("the io side may go away while the lookup runs") {
     asio::co_spawn(
         ioc, []() -> Task<void> { co_await resolve("localhost", 80); }, asio::detached);
     ioc.poll();  // starts the lookup; usually suspends on its eventfd before the answer comes
-  }  // a suspended coroutine is destroyed here, closing the io side's descriptor
+  }              // a suspended coroutine is destroyed here, closing the io side's descriptor
   // The lookup thread still writes to its own descriptor and frees the shared state; the
   // sanitizer builds check that nothing it touches is gone.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
