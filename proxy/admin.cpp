@@ -104,7 +104,12 @@ std::string metrics_document(const Server& server) {
   for (const auto& w : server.workers()) workers.push_back(&w->metrics());
   MetricsSources src;
   src.workers = workers;
-  src.inflight = server.totals().inflight;
+  const auto totals = server.totals();
+  src.inflight = totals.inflight;
+  for (std::size_t i = 0; i < kDiscardReasons; ++i) {
+    src.upstream_conn_discarded.emplace_back(to_string(static_cast<Discard>(i)),
+                                             totals.upstream_conn_discarded[i]);
+  }
   if (const auto* l = server.learner()) src.learner = &l->stats();
   if (const auto* s = server.sona()) src.sona_stats = s->stats();
   src.trie_nodes = served_trie_nodes(server, *rt);

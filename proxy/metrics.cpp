@@ -229,6 +229,15 @@ class Collector : public prom::Collectable {
     add_gauge(out, "augur_inflight_requests", "Requests being handled now.",
               static_cast<double>(src_.inflight));
 
+    auto discarded = family("augur_upstream_conn_discarded_total",
+                            "Pooled upstream connections closed instead of reused, by reason.",
+                            prom::MetricType::Counter);
+    for (const auto& [reason, n] : src_.upstream_conn_discarded) {
+      discarded.metric.push_back(sample({{"reason", std::string(reason)}}));
+      discarded.metric.back().counter.value = static_cast<double>(n);
+    }
+    out.push_back(std::move(discarded));
+
     auto by_source = family("augur_hints_total",
                             "Requests forwarded with hints, by where the prediction came from.",
                             prom::MetricType::Counter);

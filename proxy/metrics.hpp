@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "learning/single_writer_histogram.hpp"
 #include "learning/sona/engine.hpp"
@@ -93,6 +95,8 @@ class WorkerMetrics {
 struct MetricsSources {
   std::span<const WorkerMetrics* const> workers;
   std::uint64_t inflight = 0;
+  // Pooled upstream connections closed instead of reused, by reason.
+  std::vector<std::pair<std::string_view, std::uint64_t>> upstream_conn_discarded;
   const learning::LearnerStats* learner = nullptr;  // null: learning disabled
   std::uint64_t trie_nodes = 0;                     // nodes of the trie the proxy serves now
   std::optional<std::uint64_t> access_log_batches_dropped;  // absent: access log off

@@ -225,6 +225,9 @@ Server::Totals Server::totals() const {
     t.upstream_retries += c.upstream_retries.load(std::memory_order_relaxed);
     t.client_errors += c.client_errors.load(std::memory_order_relaxed);
     t.upstream_errors += c.upstream_errors.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < kDiscardReasons; ++i) {
+      t.upstream_conn_discarded[i] += c.upstream_conn_discarded[i].load(std::memory_order_relaxed);
+    }
   }
   return t;
 }

@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "proxy/context.hpp"
 #include "proxy/routing.hpp"
+#include "proxy/upstream_pool.hpp"
 
 namespace augur::mock {
 class MockUpstream;
@@ -64,6 +65,7 @@ class Server {
   struct Totals {
     std::uint64_t connections_open = 0, connections_accepted = 0, requests = 0, inflight = 0,
                   upstream_retries = 0, client_errors = 0, upstream_errors = 0;
+    std::array<std::uint64_t, kDiscardReasons> upstream_conn_discarded{};
   };
   Totals totals() const;
 

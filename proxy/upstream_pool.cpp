@@ -1,6 +1,7 @@
 #include "proxy/upstream_pool.hpp"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <stdexcept>
 
 #include "proxy/resolve.hpp"
@@ -23,6 +25,18 @@ constexpr std::size_t initial_read_buffer = 16 * 1024;
 Socket& socket_of(UpstreamConn::Plain& s) { return s; }
 Socket& socket_of(UpstreamConn::Tls& s) { return s.next_layer(); }
 }  // namespace
+
+std::string_view to_string(Discard d) {
+  switch (d) {
+    case Discard::unread_bytes:
+      return "unread_bytes";
+    case Discard::idle_bytes:
+      return "idle_bytes";
+    case Discard::idle_closed:
+      return "idle_closed";
+  }
+  return "unknown";
+}
 
 std::shared_ptr<asio::ssl::context> make_tls_context(const config::Upstream& u) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -51,12 +65,52 @@ UpstreamConn::UpstreamConn(IoExecutor ex, const UpstreamTarget& target)
   buffer.reserve(initial_read_buffer);
 }
 
+UpstreamConn::~UpstreamConn() { idle_watch->conn = nullptr; }
+
 Socket& UpstreamConn::socket() {
   return std::visit([](auto& s) -> Socket& { return socket_of(s); }, stream_);
 }
 
-ConnectionPool::ConnectionPool(std::shared_ptr<const UpstreamTarget> target)
-    : target_(std::move(target)) {}
+ConnectionPool::ConnectionPool(std::shared_ptr<const UpstreamTarget> target,
+                               DiscardCounters& discarded)
+    : target_(std::move(target)), discarded_(discarded) {}
+
+void ConnectionPool::count(Discard d) {
+  auto& n = discarded_[static_cast<std::size_t>(d)];
+  n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+bool ConnectionPool::unusable(const UpstreamConn& c, Clock::time_point now) {
+  if (c.idle_watch->spoiled) {
+    count(*c.idle_watch->spoiled);
+    return true;
+  }
+  return expired(c, now);
+}
+
+// A pooled connection must stay silent: any byte or close the upstream sends before the next
+// request goes out is not an answer to it. Arming the wait queues a reactor operation (no system
+// call); it completes, and its handler ignores it, when the next exchange's response arrives.
+void ConnectionPool::watch_idle(UpstreamConn& c) {
+  auto& w = *c.idle_watch;
+  w.conn = &c;
+  w.pooled = true;
+  const auto generation = ++w.generation;
+  const int fd = c.socket().native_handle();
+  c.socket().async_wait(Socket::wait_read, [watch = c.idle_watch, generation, fd](
+                                               const boost::system::error_code& ec) {
+    if (ec || !watch->pooled || !watch->conn || watch->generation != generation) return;
+    char byte;
+    const auto r = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      watch_idle(*watch->conn);  // a wake-up with nothing to read: watch on
+      return;
+    }
+    watch->spoiled = r > 0 ? Discard::idle_bytes : Discard::idle_closed;
+    boost::system::error_code ignored;
+    watch->conn->socket().close(ignored);  // the fd goes now; the pool drops the entry later
+  });
+}
 
 bool ConnectionPool::expired(const UpstreamConn& c, Clock::time_point now) const {
   const auto& pool = target_->cfg.pool;
@@ -67,7 +121,8 @@ std::unique_ptr<UpstreamConn> ConnectionPool::take_idle(Clock::time_point now) {
   while (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
-    if (!expired(*conn, now)) return conn;
+    conn->idle_watch->pooled = false;  // the wait stays queued; its handler ignores it now
+    if (!unusable(*conn, now)) return conn;
     boost::system::error_code ignored;
     conn->socket().close(ignored);
   }
@@ -77,13 +132,19 @@ std::unique_ptr<UpstreamConn> ConnectionPool::take_idle(Clock::time_point now) {
 void ConnectionPool::give_back(std::unique_ptr<UpstreamConn> conn, Clock::time_point now) {
   conn->last_used = now;
   ++conn->uses;
+  if (conn->buffer.size() != 0) {
+    count(Discard::unread_bytes);
+    return;
+  }
   if (idle_.size() >= target_->cfg.pool.max_idle_per_thread || expired(*conn, now)) return;
   conn->deadline.disarm();
+  watch_idle(*conn);
   idle_.push_back(std::move(conn));
 }
 
 void ConnectionPool::sweep(Clock::time_point now) {
-  std::erase_if(idle_, [&](const std::unique_ptr<UpstreamConn>& c) { return expired(*c, now); });
+  std::erase_if(idle_,
+                [&](const std::unique_ptr<UpstreamConn>& c) { return unusable(*c, now); });
 }
 
 Task<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(boost::system::error_code& ec) {

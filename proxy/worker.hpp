@@ -49,6 +49,7 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> upstream_retries{0};
   std::atomic<std::uint64_t> client_errors{0};
   std::atomic<std::uint64_t> upstream_errors{0};
+  DiscardCounters upstream_conn_discarded{};
 };
 
 class Worker {

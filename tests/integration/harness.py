@@ -382,3 +382,25 @@ class IntegrationTest(unittest.TestCase):
             self.assertIn(key, err)
         self.assertTrue(err["message"])
         return err
+
+
+def metric_value(admin_port, name, **labels):
+    """The value of one sample of augur's /metrics (labels must match exactly those given, in any
+    order), or None when no such sample is exported."""
+    resp = request(admin_port, "GET", "/metrics")
+    assert resp.status == 200, resp.body
+    want = {k: str(v) for k, v in labels.items()}
+    for line in resp.body.decode().splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        series, _, value = line.rpartition(" ")
+        metric, _, rest = series.partition("{")
+        if metric != name:
+            continue
+        got = {}
+        for pair in filter(None, rest.rstrip("}").split(",")):
+            k, _, v = pair.partition("=")
+            got[k] = v.strip('"')
+        if got == want:
+            return float(value)
+    return None
