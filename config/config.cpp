@@ -480,13 +480,22 @@ void read_sona(const Value& v, Sona& s) {
 }
 
 void read_access_log(const Value& v, AccessLog& a) {
+  // off, stdout or a path: a bare word such as `verbose` or `stderr` is far more likely a
+  // mistaken option than a log file next to the config, so a file must look like a path.
+  const auto target = [&a](const Value& t) {
+    text(a.target, /*allow_empty=*/false)(t);
+    if (a.target != "off" && a.target != "stdout" && a.target.find('/') == std::string::npos) {
+      t.fail("expected off, stdout or a file path (write ./" + a.target +
+             " for a file in the config's folder)");
+    }
+  };
   // Both `access_log: stdout` and `access_log: {target: stdout}`: the short form is what people
   // write, the long one leaves room for format options.
   if (v.node().IsScalar()) {
-    text(a.target, /*allow_empty=*/false)(v);
+    target(v);
     return;
   }
-  read_map(v, {{"target", text(a.target, /*allow_empty=*/false)}});
+  read_map(v, {{"target", target}});
 }
 
 Config read_config(const Value& root, const std::string& source) {
@@ -661,6 +670,25 @@ Config load_string(const std::string& yaml, const std::string& source) {
   }
 }
 
+namespace {
+
+// A relative path in a config file names a file next to the config, wherever augur was started.
+// `folder` is the config file's folder with its trailing '/', or "" (the working directory).
+void resolve_against(const std::string& folder, std::string& p) {
+  if (p.empty() || p.front() == '/' || folder.empty()) return;
+  if (p.starts_with("./")) p.erase(0, 2);
+  p.insert(0, folder);
+}
+
+}  // namespace
+
+void require_upstream(const Config& c) {
+  if (!c.upstreams.empty()) return;
+  throw ConfigError(c.source, 0, "upstreams",
+                    "no upstream is configured: add one (see config/augur.yaml), or run "
+                    "`augur --demo` for the bundled mock upstream");
+}
+
 Config load_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr)
@@ -674,7 +702,15 @@ Config load_file(const std::string& path) {
   std::fclose(f);
   if (failed)
     throw ConfigError(path, 0, "", std::string("cannot read config file: ") + std::strerror(err));
-  return load_string(text, path);
+  Config c = load_string(text, path);
+  const std::string folder = path.substr(0, path.rfind('/') + 1);
+  resolve_against(folder, c.prediction.trie_file);
+  resolve_against(folder, c.store.snapshot_file);
+  for (auto& u : c.upstreams) resolve_against(folder, u.tls.ca_file);
+  if (c.access_log.target != "off" && c.access_log.target != "stdout") {
+    resolve_against(folder, c.access_log.target);
+  }
+  return c;
 }
 
 }  // namespace augur::config

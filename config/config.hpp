@@ -205,9 +205,15 @@ class ConfigError : public std::runtime_error {
   std::string message_;
 };
 
-// Loads and validates a YAML config file. Throws ConfigError (also for an unreadable file or
-// invalid YAML). Thread-safe (no shared state).
+// Loads and validates a YAML config file. Relative file paths in it (prediction.trie_file,
+// store.snapshot_file, access_log.target, upstreams[].tls.ca_file) are resolved against the
+// config file's folder. Throws ConfigError (also for an unreadable file or invalid YAML).
+// Thread-safe (no shared state).
 Config load_file(const std::string& path);
+
+// What serving a config file needs beyond a valid file: at least one upstream (the bundled mock
+// is only for the demo). Throws ConfigError naming `upstreams`.
+void require_upstream(const Config& c);
 
 // Same, from text; `source` names it in errors.
 Config load_string(const std::string& yaml, const std::string& source);

@@ -115,7 +115,7 @@ void AccessLog::format(const RequestRecord& r, std::string& out) {
   } else {
     fmt::format_to(std::back_inserter(out), "{}", c.call_index);
   }
-  if (r.upstream_index >= 0) {
+  if (r.llm_call && r.upstream_index >= 0) {
     const auto& h = c.hints;
     fmt::format_to(std::back_inserter(out),
                    ",\"hints\":{{\"source\":\"{}\",\"remaining\":{},\"osl\":{},\"iat_ms\":{},"

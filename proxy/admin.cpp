@@ -106,6 +106,7 @@ std::string metrics_document(const Server& server) {
   src.workers = workers;
   const auto totals = server.totals();
   src.inflight = totals.inflight;
+  src.connections_refused = totals.connections_refused;
   for (std::size_t i = 0; i < kDiscardReasons; ++i) {
     src.upstream_conn_discarded.emplace_back(to_string(static_cast<Discard>(i)),
                                              totals.upstream_conn_discarded[i]);
@@ -133,9 +134,9 @@ std::string stats_document(const Server& server) {
     doc.boolean("draining", server.draining());
     {
       JsonObject c(doc.key("config"));
-      c.number("generation", rt->generation);
-      c.string("listen", cfg.listen.to_string());
-      c.string("admin_listen", cfg.admin.listen.to_string());
+      c.number("generation", rt->config_generation);
+      c.string("listen", endpoint_string(server.proxy_endpoint()));
+      c.string("admin_listen", endpoint_string(server.admin_endpoint()));
       c.number("threads", server.workers().size());
       c.number("upstreams", cfg.upstreams.size());
       c.number("routes", cfg.routes.size());
@@ -156,6 +157,7 @@ std::string stats_document(const Server& server) {
       p.number("upstream_retries", t.upstream_retries);
       p.number("client_errors", t.client_errors);
       p.number("upstream_errors", t.upstream_errors);
+      p.number("connections_refused", t.connections_refused);
       if (const auto* log = server.access_log()) {
         p.number("access_log_batches_dropped", log->dropped_batches());
       }

@@ -191,10 +191,15 @@ bool parse_chunk_extensions(const char*& it, const char* cr) {
       if (!is_token(*it)) return false;
       it = skip_tokens(it + 1, cr + 1);
     } else {
+      // quoted-string (RFC 9110 5.6.4): qdtext and quoted-pair are HTAB, SP, VCHAR, obs-text.
+      const auto text = [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u == '\t' || (u >= 0x20 && u != 0x7f);
+      };
       for (;;) {
-        if (++it >= cr) return false;
+        if (++it >= cr || !text(*it)) return false;
         if (*it == '"') break;
-        if (*it == '\\' && ++it >= cr) return false;
+        if (*it == '\\' && (++it >= cr || !text(*it))) return false;
       }
       ++it;
     }
@@ -445,11 +450,12 @@ const char* Http1Parser<isRequest>::parse_start_line(const char* p, const char* 
       ec = http::error::bad_version;
       return false;
     }
-    version = 10 * (v[5] - '0') + (v[7] - '0');
-    if (version < 10 || version > 11) {
+    if (v[5] != '1') {
       ec = http::error::bad_version;
       return false;
     }
+    // RFC 9110 6.2: a higher minor version of HTTP/1 is processed as the highest one known.
+    version = v[7] == '0' ? 10 : 11;
     return true;
   };
   int version = 0;
@@ -821,6 +827,12 @@ void Http1Parser<isRequest>::parse_chunk_header(const char*& p0, std::size_t n, 
     }
     eol = find_eol(p0 + skip_, pend, ec);
     if (ec) return;
+    // A chunk line (size and extensions) is bounded: its bytes wait in the read buffer.
+    const auto line = static_cast<std::size_t>((eol ? eol - 2 : pend) - p);
+    if (line > kMaxChunkLine) {
+      ec = http::error::bad_chunk;
+      return;
+    }
     if (!eol) {
       ec = http::error::need_more;
       skip_ = n - 1;
@@ -859,6 +871,11 @@ void Http1Parser<isRequest>::parse_chunk_header(const char*& p0, std::size_t n, 
     eol = p0 + chunk_eol_;
   }
   const char* const eom = find_eom(p0 + skip_, pend);
+  // The trailer section is bounded like a head (header_limit): its bytes wait in the read buffer.
+  if (static_cast<std::size_t>((eom ? eom : pend) - eol) > header_limit_) {
+    ec = http::error::header_limit;
+    return;
+  }
   if (!eom) {
     skip_ = n - 3;
     ec = http::error::need_more;

@@ -43,13 +43,20 @@ inline bool token_equals_lower(std::string_view name, std::string_view lower) {
   return true;
 }
 
+// The longest chunk line (size, extensions) accepted; longer ones are bad_chunk.
+inline constexpr std::size_t kMaxChunkLine = 4096;
+
 // Differences from basic_parser, all deliberate:
 // - while the head is incomplete put() consumes nothing (returns 0, need_more): the caller keeps
 //   the unconsumed bytes and passes them again with more, as Beast's own read loops do;
 // - header_limit gives the same result however the head is split: the start line and the field
 //   block must each fit in it, which is what basic_parser does when a head arrives in one piece
 //   (split across puts, basic_parser's limit varies with the split);
-// - field ids are classify_field's, not string_to_field's.
+// - field ids are classify_field's, not string_to_field's;
+// - bounds basic_parser lacks: a chunk line over kMaxChunkLine is bad_chunk, a trailer section
+//   over header_limit is header_limit (both would otherwise wait in the read buffer unbounded);
+//   a quoted chunk extension with a control byte is bad_chunk_extension;
+// - HTTP/1.2 and later minor versions parse as HTTP/1.1 (RFC 9110 6.2), not bad_version.
 // Not thread-safe (one parser per message, like basic_parser).
 template <bool isRequest>
 class Http1Parser {

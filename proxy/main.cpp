@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "learning/trie/cli.hpp"
+#include "learning/trie/nat_json.hpp"
 #include "proxy/server.hpp"
 
 namespace {
@@ -20,7 +21,13 @@ struct ServeOverrides {
 int serve(const std::string& config_path, const ServeOverrides& overrides) {
   augur::config::Config cfg;
   try {
-    cfg = config_path.empty() ? augur::config::defaults() : augur::config::load_file(config_path);
+    // No config file: the demo, the embedded default with the bundled mock upstream.
+    if (config_path.empty()) {
+      cfg = augur::config::defaults();
+    } else {
+      cfg = augur::config::load_file(config_path);
+      augur::config::require_upstream(cfg);
+    }
   } catch (const augur::config::ConfigError& e) {
     std::cerr << "augur: " << e.what() << "\n";
     return 2;
@@ -55,8 +62,12 @@ int serve(const std::string& config_path, const ServeOverrides& overrides) {
 int check_config(const std::string& path) {
   try {
     const auto cfg = augur::config::load_file(path);
+    augur::config::require_upstream(cfg);
+    const auto trie = augur::proxy::load_prediction_trie(cfg);  // what serve loads at start
     std::cout << path << ": ok (" << cfg.upstreams.size() << " upstream(s), " << cfg.routes.size()
-              << " route(s))\n";
+              << " route(s)";
+    if (trie) std::cout << ", trie_file: " << augur::trie::count_nodes(*trie) << " node(s)";
+    std::cout << ")\n";
     return 0;
   } catch (const augur::config::ConfigError& e) {
     std::cerr << e.what() << "\n";
@@ -77,14 +88,16 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   std::string config_path;
-  app.add_option("--config", config_path, "YAML config file (serve is the default command)");
-
+  bool demo = false;  // the same as no --config; the flag says so explicitly
   ServeOverrides overrides;
   auto* serve_cmd = app.add_subcommand("serve", "Run the proxy (the default command)");
-  serve_cmd->add_option("--config", config_path,
-                        "YAML config file; without one, the embedded default with the bundled "
-                        "mock upstream");
   for (auto* cmd : {static_cast<CLI::App*>(&app), serve_cmd}) {
+    auto* config_opt = cmd->add_option(
+        "--config", config_path, "YAML config file (at least one upstream); without one: --demo");
+    cmd->add_flag("--demo", demo,
+                  "Serve the bundled mock upstream with the embedded default config (what "
+                  "running without --config does)")
+        ->excludes(config_opt);
     cmd->add_option("--listen", overrides.listen, "Override `listen` (HOST:PORT, port 0 = any)");
     cmd->add_option("--admin-listen", overrides.admin_listen, "Override `admin.listen`");
   }
@@ -107,7 +120,14 @@ int main(int argc, char** argv) {
   lookup_cmd->add_option("--trie", trie_path, "prediction_trie.json")->required();
   lookup_cmd->add_option("--path", function_path, "Function path, a/b or [\"a\",\"b\"]");
   lookup_cmd->add_option("--call-index", call_index, "1-based call index")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return v.find_first_not_of("0123456789") == std::string::npos &&
+                           v.find_first_not_of('0') != std::string::npos
+                       ? std::string()
+                       : "call indices are whole numbers from 1";
+          },
+          "N>=1"));
   auto* convert_cmd =
       trie_cmd->add_subcommand("convert", std::string(augur::trie::kTrieConvertHelp));
   convert_cmd->add_option("--in", in_path, "prediction_trie.json to read")->required();
@@ -122,7 +142,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   export_cmd->add_option("--out", out_path, "Output prediction_trie.json (- = stdout)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2 (CLI11's own codes vary by error).
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
 
   if (check_cmd->parsed()) return check_config(check_path);
   if (build_cmd->parsed()) {

@@ -49,9 +49,11 @@ void WorkerMetrics::record(const RequestRecord& r) {
   if (r.outcome != Outcome::ok) bump(s.errors[static_cast<std::size_t>(r.outcome)]);
   s.duration.observe(r.duration_s);
   if (r.ttfb_s >= 0) s.ttfb.observe(r.ttfb_s);
-  // Hints went out with every request routed to an upstream; overhead ends with the request
+  // Hints went out with every LLM call routed to an upstream; overhead ends with the request
   // written upstream, which a refused connect never reached (overhead_s stays 0).
-  if (r.upstream_index >= 0) bump(hints_[static_cast<std::size_t>(r.call.hints.source)]);
+  if (r.llm_call && r.upstream_index >= 0) {
+    bump(hints_[static_cast<std::size_t>(r.call.hints.source)]);
+  }
   if (r.overhead_s > 0) overhead_.observe(r.overhead_s);
 }
 
@@ -228,6 +230,13 @@ class Collector : public prom::Collectable {
 
     add_gauge(out, "augur_inflight_requests", "Requests being handled now.",
               static_cast<double>(src_.inflight));
+
+    auto refused =
+        family("augur_connections_refused_total", "Client connections closed at once, by reason.",
+               prom::MetricType::Counter);
+    refused.metric.push_back(sample({{"reason", "max_connections"}}));
+    refused.metric.back().counter.value = static_cast<double>(src_.connections_refused);
+    out.push_back(std::move(refused));
 
     auto discarded = family("augur_upstream_conn_discarded_total",
                             "Pooled upstream connections closed instead of reused, by reason.",

@@ -95,6 +95,7 @@ class WorkerMetrics {
 struct MetricsSources {
   std::span<const WorkerMetrics* const> workers;
   std::uint64_t inflight = 0;
+  std::uint64_t connections_refused = 0;  // over limits.max_connections
   // Pooled upstream connections closed instead of reused, by reason.
   std::vector<std::pair<std::string_view, std::uint64_t>> upstream_conn_discarded;
   const learning::LearnerStats* learner = nullptr;  // null: learning disabled

@@ -174,6 +174,9 @@ void RequestParser::on_request(verb method, std::string_view method_text, std::s
 }
 
 void RequestParser::on_field(field id, std::string_view name, std::string_view value) {
+  // Trailer fields of a chunked body are dropped: augur forwards the body sized, and a trailer
+  // must never become a header field upstream, past whatever filtered the client's headers.
+  if (is_header_done()) return;
   head_.insert(id, name, value);
 }
 

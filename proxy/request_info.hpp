@@ -28,6 +28,16 @@ struct RequestInfo {
   bool no_nvext_key = false;
 };
 
+// The LLM API a request target speaks, by its path's last segments (under any base path; the
+// query is ignored): OpenAI chat completions and completions, OpenAI Responses, Anthropic
+// Messages. none for every other endpoint (models, embeddings, health checks...).
+enum class Dialect : std::uint8_t { none, chat_completions, completions, responses, messages };
+Dialect dialect_of(std::string_view target);
+
+// Whether a request is an LLM call: a POST (`post`) of a JSON object to one of the dialects
+// above. Only those are counted in runs, get hints and are learned from.
+bool is_llm_call(bool post, std::string_view target, const RequestInfo& info);
+
 // Reads the fields above from `body`. Anything that is not a JSON object (empty, truncated, not
 // UTF-8, nested too deeply, a bare array…) yields a RequestInfo with json == false; fields of the
 // wrong type are left at their defaults. Never throws. Thread-safe: the parser is thread-local.

@@ -46,7 +46,8 @@ struct Runtime {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const Routing> routing;
   std::shared_ptr<const trie::Trie> trie;  // null: no trie yet (static fallbacks)
-  std::uint64_t generation = 0;
+  std::uint64_t generation = 0;            // every publish: io threads refresh when it moves
+  std::uint64_t config_generation = 0;     // configs loaded: 1 at start, +1 per accepted reload
 };
 
 }  // namespace augur::proxy

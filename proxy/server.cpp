@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,6 +18,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -35,6 +38,11 @@
 namespace augur::proxy {
 
 namespace http = beast::http;
+
+std::string endpoint_string(const tcp::endpoint& ep) {
+  const auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
 
 namespace {
 
@@ -55,31 +63,68 @@ tcp::endpoint resolve_listen(const config::Endpoint& ep) {
   return {address, ep.port};
 }
 
-std::unique_ptr<tcp::acceptor> open_acceptor(asio::io_context& ioc, const tcp::endpoint& ep,
-                                             bool reuse_port, const char* what) {
-  auto acc = std::make_unique<tcp::acceptor>(ioc);
+[[noreturn]] void cannot_listen(const tcp::endpoint& ep, const char* what,
+                                const boost::system::error_code& ec) {
+  std::string message =
+      std::string("cannot listen on ") + endpoint_string(ep) + " (" + what + "): " + ec.message();
+  if (ec == asio::error::address_in_use) message += ": another process holds this port";
+  throw std::runtime_error(message);
+}
+
+// An open, bound socket for `ep`, or the error. `reuse_port` lets augur's other io threads bind
+// the same port (the kernel spreads connections over them).
+boost::system::error_code bind_socket(tcp::acceptor& acc, const tcp::endpoint& ep,
+                                      bool reuse_port) {
   boost::system::error_code ec;
-  acc->open(ep.protocol(), ec);
-  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec && reuse_port) {
-    // One acceptor per io thread on the same port; the kernel spreads the connections.
     const int one = 1;
-    if (::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
       ec = boost::system::error_code(errno, boost::system::system_category());
     }
   }
-  if (!ec) acc->bind(ep, ec);
-  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    throw std::runtime_error(std::string("cannot listen on ") + ep.address().to_string() + ":" +
-                             std::to_string(ep.port()) + " (" + what + "): " + ec.message());
-  }
-  return acc;
+  if (!ec) acc.bind(ep, ec);
+  return ec;
 }
 
-std::string endpoint_string(const tcp::endpoint& ep) {
-  const auto a = ep.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+// One listening acceptor per io_context, all on `ep` (port 0: one ephemeral port for all).
+// SO_REUSEPORT would also let another process that sets it join the port and silently take part
+// of the traffic, so the port is first bound without it: a port anyone else holds fails here.
+// That probe stays bound (not listening) until augur's own sockets listen, which SO_REUSEADDR
+// allows. Throws std::runtime_error naming the address.
+std::vector<std::unique_ptr<tcp::acceptor>> open_listeners(
+    const std::vector<asio::io_context*>& iocs, tcp::endpoint ep, const char* what) {
+  std::vector<std::unique_ptr<tcp::acceptor>> out;
+  const bool shared = iocs.size() > 1;
+  std::optional<tcp::acceptor> probe;
+  if (shared) {
+    probe.emplace(*iocs.front());
+    if (const auto ec = bind_socket(*probe, ep, false)) cannot_listen(ep, what, ec);
+    ep = probe->local_endpoint();
+  }
+  for (auto* ioc : iocs) {
+    auto acc = std::make_unique<tcp::acceptor>(*ioc);
+    auto ec = bind_socket(*acc, ep, shared);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) cannot_listen(ep, what, ec);
+    ep = acc->local_endpoint();
+    out.push_back(std::move(acc));
+  }
+  return out;
+}
+
+// Raises the soft limit on open files to the hard one (each proxied request holds a client and
+// an upstream descriptor); returns the limit now in effect.
+std::uint64_t raise_fd_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? std::numeric_limits<std::uint64_t>::max() : lim.rlim_cur;
 }
 
 }  // namespace
@@ -93,12 +138,12 @@ Server::Server(config::Config cfg, std::string config_path) : config_path_(std::
     access_log_ = std::make_unique<AccessLog>(cfg.access_log.target);
   }
   // The runtime must exist before workers copy it.
-  auto trie = load_trie(cfg);
+  auto trie = load_prediction_trie(cfg);
   publish(std::make_shared<const config::Config>(cfg), trie);
   for (unsigned i = 0; i < threads; ++i)
     workers_.push_back(std::make_unique<Worker>(*this, i, threads == 1));
 
-  if (cfg.upstreams.empty()) {
+  if (cfg.upstreams.empty()) {  // the demo (no config file): main refuses a file without any
     publish(std::make_shared<const config::Config>(with_mock_upstream(cfg)), trie);
   }
   if (cfg.learning.enabled) {
@@ -114,15 +159,20 @@ Server::Server(config::Config cfg, std::string config_path) : config_path_(std::
     }
   }
 
-  tcp::endpoint ep = resolve_listen(cfg.listen);
-  for (auto& w : workers_) {
-    acceptors_.push_back(open_acceptor(w->ioc(), ep, true, "listen"));
-    if (ep.port() == 0) ep = acceptors_.back()->local_endpoint();  // the others join this port
-  }
+  std::vector<asio::io_context*> iocs;
+  for (auto& w : workers_) iocs.push_back(&w->ioc());
+  acceptors_ = open_listeners(iocs, resolve_listen(cfg.listen), "listen");
   proxy_endpoint_ = acceptors_.front()->local_endpoint();
-  admin_acceptor_ = open_acceptor(workers_.front()->ioc(), resolve_listen(cfg.admin.listen), false,
-                                  "admin.listen");
+  auto admin = open_listeners({iocs.front()}, resolve_listen(cfg.admin.listen), "admin.listen");
+  admin_acceptor_ = std::move(admin.front());
   admin_endpoint_ = admin_acceptor_->local_endpoint();
+
+  const std::uint64_t fds = raise_fd_limit();
+  // A proxied request holds two descriptors (client, upstream); keep some for everything else.
+  const std::uint64_t ceiling =
+      std::min<std::uint64_t>(cfg.limits.max_connections, fds > 64 ? (fds - 64) / 2 : 0);
+  spdlog::info("open file limit {}: connection ceiling {} (limits.max_connections {})", fds,
+               ceiling, cfg.limits.max_connections);
 }
 
 Server::~Server() {
@@ -146,7 +196,7 @@ config::Config Server::with_mock_upstream(config::Config cfg) {
   return cfg;
 }
 
-std::shared_ptr<const trie::Trie> Server::load_trie(const config::Config& cfg) {
+std::shared_ptr<const trie::Trie> load_prediction_trie(const config::Config& cfg) {
   if (cfg.prediction.trie_file.empty()) return nullptr;
   try {
     auto trie = std::make_shared<const trie::Trie>(trie::load_trie_file(cfg.prediction.trie_file));
@@ -169,6 +219,7 @@ void Server::publish(std::shared_ptr<const config::Config> cfg,
   rt->trie = learned_trie_ ? learned_trie_ : file_trie_;
   rt->config = std::move(cfg);
   rt->generation = generation_.load() + 1;
+  rt->config_generation = current ? current->config_generation + 1 : 1;
   std::atomic_store(&runtime_, std::shared_ptr<const Runtime>(std::move(rt)));
   generation_.fetch_add(1, std::memory_order_release);
 }
@@ -199,12 +250,9 @@ bool Server::reload() {
       spdlog::warn(
           "SIGHUP: listen, admin.listen, threads and access_log take effect only on restart");
     }
-    if (fresh.upstreams.empty() && mock_) {
-      config::Upstream u = current->config->upstreams.front();
-      fresh.upstreams.push_back(std::move(u));  // keep serving the bundled mock
-    }
+    config::require_upstream(fresh);
     // The trie follows the file named in the new config; a bad one rejects the whole reload.
-    auto trie = fresh.prediction.trie_file.empty() ? nullptr : load_trie(fresh);
+    auto trie = load_prediction_trie(fresh);
     publish(std::make_shared<const config::Config>(std::move(fresh)), std::move(trie));
     spdlog::info("SIGHUP: reloaded {} (generation {})", config_path_, generation());
     return true;
@@ -225,6 +273,7 @@ Server::Totals Server::totals() const {
     t.upstream_retries += c.upstream_retries.load(std::memory_order_relaxed);
     t.client_errors += c.client_errors.load(std::memory_order_relaxed);
     t.upstream_errors += c.upstream_errors.load(std::memory_order_relaxed);
+    t.connections_refused += c.connections_refused.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < kDiscardReasons; ++i) {
       t.upstream_conn_discarded[i] += c.upstream_conn_discarded[i].load(std::memory_order_relaxed);
     }
@@ -327,20 +376,32 @@ asio::awaitable<void> Server::signal_loop() {
   }
 }
 
+// After a failed accept (EMFILE and friends, which a retry at once would only repeat): log at
+// most once a second, and pause before the next accept instead of spinning.
+asio::awaitable<void> Server::accept_backoff(LogLimiter& log, const char* what,
+                                             const boost::system::error_code& ec) {
+  if (const auto n = log.due()) spdlog::warn("{}: {} accept(s) failed: {}", what, n, ec.message());
+  asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+  co_await pause.async_wait(tuple_awaitable);
+}
+
 asio::awaitable<void> Server::accept_loop(Worker& worker, tcp::acceptor& acc) {
   for (;;) {
     auto [ec, socket] = co_await acc.async_accept(worker.ioc(), tuple_awaitable);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
-      // EMFILE and friends: back off briefly instead of spinning.
-      spdlog::warn("accept failed: {}", ec.message());
-      asio::steady_timer pause(worker.ioc(), std::chrono::milliseconds(50));
-      co_await pause.async_wait(tuple_awaitable);
+      co_await accept_backoff(worker.accept_log(), "listen", ec);
       continue;
     }
-    if (totals().connections_open >= runtime()->config->limits.max_connections) {
+    const auto limit = runtime()->config->limits.max_connections;
+    if (totals().connections_open >= limit) {
       boost::system::error_code ignored;
       socket.close(ignored);  // over the connection limit: refuse rather than degrade everyone
+      auto& refused = worker.counters().connections_refused;
+      refused.fetch_add(1, std::memory_order_relaxed);
+      if (const auto n = worker.refusal_log().due()) {
+        spdlog::warn("refused {} connection(s): limits.max_connections ({}) are open", n, limit);
+      }
       continue;
     }
     asio::co_spawn(worker.ioc(), serve_client(std::move(socket), worker), [](std::exception_ptr e) {
@@ -359,6 +420,7 @@ asio::awaitable<void> Server::admin_loop() {
     auto [ec, socket] = co_await admin_acceptor_->async_accept(tuple_awaitable);
     if (ec) {
       if (ec == asio::error::operation_aborted || !admin_acceptor_->is_open()) co_return;
+      co_await accept_backoff(admin_accept_log_, "admin.listen", ec);
       continue;
     }
     asio::co_spawn(admin_acceptor_->get_executor(), admin_session(std::move(socket)),

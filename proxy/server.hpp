@@ -14,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "proxy/context.hpp"
+#include "proxy/log_limiter.hpp"
 #include "proxy/routing.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -31,6 +32,14 @@ namespace augur::proxy {
 
 class AccessLog;
 class Worker;
+
+// "HOST:PORT", with brackets around an IPv6 host.
+std::string endpoint_string(const boost::asio::ip::tcp::endpoint& ep);
+
+// The trie `prediction.trie_file` names, parsed and validated; null when none is configured.
+// Throws config::ConfigError naming prediction.trie_file when it cannot be read or parsed (what
+// both `serve` and `check-config` report).
+std::shared_ptr<const trie::Trie> load_prediction_trie(const config::Config& cfg);
 
 class Server {
  public:
@@ -64,7 +73,8 @@ class Server {
   // Totals over every worker, for the admin endpoints.
   struct Totals {
     std::uint64_t connections_open = 0, connections_accepted = 0, requests = 0, inflight = 0,
-                  upstream_retries = 0, client_errors = 0, upstream_errors = 0;
+                  upstream_retries = 0, client_errors = 0, upstream_errors = 0,
+                  connections_refused = 0;
     std::array<std::uint64_t, kDiscardReasons> upstream_conn_discarded{};
   };
   Totals totals() const;
@@ -98,8 +108,9 @@ class Server {
                std::shared_ptr<const trie::Trie> file_trie);
   // Learning published a new trie: same config and routing, new trie. Thread-safe.
   void publish_learned(std::shared_ptr<const trie::Trie> trie);
-  static std::shared_ptr<const trie::Trie> load_trie(const config::Config& cfg);
   config::Config with_mock_upstream(config::Config cfg);
+  boost::asio::awaitable<void> accept_backoff(LogLimiter& log, const char* what,
+                                              const boost::system::error_code& ec);
 
   std::string config_path_;
   std::shared_ptr<const Runtime> runtime_;
@@ -108,6 +119,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
+  LogLimiter admin_accept_log_;  // the admin loop's (worker 0's thread)
   std::unique_ptr<boost::asio::signal_set> signals_;
   boost::asio::ip::tcp::endpoint proxy_endpoint_;
   boost::asio::ip::tcp::endpoint admin_endpoint_;

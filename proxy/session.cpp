@@ -22,6 +22,7 @@
 #include "proxy/inject.hpp"
 #include "proxy/predict.hpp"
 #include "proxy/relay_parser.hpp"
+#include "proxy/request_checks.hpp"
 #include "proxy/request_head.hpp"
 #include "proxy/request_info.hpp"
 #include "proxy/request_record.hpp"
@@ -35,6 +36,9 @@ namespace augur::proxy {
 namespace http = beast::http;
 
 namespace {
+
+// The most a read adds to a connection's buffer (read_space's cap).
+constexpr std::size_t kReadAhead = 64 * 1024;
 
 // An upstream that refused a connection is skipped this long (Envoy's "no healthy upstream").
 constexpr auto refused_cooldown = std::chrono::seconds(1);
@@ -74,7 +78,7 @@ bool parse_buffered(Parser& parser, beast::flat_buffer& buffer, beast::error_cod
 // Where the next read goes (Beast's read_size rule); empty when the buffer is at its maximum.
 asio::mutable_buffer read_space(beast::flat_buffer& buffer) {
   const std::size_t room = std::max<std::size_t>(512, buffer.capacity() - buffer.size());
-  const std::size_t size = std::min({room, std::size_t{65536}, buffer.max_size() - buffer.size()});
+  const std::size_t size = std::min({room, kReadAhead, buffer.max_size() - buffer.size()});
   return size == 0 ? asio::mutable_buffer{} : buffer.prepare(size);
 }
 
@@ -89,6 +93,16 @@ beast::error_code after_read(Parser& parser, beast::flat_buffer& buffer, beast::
   beast::error_code eof;
   parser.put_eof(eof);
   return eof;
+}
+
+// Consumes the empty lines (CRLF) that start `buffer`; true when nothing else is left in it.
+bool skip_empty_lines(beast::flat_buffer& buffer) {
+  std::size_t n = 0;
+  const auto* p = static_cast<const char*>(buffer.data().data());
+  while (n + 2 <= buffer.size() && p[n] == '\r' && p[n + 1] == '\n') n += 2;
+  if (n == 0) return false;
+  buffer.consume(n);
+  return buffer.size() == 0;
 }
 
 // Whether the peer of `fd` has closed (end of stream or an error) without reading it: a peek that
@@ -263,9 +277,13 @@ class ClientSession final : public SessionLink {
   void begin_exchange(Socket& upstream);
   void end_exchange();
 
-  const config::Config& cfg() const { return *worker_.runtime().config; }
+  // The config of the request being handled (held in rt_ until the next one starts).
+  const config::Config& cfg() const { return *rt_->config; }
 
   Worker& worker_;
+  // The runtime (config, routing, trie) this connection's current request uses: held, so a
+  // reload that another connection adopts meanwhile cannot release it under us.
+  std::shared_ptr<const Runtime> rt_;
   Socket socket_;
   Deadline deadline_;
   SocketReader reader_;
@@ -344,7 +362,8 @@ Task<void> ClientSession::run() {
 
   for (;;) {
     if (worker_.draining()) break;
-    const auto& limits = cfg().limits;
+    rt_ = worker_.runtime_ptr();
+    const config::Limits limits = rt_->config->limits;  // a copy: forward() may move rt_ on
 
     // Between requests: wait for the first byte under the keep-alive idle timeout. A drain
     // cancels this wait.
@@ -359,6 +378,13 @@ Task<void> ClientSession::run() {
       buffer_.commit(n);
     }
 
+    // RFC 9112 2.2: empty lines before a request line are ignored (some clients send a CRLF
+    // after a POST body).
+    if (skip_empty_lines(buffer_)) continue;
+
+    // What a request may keep buffered: its head, and one read beyond (body bytes are parsed
+    // into body_ as they come, chunk lines and trailers are bounded by the parser).
+    buffer_.max_size(limits.max_header_bytes + kReadAhead);
     RequestParser parser(head_, body_);
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     parser.body_limit(limits.max_body_bytes);
@@ -385,18 +411,14 @@ Task<void> ClientSession::run() {
     }
 
     const unsigned version = head_.version();
-    // RFC 9112 6.1: a request whose transfer coding does not end in chunked cannot be framed.
-    if (head_.count(http::field::transfer_encoding) && !parser.chunked()) {
-      co_await send_error(ProxyError::bad_request, "unsupported transfer-encoding", version, false);
-      break;
-    }
-    if (version != 11 && version != 10) {
-      co_await send_error(ProxyError::bad_request, "unsupported HTTP version", 11, false);
+    if (const auto why = check_request(head_, parser.chunked()); !why.empty()) {
+      co_await send_error(ProxyError::bad_request, why, version, false);
       break;
     }
 
     if (!parser.is_done()) {
-      if (ascii_iequals(head_[http::field::expect], "100-continue")) {
+      // RFC 9110 10.1.1: an HTTP/1.0 client cannot expect 100 Continue; ignore it.
+      if (version >= 11 && ascii_iequals(head_[http::field::expect], "100-continue")) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         deadline_.arm(limits.write_timeout);
         auto [cec, cn] = co_await asio::async_write(socket_, asio::buffer(cont), task_tuple);
@@ -408,6 +430,9 @@ Task<void> ClientSession::run() {
         if (bec == http::error::body_limit) {
           co_await send_error(ProxyError::body_too_large, "request body exceeds the limit", version,
                               false);
+        } else if (bec == http::error::header_limit) {
+          co_await send_error(ProxyError::headers_too_large, "request trailers exceed the limit",
+                              version, false);
         } else if (deadline_.fired()) {
           co_await send_error(ProxyError::client_timeout, "request body not received in time",
                               version, false);
@@ -483,9 +508,10 @@ void ClientSession::finish_request() {
 
 Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record) {
   auto& counters = worker_.counters();
-  // Holding the snapshot keeps it (and the upstream targets) alive through a reload mid-request.
-  const std::shared_ptr<const Runtime> runtime_hold = worker_.runtime_ptr();
-  const Runtime& rt = *runtime_hold;
+  // The latest config and routing (a reload may have come while the request was read); held in
+  // rt_, with the upstream targets, until the request is done.
+  rt_ = worker_.runtime_ptr();
+  const Runtime& rt = *rt_;
   const unsigned version = head_.version();
 
   record.target.assign(head_.target());  // kept for the record, and for every failover attempt
@@ -493,7 +519,10 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
   // A copy: the head's arena grows (and may move) as fields are set below.
   record.method.assign(head_.method_string());
   const RequestInfo info = parse_request_body(body_);
-  record.llm_call = info.json && head_.method() == http::verb::post;
+  // Only LLM calls are calls of a run: they get hints and are learned from. Anything else
+  // (models, embeddings, health checks) is proxied untouched.
+  const bool llm_call = is_llm_call(head_.method() == http::verb::post, original_target, info);
+  record.llm_call = llm_call;
   const auto candidates = rt.routing->candidates(original_target, info.model);
   if (candidates.empty()) {
     record.call.failed = true;
@@ -506,30 +535,35 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
 
   // Where in the agent this call comes from, and what the trie predicts for it. The request's
   // start time is recent enough for the run table and SONA (one clock read fewer).
-  const auto now = started_;
   const auto& cfg = *rt.config;
-  CallContext ctx = extract_context(head_, info, worker_.server().runs(), now);
-  if (!cfg.context.trust_client_hints) strip_client_hints(head_);
-  const Hints hints = predict(rt, ctx, info, body_.size(), worker_.server().sona(), now);
   auto& call = record.call;
-  call.run_id = std::move(ctx.run_id);  // ctx is not read again
-  call.run_id_from_client = ctx.run_id_from_client;
-  call.run_end = ctx.run_end;
-  call.path = std::move(ctx.path);
-  call.call_index = ctx.call_index;
-  call.calls_in_run = ctx.calls_in_run;
-  call.hints = injected(hints);
-  call.shape.model = info.model;
-  call.shape.request_bytes = body_.size();
-  call.shape.max_tokens = info.max_tokens;
-  call.shape.message_count = static_cast<std::uint32_t>(info.message_count);
-  call.shape.tools = info.has_tools;
-  call.shape.stream = info.stream;
-  const bool inject_once = candidates.size() == 1;
+  Hints hints;
+  if (llm_call) {
+    const auto now = started_;
+    CallContext ctx = extract_context(head_, info, worker_.server().runs(), now);
+    if (!cfg.context.trust_client_hints) strip_client_hints(head_);
+    hints = predict(rt, ctx, info, body_.size(), worker_.server().sona(), now);
+    call.run_id = std::move(ctx.run_id);  // ctx is not read again
+    call.run_id_from_client = ctx.run_id_from_client;
+    call.run_end = ctx.run_end;
+    call.path = std::move(ctx.path);
+    call.call_index = ctx.call_index;
+    call.calls_in_run = ctx.calls_in_run;
+    call.hints = injected(hints);
+    call.shape.model = info.model;
+    call.shape.request_bytes = body_.size();
+    call.shape.max_tokens = info.max_tokens;
+    call.shape.message_count = static_cast<std::uint32_t>(info.message_count);
+    call.shape.tools = info.has_tools;
+    call.shape.stream = info.stream;
+  }
+  const bool inject_once = candidates.size() == 1 || !llm_call;
   // A failover starts again from the client's request, so hints written for one upstream's
   // formats (headers or nvext fields) never reach another.
   std::string original_body;
-  if (inject_once) {
+  if (!llm_call) {
+    // Nothing to write.
+  } else if (inject_once) {
     apply_hints(head_, body_, hints, rt.routing->upstreams[candidates[0]]->cfg, info);
   } else {
     original_body = body_;
@@ -621,7 +655,7 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
     break;
   }
 
-  worker_.server().runs().touch(call.run_id, Clock::now());
+  if (llm_call) worker_.server().runs().touch(call.run_id, Clock::now());
   record.status = call.status;
   switch (last.kind) {
     case Attempt::done:

@@ -63,6 +63,9 @@ UpstreamConn::UpstreamConn(IoExecutor ex, const UpstreamTarget& target)
       created(Clock::now()),
       last_used(created) {
   buffer.reserve(initial_read_buffer);
+  // A response head (the relay parser's 64 KiB header limit) and one read beyond it: body bytes
+  // go to the relay buffer as they are parsed; chunk lines and trailers are bounded by the parser.
+  buffer.max_size(128 * 1024);
 }
 
 UpstreamConn::~UpstreamConn() { idle_watch->conn = nullptr; }
@@ -97,8 +100,8 @@ void ConnectionPool::watch_idle(UpstreamConn& c) {
   w.pooled = true;
   const auto generation = ++w.generation;
   const int fd = c.socket().native_handle();
-  c.socket().async_wait(Socket::wait_read, [watch = c.idle_watch, generation, fd](
-                                               const boost::system::error_code& ec) {
+  c.socket().async_wait(Socket::wait_read, [watch = c.idle_watch, generation,
+                                            fd](const boost::system::error_code& ec) {
     if (ec || !watch->pooled || !watch->conn || watch->generation != generation) return;
     char byte;
     const auto r = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -143,8 +146,7 @@ void ConnectionPool::give_back(std::unique_ptr<UpstreamConn> conn, Clock::time_p
 }
 
 void ConnectionPool::sweep(Clock::time_point now) {
-  std::erase_if(idle_,
-                [&](const std::unique_ptr<UpstreamConn>& c) { return unusable(*c, now); });
+  std::erase_if(idle_, [&](const std::unique_ptr<UpstreamConn>& c) { return unusable(*c, now); });
 }
 
 Task<std::unique_ptr<UpstreamConn>> ConnectionPool::connect(boost::system::error_code& ec) {

@@ -36,7 +36,10 @@ const std::shared_ptr<const Runtime>& Worker::runtime_ptr() {
 ConnectionPool& Worker::pool(const std::shared_ptr<const UpstreamTarget>& target) {
   auto it = pools_.find(target->key);
   if (it == pools_.end()) {
-    it = pools_.emplace(target->key, std::make_unique<ConnectionPool>(target, counters_.upstream_conn_discarded)).first;
+    it = pools_
+             .emplace(target->key,
+                      std::make_unique<ConnectionPool>(target, counters_.upstream_conn_discarded))
+             .first;
   } else if (&it->second->target() != target.get()) {
     it->second->retarget(target);  // same name and URL after a reload: keep the connections
   }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/log_limiter.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/routing.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -49,6 +50,7 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> upstream_retries{0};
   std::atomic<std::uint64_t> client_errors{0};
   std::atomic<std::uint64_t> upstream_errors{0};
+  std::atomic<std::uint64_t> connections_refused{0};  // over limits.max_connections
   DiscardCounters upstream_conn_discarded{};
 };
 
@@ -86,6 +88,10 @@ class Worker {
   static constexpr std::size_t relay_buffer_size = 16 * 1024;
 
   void link(SessionLink& s) { sessions_.push_back(s); }
+
+  // This thread's accept loop: rate limits for its failure and refusal log lines.
+  LogLimiter& accept_log() { return accept_log_; }
+  LogLimiter& refusal_log() { return refusal_log_; }
 
   // Called by a session when a request's response has ended (or failed): counts it in the
   // metrics, writes its access log line, hands the observation to learning. May move from
@@ -127,6 +133,8 @@ class Worker {
   std::vector<std::unique_ptr<char[]>> free_buffers_;
   boost::intrusive::list<SessionLink, boost::intrusive::constant_time_size<false>> sessions_;
   bool draining_ = false;
+  LogLimiter accept_log_;
+  LogLimiter refusal_log_;
   asio::steady_timer sweep_timer_{ioc_};
   unsigned ticks_ = 0;
 };

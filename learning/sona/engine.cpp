@@ -2,9 +2,11 @@
 #include "learning/sona/engine.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -50,8 +52,25 @@ constexpr std::size_t kFirstCycleTrajectories = 100;
 
 struct Engine::Snapshot {
   struct Live {
-    std::atomic<float> mean[kHints];
-    std::atomic<bool> has[kHints];
+    // A hint's mean and whether it has one, in one word: a reader on any CPU (ARM's weak
+    // ordering included) sees both from the same store, never a presence without its value.
+    class Value {
+     public:
+      void store(std::optional<float> v) {
+        std::uint64_t word = 0;
+        if (v) word = std::uint64_t{1} << 32 | std::bit_cast<std::uint32_t>(*v);
+        word_.store(word, std::memory_order_relaxed);
+      }
+      std::optional<float> load() const {
+        const std::uint64_t word = word_.load(std::memory_order_relaxed);
+        if (!(word >> 32)) return std::nullopt;
+        return std::bit_cast<float>(static_cast<std::uint32_t>(word));
+      }
+
+     private:
+      std::atomic<std::uint64_t> word_{0};
+    };
+    Value value[kHints];
     std::atomic<float> confidence;
     std::atomic<float> size;
   };
@@ -255,8 +274,9 @@ std::optional<Suggestion> Engine::suggest(const Embedding& e, double min_confide
     c.confidence = l.confidence.load(std::memory_order_relaxed);
     c.size = l.size.load(std::memory_order_relaxed);
     for (std::size_t h = 0; h < kHints; ++h) {
-      c.mean[h] = l.mean[h].load(std::memory_order_relaxed);
-      c.has[h] = l.has[h].load(std::memory_order_relaxed);
+      const auto v = l.value[h].load();
+      c.has[h] = v.has_value();
+      c.mean[h] = v.value_or(0.0f);
     }
   }
   Blend b;
@@ -358,9 +378,7 @@ void Engine::learn(const Embedding& e, const HintValues& injected, const Observe
       if (current_ && i < current_->count) {
         Snapshot::Live& l = current_->live[i];
         for (std::size_t h = 0; h < kHints; ++h) {
-          if (p.stats.weight[h] <= 0) continue;
-          l.mean[h].store(p.value(h), std::memory_order_relaxed);
-          l.has[h].store(true, std::memory_order_relaxed);
+          if (p.stats.weight[h] > 0) l.value[h].store(p.value(h));
         }
         l.confidence.store(static_cast<float>(p.confidence()), std::memory_order_relaxed);
       }
@@ -490,8 +508,7 @@ void Engine::publish_snapshot() {
     const Pattern& p = bank_.patterns()[i];
     Snapshot::Live& l = snap->live[i];
     for (std::size_t h = 0; h < kHints; ++h) {
-      l.mean[h].store(p.value(h), std::memory_order_relaxed);
-      l.has[h].store(p.stats.weight[h] > 0, std::memory_order_relaxed);
+      l.value[h].store(p.stats.weight[h] > 0 ? std::optional<float>(p.value(h)) : std::nullopt);
     }
     l.confidence.store(static_cast<float>(p.confidence()), std::memory_order_relaxed);
     l.size.store(static_cast<float>(p.size), std::memory_order_relaxed);

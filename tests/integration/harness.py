@@ -56,11 +56,11 @@ def wait_for_line(proc, pattern, timeout=STARTUP_TIMEOUT):
 class Process:
     """A child process that announced its ports; stopped (SIGTERM, then SIGKILL) on close."""
 
-    def __init__(self, argv, pattern, env=None):
+    def __init__(self, argv, pattern, env=None, preexec=None):
         self.argv = argv
         self.stderr_file = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr_file,
-                                     text=True, env=env)
+                                     text=True, env=env, preexec_fn=preexec)
         self.match = wait_for_line(self.proc, pattern)
 
     def signal(self, signo):
@@ -96,7 +96,7 @@ class Mock(Process):
 class Augur(Process):
     """augur serve with a YAML config written from text (or no config: the embedded default)."""
 
-    def __init__(self, config_text=None, extra_args=()):
+    def __init__(self, config_text=None, extra_args=(), preexec=None):
         self.config_path = None
         argv = [AUGUR_BIN, "serve"]
         if config_text is not None:
@@ -105,7 +105,8 @@ class Augur(Process):
                 f.write(config_text)
             argv += ["--config", self.config_path]
         argv += list(extra_args)
-        super().__init__(argv, r"augur listening on ([\d.]+):(\d+) admin ([\d.]+):(\d+)")
+        super().__init__(argv, r"augur listening on ([\d.]+):(\d+) admin ([\d.]+):(\d+)",
+                         preexec=preexec)
         self.port = int(self.match.group(2))
         self.admin_port = int(self.match.group(4))
 

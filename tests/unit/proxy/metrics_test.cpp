@@ -19,6 +19,7 @@ RequestRecord record(std::string upstream, int status, Outcome outcome = Outcome
   RequestRecord r;
   r.upstream = std::move(upstream);
   r.upstream_index = r.upstream.empty() ? -1 : 0;
+  r.llm_call = true;
   r.status = status;
   r.outcome = outcome;
   r.duration_s = 0.2;
