@@ -10,6 +10,7 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "common/json_string.hpp"
 #include "proxy/http_errors.hpp"
 #include "proxy/request_record.hpp"
 

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <vector>
 
+#include "common/json_string.hpp"
 #include "learning/engine/learner.hpp"
 #include "learning/sona/engine.hpp"
 #include "learning/trie/nat_json.hpp"

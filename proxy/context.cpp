@@ -14,7 +14,7 @@
 #include <random>
 #include <unordered_map>
 
-#include "proxy/printable.hpp"
+#include "common/printable.hpp"
 
 namespace augur::proxy {
 namespace {

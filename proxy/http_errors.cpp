@@ -2,6 +2,8 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "common/json_string.hpp"
+
 namespace augur::proxy {
 
 namespace {
@@ -55,40 +57,6 @@ void append_error_object(std::string& out, ProxyError e, std::string_view messag
 }  // namespace
 
 http::status status_of(ProxyError e) { return kind_of(e).status; }
-
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0xf];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
 
 std::string error_json(ProxyError e, std::string_view message) {
   std::string out;

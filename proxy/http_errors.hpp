@@ -39,7 +39,4 @@ http::response<http::string_body> error_response(ProxyError e, std::string_view 
 // One SSE event `data: {"error": ...}\n\n` for a stream that already started.
 std::string sse_error_event(ProxyError e, std::string_view message);
 
-// Appends `text` to `out` as a JSON string literal (quotes included), escaping as RFC 8259 asks.
-void append_json_string(std::string& out, std::string_view text);
-
 }  // namespace augur::proxy

@@ -11,7 +11,8 @@
 #include <span>
 #include <vector>
 
-#include "proxy/printable.hpp"
+#include "common/json_string.hpp"
+#include "common/printable.hpp"
 
 namespace augur::proxy {
 namespace {
@@ -321,34 +322,6 @@ class Splice {
   std::string& text_;
 };
 
-void append_json_string(std::string_view s, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  if (printable_ascii(s, /*json_plain=*/true)) {  // the usual run id: one copy
-    const std::size_t at = out.size();
-    out.resize(at + s.size() + 2);
-    out[at] = '"';
-    std::memcpy(out.data() + at + 1, s.data(), s.size());
-    out.back() = '"';
-    return;
-  }
-  out += '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7F) {
-      // Hints.prefix_id is printable ASCII already; escaping the rest keeps the body valid UTF-8
-      // even if a caller builds Hints by hand.
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
-
 template <std::size_t N>
 char* put_literal(char* p, const char (&s)[N]) {
   std::memcpy(p, s, N - 1);
@@ -424,7 +397,7 @@ BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstrea
   };
   const auto put_string = [&](std::string_view text) {
     const std::size_t at = leaves.size();
-    append_json_string(text, leaves);
+    append_json_string(leaves, text);
     return Range{at, leaves.size() - at};
   };
   const int priority_number = priority_value(h, rules.priority_mode);

@@ -12,6 +12,7 @@
 #include <set>
 #include <utility>
 
+#include "common/json_string.hpp"
 #include "learning/trie/builder.hpp"
 #include "learning/trie/json_read.hpp"
 #include "learning/trie/json_text.hpp"
@@ -301,7 +302,7 @@ class StateReader : detail::JsonReader {
 std::string BuilderState::to_string() const {
   std::string out;
   out += "{\"format\":";
-  json_text::append_string(out, kFormat);
+  append_json_string(out, kFormat);
   out += ",\"version\":";
   json_text::append_int(out, kVersion);
   out += ",\"relative_accuracy\":";
@@ -320,7 +321,7 @@ std::string BuilderState::to_string() const {
     out += "{\"path\":[";
     for (std::size_t k = 0; k < path.size(); ++k) {
       if (k > 0) out += ',';
-      json_text::append_string(out, path[k]);
+      append_json_string(out, path[k]);
     }
     out += "],\"any\":";
     write_index(out, nodes_[i].acc.any_index);

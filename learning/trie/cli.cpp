@@ -5,6 +5,7 @@
 
 #include <ostream>
 
+#include "common/json_string.hpp"
 #include "learning/store/redis_store.hpp"
 #include "learning/trie/builder.hpp"
 #include "learning/trie/json_text.hpp"
@@ -101,7 +102,7 @@ int trie_lookup(const std::filesystem::path& trie_path, std::string_view functio
     }
     const Prediction& p = *found->prediction;
     std::string line = "{\"source\": ";
-    json_text::append_string(line, to_string(found->source));
+    append_json_string(line, to_string(found->source));
     line += ", \"depth\": ";
     json_text::append_uint(line, found->depth);
     line += ", \"matched_depth\": ";

@@ -1,5 +1,6 @@
 #include "learning/trie/field_path.hpp"
 
+#include "common/json_string.hpp"
 #include "learning/trie/json_text.hpp"
 #include "learning/trie/trie.hpp"
 
@@ -31,7 +32,7 @@ std::string FieldPath::str() const {
     if (seg.kind == Kind::key && is_plain(seg.key)) {
       out += seg.key;
     } else {
-      json_text::append_string(out, seg.key);
+      append_json_string(out, seg.key);
     }
   }
   return out;

@@ -1,5 +1,6 @@
-// Text helpers shared by this component's JSON writers: numbers and strings spelled exactly as
-// Python's json.dump spells them, so files augur writes are byte-for-byte what NAT would write.
+// Text helpers shared by this component's JSON writers: numbers spelled exactly as Python's
+// json.dump spells them, so files augur writes are byte-for-byte what NAT would write (strings:
+// common/json_string.hpp, which writes them the same way).
 // Internal to learning/trie; pure functions, thread-safe.
 #pragma once
 
@@ -13,10 +14,6 @@ namespace augur::trie::json_text {
 // "3.0" for integral values, exponent form ("1e-05", "1e+16") outside 1e-4 <= |v| < 1e16.
 // `v` must be finite (JSON has no NaN/Infinity); a non-finite value is written as `null`.
 void append_double(std::string& out, double v);
-
-// Appends `s` as a JSON string with ensure_ascii (non-ASCII as \uXXXX, surrogate pairs above the
-// BMP), like Python's default json.dump. Invalid UTF-8 bytes are written as \ufffd.
-void append_string(std::string& out, std::string_view s);
 
 // Appends an integer in decimal.
 void append_int(std::string& out, long long v);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/json_string.hpp"
 #include "learning/trie/json_text.hpp"
 #include "learning/trie/nat_json.hpp"
 
@@ -13,13 +14,13 @@ namespace augur::trie {
 
 namespace {
 
+using augur::append_json_string;
 using json_text::append_double;
-using json_text::append_string;
 using json_text::newline_indent;
 
 void append_key(std::string& out, int level, std::string_view key) {
   newline_indent(out, level);
-  append_string(out, key);
+  append_json_string(out, key);
   out += ": ";
 }
 
@@ -70,7 +71,7 @@ void write_prediction(std::string& out, int level, const Prediction& p) {
 void write_node(std::string& out, int level, const Node& node) {
   out += '{';
   append_key(out, level + 1, "name");
-  append_string(out, node.name);
+  append_json_string(out, node.name);
   out += ',';
 
   append_key(out, level + 1, "predictions_by_call_index");
@@ -127,13 +128,13 @@ std::string serialize_trie(const Trie& trie) {
   out.reserve(4096);
   out += '{';
   append_key(out, 1, "version");
-  append_string(out, trie.version);
+  append_json_string(out, trie.version);
   out += ',';
   append_key(out, 1, "generated_at");
-  append_string(out, trie.generated_at);
+  append_json_string(out, trie.generated_at);
   out += ',';
   append_key(out, 1, "workflow_name");
-  append_string(out, trie.workflow_name);
+  append_json_string(out, trie.workflow_name);
   out += ',';
   append_key(out, 1, "root");
   write_node(out, 1, trie.root);

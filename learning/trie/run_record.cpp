@@ -7,6 +7,7 @@
 #include <limits>
 #include <ostream>
 
+#include "common/json_string.hpp"
 #include "learning/trie/json_read.hpp"
 #include "learning/trie/json_text.hpp"
 #include "learning/trie/trie.hpp"
@@ -174,7 +175,7 @@ std::string serialize_run_record(const RunRecord& run) {
   std::string out;
   out.reserve(128 + run.calls.size() * 160);
   out += "{\"run_id\": ";
-  json_text::append_string(out, run.run_id);
+  append_json_string(out, run.run_id);
   out += ", \"started_at_ms\": ";
   json_text::append_int(out, run.started_at_ms);
   out += ", \"ended_at_ms\": ";
@@ -185,11 +186,11 @@ std::string serialize_run_record(const RunRecord& run) {
     if (!first_call) out += ", ";
     first_call = false;
     out += "{\"kind\": ";
-    json_text::append_string(out, call.kind);
+    append_json_string(out, call.kind);
     out += ", \"path\": [";
     for (std::size_t i = 0; i < call.path.size(); ++i) {
       if (i > 0) out += ", ";
-      json_text::append_string(out, call.path[i]);
+      append_json_string(out, call.path[i]);
     }
     out += "], \"call_index\": ";
     json_text::append_uint_or_null(out, call.call_index);

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/json_string.hpp"
 #include "loadtest/mock/request.hpp"
 #include "loadtest/mock/request_scan.hpp"
 #include "loadtest/mock/responses.hpp"
@@ -151,16 +152,16 @@ void append_headers_json(std::string& out, const Request& req) {
     first = false;
     out += '"';
     std::size_t name_start = out.size();
-    append_json_escaped(out, it->first);
+    append_json_chars(out, it->first);
     for (std::size_t i = name_start; i < out.size(); ++i) {
       if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] - 'A' + 'a');
     }
     out += R"(":")";
-    append_json_escaped(out, it->second);
+    append_json_chars(out, it->second);
     for (auto jt = std::next(it); jt != fields.end(); ++jt) {
       if (beast::iequals(jt->first, it->first)) {
         out += ", ";
-        append_json_escaped(out, jt->second);
+        append_json_chars(out, jt->second);
       }
     }
     out += '"';
@@ -226,7 +227,7 @@ struct Connection final : ConnectionBase {
 struct Server {
   Server(asio::io_context& context, MockOptions o)
       : ioc(context), opts(std::move(o)), acceptor(asio::make_strand(context)) {
-    append_json_escaped(model_json, opts.model);
+    append_json_chars(model_json, opts.model);
     if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
       ssl.emplace(asio::ssl::context::tls_server);
       ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -326,13 +327,13 @@ void append_mock_echo(Server& s, Connection<Stream>& c, const Request& req) {
   if (!s.opts.echo) return;
   std::string& b = c.body;
   b += R"(,"mock":{"method":")";
-  append_json_escaped(b, req.method);
+  append_json_chars(b, req.method);
   b += R"(","target":")";
-  append_json_escaped(b, req.target);
+  append_json_chars(b, req.target);
   b += R"(","request_headers":)";
   b += c.echo;
   b += R"(,"request_body":")";
-  append_json_escaped(b, req.body);
+  append_json_chars(b, req.body);
   b += R"("})";
 }
 

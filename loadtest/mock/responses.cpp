@@ -5,6 +5,8 @@
 #include <array>
 #include <charconv>
 
+#include "common/json_string.hpp"
+
 namespace augur::mock {
 namespace {
 
@@ -61,39 +63,6 @@ void append_int(std::string& out, std::int64_t value) {
   char buf[24];
   const auto res = std::to_chars(buf, buf + sizeof buf, value);
   out.append(buf, res.ptr);
-}
-
-void append_json_escaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::size_t run = 0;  // start of the pending run of bytes that need no escaping
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
 }
 
 void append_token(std::string& out, std::uint64_t seed, std::int64_t index) {
@@ -162,7 +131,7 @@ void append_usage_event(std::string& out, const CompletionInfo& info) {
 void append_error_body(std::string& out, std::string_view message, std::string_view type,
                        std::string_view code) {
   out += R"({"error":{"message":")";
-  append_json_escaped(out, message);
+  append_json_chars(out, message);
   out += R"(","type":")";
   out += type;
   out += R"(","param":null,"code":)";
@@ -170,7 +139,7 @@ void append_error_body(std::string& out, std::string_view message, std::string_v
     out += "null";
   } else {
     out += '"';
-    append_json_escaped(out, code);
+    append_json_chars(out, code);
     out += '"';
   }
   out += "}}";

@@ -25,9 +25,6 @@ struct CompletionInfo {
 
 void append_int(std::string& out, std::int64_t value);
 
-// Appends `text` JSON-escaped (no surrounding quotes). Bytes >= 0x80 pass through unchanged.
-void append_json_escaped(std::string& out, std::string_view text);
-
 // The text of output token `index` (0-based): a space and a word, deterministic in (seed, index),
 // JSON-safe as is.
 void append_token(std::string& out, std::uint64_t seed, std::int64_t index);

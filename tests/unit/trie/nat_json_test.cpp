@@ -71,16 +71,6 @@ TEST_CASE("python float repr spelling") {
   CHECK(python_repr(290.106822968653) == "290.106822968653");
 }
 
-TEST_CASE("python json string escaping (ensure_ascii)") {
-  std::string s;
-  json_text::append_string(s, "\xc3\xa9\x01\x7f\xf0\x9f\x98\x80\"\\\n/");
-  // json.dumps("é\x01\x7f😀\"\\\n/")
-  CHECK(s == R"("\u00e9\u0001\u007f\ud83d\ude00\"\\\n/")");
-  s.clear();
-  json_text::append_string(s, "bad\xff");
-  CHECK(s == R"("bad\ufffd")");
-}
-
 TEST_CASE("NAT-generated fixture: read then write is byte-identical") {
   const std::string original = test::read_text(test::data_path(kNatGenerated));
   const Trie trie = parse_trie(original);

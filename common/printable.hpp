@@ -11,7 +11,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace augur::proxy {
+namespace augur {
 
 inline bool printable_ascii(std::string_view s, bool json_plain = false) {
   const char* p = s.data();
@@ -36,4 +36,4 @@ inline bool printable_ascii(std::string_view s, bool json_plain = false) {
   return true;
 }
 
-}  // namespace augur::proxy
+}  // namespace augur
