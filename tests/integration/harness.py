@@ -56,11 +56,11 @@ def wait_for_line(proc, pattern, timeout=STARTUP_TIMEOUT):
 class Process:
     """A child process that announced its ports; stopped (SIGTERM, then SIGKILL) on close."""
 
-    def __init__(self, argv, pattern, env=None, preexec=None):
+    def __init__(self, argv, pattern, env=None, preexec=None, cwd=None):
         self.argv = argv
         self.stderr_file = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr_file,
-                                     text=True, env=env, preexec_fn=preexec)
+                                     text=True, env=env, preexec_fn=preexec, cwd=cwd)
         self.match = wait_for_line(self.proc, pattern)
 
     def signal(self, signo):
@@ -96,9 +96,9 @@ class Mock(Process):
 class Augur(Process):
     """augur serve with a YAML config written from text (or no config: the embedded default)."""
 
-    def __init__(self, config_text=None, extra_args=(), preexec=None):
+    def __init__(self, config_text=None, extra_args=(), preexec=None, cwd=None):
         self.config_path = None
-        argv = [AUGUR_BIN, "serve"]
+        argv = [os.path.abspath(AUGUR_BIN), "serve"]
         if config_text is not None:
             fd, self.config_path = tempfile.mkstemp(suffix=".yaml", prefix="augur-test-")
             with os.fdopen(fd, "w") as f:
@@ -106,7 +106,7 @@ class Augur(Process):
             argv += ["--config", self.config_path]
         argv += list(extra_args)
         super().__init__(argv, r"augur listening on ([\d.]+):(\d+) admin ([\d.]+):(\d+)",
-                         preexec=preexec)
+                         preexec=preexec, cwd=cwd)
         self.port = int(self.match.group(2))
         self.admin_port = int(self.match.group(4))
 

@@ -218,6 +218,11 @@ class ConnectionCeilings(IntegrationTest):
     def test_the_admin_listener_backs_off_when_out_of_file_descriptors(self):
         up = self.own(ScriptedUpstream(lambda req, conn: respond(conn) or True))
         augur = self.own(Augur(config([("up", up.url)], threads=1), preexec=fd_limited(64, 64)))
+        # Warm up the paths the test drives (a request, a client closing, an admin request): the
+        # UBSan build checks an object's dynamic type the first time a path meets it, with a
+        # pipe(2) that fails while descriptors are exhausted, and would then report a bad vptr.
+        self.assertEqual(request(augur.port, "GET", "/v1/models").status, 200)
+        self.assertEqual(request(augur.admin_port, "GET", "/healthz").status, 200)
         # Use up augur's descriptors with idle client connections, then knock on the admin port.
         held = []
         for _ in range(80):
@@ -244,8 +249,13 @@ class ConnectionCeilings(IntegrationTest):
             c.close()
         for s in knockers:
             s.close()
-        wait_until("the admin port serving again",
-                   lambda: request(augur.admin_port, "GET", "/healthz").status == 200)
+        def healthy():
+            try:
+                return request(augur.admin_port, "GET", "/healthz", timeout=5).status == 200
+            except OSError:  # refused or reset while augur frees its descriptors
+                return False
+
+        wait_until("the admin port serving again", healthy)
 
 
 def cpu_seconds(pid):
@@ -365,3 +375,71 @@ class OnlyLlmCallsAreCalls(IntegrationTest):
                    lambda: stats(augur)["learning"]["observations"] >= 2)
         time.sleep(0.3)
         self.assertEqual(stats(augur)["learning"]["observations"], 2)
+
+
+class WhatANewcomerTripsOn(IntegrationTest):
+    def write(self, text, folder=None):
+        fd, path = tempfile.mkstemp(suffix=".yaml", prefix="augur-test-", dir=folder)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.addCleanup(os.unlink, path)
+        return path
+
+    def test_usage_errors_exit_2_with_a_plain_message(self):
+        for args in (["--no-such-flag"], ["check-config"], ["trie", "lookup"],
+                     ["serve", "--listen"], ["--demo", "--config", "x.yaml"]):
+            with self.subTest(args=args):
+                got = run_augur(*args)
+                self.assertEqual(got.returncode, 2, got.stderr)
+        self.assertEqual(run_augur("--help").returncode, 0)
+        self.assertEqual(run_augur("--version").returncode, 0)
+        got = run_augur("trie", "lookup", "--trie", "t.json", "--call-index", "0")
+        self.assertEqual(got.returncode, 2)
+        self.assertIn("call indices are whole numbers from 1", got.stderr)
+        self.assertLess(len(got.stderr), 400, got.stderr)  # no 300-digit range
+
+    def test_stats_report_the_bound_ports_and_count_configs_not_trie_publishes(self):
+        up = self.own(ScriptedUpstream(lambda req, conn: respond(conn) or True))
+        augur = self.own(Augur(config([("up", up.url)], "learning: { rebuild_runs: 1 }\n"
+                                      "context: { run_idle_timeout: 100ms }\n")))
+        cfg = stats(augur)["config"]
+        self.assertEqual(cfg["listen"], f"127.0.0.1:{augur.port}")
+        self.assertEqual(cfg["admin_listen"], f"127.0.0.1:{augur.admin_port}")
+        self.assertEqual(cfg["generation"], 1)
+        for n in range(3):  # runs that close and make learning publish tries
+            request(augur.port, "POST", CHAT, chat_body(),
+                    {"x-nat-run-id": f"r{n}", "x-nat-run-end": "true"})
+        wait_until("a learned trie", lambda: stats(augur)["trie"]["source"] == "learned")
+        self.assertEqual(stats(augur)["config"]["generation"], 1)
+        augur.signal(signal.SIGHUP)
+        wait_until("the reload", lambda: stats(augur)["config"]["generation"] == 2)
+
+    def test_access_log_takes_off_stdout_or_a_path_not_a_bare_word(self):
+        up = "upstreams: [ { name: up, url: 'http://127.0.0.1:9' } ]\n"
+        got = run_augur("check-config", self.write(up + "access_log: verbose\n"))
+        self.assertEqual(got.returncode, 2)
+        self.assertIn("access_log", got.stderr)
+        self.assertIn("./verbose", got.stderr)
+
+    def test_relative_paths_are_relative_to_the_config_files_folder(self):
+        folder = tempfile.mkdtemp(prefix="augur-cfg-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", folder]))
+        trie = {"version": "1.0", "generated_at": "2026-01-01T00:00:00+00:00",
+                "workflow_name": "w", "root": {"name": "root", "predictions_by_call_index": {},
+                                                "predictions_any_index": None, "children": {}}}
+        with open(os.path.join(folder, "trie.json"), "w") as f:
+            json.dump(trie, f)
+        text = config([("up", "http://127.0.0.1:9")], "prediction: { trie_file: trie.json }\n")
+        path = self.write(text, folder=folder)
+        got = subprocess.run([os.path.abspath(AUGUR_BIN), "check-config", path],
+                             capture_output=True, text=True, cwd="/", timeout=15)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        # serve, started elsewhere, finds the same file.
+        served = subprocess.Popen([os.path.abspath(AUGUR_BIN), "serve", "--config", path],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  cwd="/")
+        self.addCleanup(served.kill)
+        line = served.stdout.readline()
+        self.assertIn("augur listening on", line, served.stderr.read() if not line else "")
+        served.terminate()
+        served.wait(timeout=30)
