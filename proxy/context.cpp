@@ -147,7 +147,7 @@ std::string generate_run_id() {
   char buf[64];
   int n = std::snprintf(buf, sizeof buf, "augur-%016llx-%llx",
                         static_cast<unsigned long long>(process_tag),
-                        static_cast<unsigned long long>(counter.fetch_add(1) + 1));
+                        static_cast<unsigned long long>(counter.fetch_add(1)) + 1);
   return std::string(buf, static_cast<std::size_t>(n));
 }
 

@@ -1,7 +1,10 @@
 #include "proxy/request_checks.hpp"
 
+#include <array>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
+
+#include "common/printable.hpp"
 
 namespace augur::proxy {
 
@@ -9,14 +12,19 @@ namespace http = boost::beast::http;
 
 namespace {
 
-bool is_alnum(char c) {
+constexpr bool is_alnum(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-// RFC 3986 reg-name characters: unreserved, sub-delims and '%' (pct-encoded).
-bool reg_name_char(char c) {
-  return is_alnum(c) || std::string_view("-._~!$&'()*+,;=%").find(c) != std::string_view::npos;
-}
+// RFC 3986 reg-name characters: unreserved, sub-delims and '%' (pct-encoded). A table: every
+// request's Host is checked.
+constexpr std::array<bool, 256> kRegName = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = is_alnum(static_cast<char>(c));
+  for (const char c : std::string_view("-._~!$&'()*+,;=%")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+bool reg_name_char(char c) { return kRegName[static_cast<unsigned char>(c)]; }
 
 // The transfer codings of every Transfer-Encoding line name exactly one coding, chunked, without
 // parameters (empty list elements are allowed and ignored, RFC 9110 5.6.1).
@@ -46,9 +54,8 @@ bool only_chunked(const RequestHead& head) {
 // absolute-form to origin-form, else why it is refused.
 std::string_view check_target(RequestHead& head) {
   const std::string_view target = head.target();
-  for (const char c : target) {
-    if (static_cast<unsigned char>(c) >= 0x80) return "the request target is not ASCII";
-  }
+  // The parser let only visible bytes through (no controls, no space): all ASCII, or not.
+  if (!printable_ascii(target)) return "the request target is not ASCII";
   if (head.method() == http::verb::connect) return "augur is not a forward proxy: no CONNECT";
   if (!target.empty() && target.front() == '/') return "";
   // absolute-form: scheme "://" authority [path-abempty] ["?" query]
@@ -102,17 +109,25 @@ bool valid_host(std::string_view v) {
 
 std::string_view check_request(RequestHead& head, bool chunked) {
   const unsigned version = head.version();
-  const std::size_t te = head.count(http::field::transfer_encoding);
+  std::size_t te = 0, hosts = 0;
+  std::string_view host;
+  head.for_each([&](http::field id, std::string_view, std::string_view value) {
+    if (id == http::field::host) {
+      ++hosts;
+      host = value;
+    } else if (id == http::field::transfer_encoding) {
+      ++te;
+    }
+  });
   if (te != 0) {
     // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
     if (version < 11) return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
     if (!chunked || !only_chunked(head)) return "unsupported transfer-encoding: only chunked";
   }
   // RFC 9112 3.2: exactly one Host in HTTP/1.1 (at most one in 1.0), with a valid value.
-  const std::size_t hosts = head.count(http::field::host);
   if (hosts > 1) return "more than one Host header field";
   if (hosts == 0 && version >= 11) return "an HTTP/1.1 request needs a Host header field";
-  if (hosts == 1 && !valid_host(head[http::field::host])) return "invalid Host header field";
+  if (hosts == 1 && !valid_host(host)) return "invalid Host header field";
   return check_target(head);
 }
 

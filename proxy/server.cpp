@@ -404,14 +404,15 @@ asio::awaitable<void> Server::accept_loop(Worker& worker, tcp::acceptor& acc) {
       }
       continue;
     }
-    asio::co_spawn(worker.ioc(), serve_client(std::move(socket), worker), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("client session ended by an exception: {}", ex.what());
-      }
-    });
+    asio::co_spawn(worker.ioc(), serve_client(std::move(socket), worker),
+                   [](const std::exception_ptr& e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("client session ended by an exception: {}", ex.what());
+                     }
+                   });
   }
 }
 

@@ -446,7 +446,7 @@ Task<void> ClientSession::run() {
     }
 
     const bool client_keep_alive = parser.keep_alive() && !worker_.draining();
-    // One request, around forward() (no coroutine of its own: a frame per request less).
+    // One request, around forward(), inline rather than a coroutine of its own (one frame fewer).
     bool keep = false;
     {
       counters.requests.fetch_add(1, std::memory_order_relaxed);
@@ -610,8 +610,7 @@ Task<bool> ClientSession::forward(bool client_keep_alive, RequestRecord& record)
     }
 
     // The attempt at this upstream: a pooled connection or a new one, and once more on a new one
-    // when a pooled connection turns out dead before any response byte. (Inline, not a coroutine
-    // of its own: a frame per request less.)
+    // when a pooled connection turns out dead before any response byte (inline, like the above).
     auto& pool = worker_.pool(target);
     auto conn = pool.take_idle(n == 0 ? started_ : Clock::now());
     for (int round = 0; round < 2; ++round) {

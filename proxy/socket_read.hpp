@@ -157,7 +157,7 @@ struct Initiation {
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     using Op = ReadOp<std::decay_t<Handler>>;
-    typename Op::ptr p = {detail::addressof(handler), Op::ptr::allocate(handler), 0};
+    typename Op::ptr p = {detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
     p.p = new (p.v) Op(impl.socket_, buffer, handler, socket->get_executor());
     // As Asio's reads: nothing to read completes at once; the descriptor is made non-blocking
     // first (an error, a closed socket's included, completes the read).
@@ -171,7 +171,7 @@ struct Initiation {
                           recv_once(impl.socket_, buffer, p.p->ec_, p.p->bytes_transferred_) !=
                               detail::reactor_op::not_done)) {
       reactor.post_immediate_completion(p.p, is_continuation);
-      p.v = p.p = 0;
+      p.v = p.p = nullptr;
       return;
     }
     if (slot.is_connected()) {
@@ -181,7 +181,7 @@ struct Initiation {
     // Speculative unless a read of ours drained the socket and nothing has arrived since.
     reactor.start_op(detail::reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
                      is_continuation, true);
-    p.v = p.p = 0;
+    p.v = p.p = nullptr;
   }
 };
 

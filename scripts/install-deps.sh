@@ -17,6 +17,7 @@ if [ "${1:-}" != "--build" ]; then
     redis-server nginx-light wrk python3
     valgrind linux-perf  # loadtest/callgrind_proxy.sh and syscalls_proxy.sh
     prometheus  # the metrics test scrapes augur with a real Prometheus and runs promtool
+    clang-format clang-tidy  # scripts/lint.sh
   )
   # Node and npm (tests driving augur with the `openai` npm package and validating the compose
   # file): the machine's own install wins; Debian's only when none is there.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds augur and runs the whole test suite: unit tests (doctest), integration tests (the real
-# binary against real loopback upstreams) and the openai npm client test, all through CTest; then
-# the same suite under ASan+UBSan and the multi-threaded tests under TSan (AUGUR_SANITIZERS=0 skips
-# those two stages). Installs its own dependencies first. CI (.ci/run) runs exactly this.
+# binary against real loopback upstreams) and the openai npm client test, all through CTest; the
+# lint step (clang-format, clang-tidy: scripts/lint.sh); then the same suite under ASan+UBSan and
+# the multi-threaded tests under TSan (AUGUR_SANITIZERS=0 skips those two stages). Installs its
+# own dependencies first. CI (.ci/run) runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,12 @@ stage() {
 }
 
 stage tests "${AUGUR_BUILD_DIR:-build}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# Formatting and clang-tidy over what the first stage configured (its compile_commands.json).
+start=$SECONDS
+echo "== lint"
+scripts/lint.sh "${AUGUR_BUILD_DIR:-build}"
+timings+=("$(printf '%-10s %4d s' lint $((SECONDS - start)))")
 
 if [ "${AUGUR_SANITIZERS:-1}" != 0 ]; then
   # -O1: a fraction of -O0's run time with line-accurate reports; Debug keeps the asserts.

@@ -44,9 +44,8 @@ trie::SensitivityConfig sensitivity(int scale) {
 // slice puts its virtual deadline far out, and EEVDF lets a woken task with a shorter slice cut the
 // running one's protected slice short (PREEMPT_SHORT): whatever shares the core (a client, an io
 // thread) runs as soon as it wakes instead of after up to a default slice of SONA's background
-// cycle. Measured at c=1 with learning on: added p99 113-143 µs against 141-195 µs with the
-// default slice (loadtest/README.md). Older kernels ignore the field or refuse the call; nice 10
-// stays in force either way.
+// cycle, which shows in the proxy's tail latency (loadtest/README.md). Older kernels ignore the
+// field or refuse the call; nice 10 stays in force either way.
 void request_long_slice() {
   struct SchedAttr {  // the kernel's struct sched_attr (glibc 2.36 has no wrapper)
     std::uint32_t size;

@@ -186,7 +186,7 @@ std::shared_ptr<const trie::Trie> RedisSync::sync(trie::Builder& builder, Clock:
   }
   if (merged.run_count() == 0) return nullptr;
   if (fingerprint == published_fingerprint_ && loaded_version_ > 0) return poll_updates();
-  const auto t = std::make_shared<const trie::Trie>(
+  auto t = std::make_shared<const trie::Trie>(
       trie::Builder::from_state(std::move(merged), sensitivity_).build("augur", now));
   auto version = store_->publish_trie(trie::serialize_trie(*t));
   note(version.ok(), "publish trie", version.ok() ? "" : version.error());

@@ -42,8 +42,7 @@ constexpr std::size_t kBaseSamplesPerCycle = 1024;
 constexpr std::size_t kBaseBatch = 32;
 constexpr std::size_t kNovelTrigger = 50;
 // Lloyd on a seeded sample of a cycle's trajectories, then one assignment pass over all of them:
-// 2,048 points are plenty for a few hundred contexts and keep a 10,000-trajectory cycle near
-// 50 ms.
+// 2,048 points are plenty for a few hundred contexts and keep a full cycle short.
 constexpr std::size_t kKMeansIterations = 10;
 constexpr std::size_t kKMeansFitPoints = 2048;
 constexpr std::size_t kFirstCycleTrajectories = 100;
@@ -352,7 +351,7 @@ void Engine::learn(const Embedding& e, const HintValues& injected, const Observe
     // precision on a steady workload).
     // remaining_calls is left to the patterns: it is a property of the agent's structure, which
     // the patterns hold per context, and a global low-rank correction only leaks other contexts'
-    // noise into it (measured: -5..-8% vs the trie on the steady workload with it, ±0 without).
+    // noise into it (it made remaining_calls worse than the trie alone on the replayed workload).
     HintVector err{};
     for (std::size_t h = 0; h < kHints; ++h) {
       if (!t.present[h] || !b.has[h] || h == static_cast<std::size_t>(Hint::remaining_calls))

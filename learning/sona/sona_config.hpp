@@ -31,8 +31,8 @@ struct SonaConfig {
   std::chrono::milliseconds background_interval{std::chrono::hours(1)};
   double quality_threshold = 0.15;  // trajectories below this quality do not shape patterns
   // Suggestions below this confidence are withheld (suggest() returns nullopt). 0.2, not 0.5:
-  // measured on the replayed workload (loadtest/README.md, "SONA in the proxy"), patterns that
-  // confident already beat the trie's own answers (0.5 left 80% of calls to the trie).
+  // on the replayed workload (loadtest/README.md, "SONA in the proxy"), patterns that confident
+  // already beat the trie's own answers, and 0.5 left most calls to the trie.
   double min_confidence = 0.2;
   std::size_t max_patterns = 1000;    // ReasoningBank capacity (lowest confidence evicted)
   std::size_t min_trajectories = 10;  // a background cycle needs at least this many

@@ -1,9 +1,9 @@
 // The mock upstream's server: accept loop, one coroutine per connection (each on its own strand),
 // request parsing with limits and timeouts, routing, control headers and injected faults.
 // Responses are assembled with string appends into per-connection buffers and written with one
-// gather-write, so a small non-streaming answer costs a few µs of CPU. Timeouts are deadlines a
-// sweeper checks a few times a second rather than a timer per I/O operation, which would cost two
-// timerfd syscalls per request.
+// gather-write, so a small non-streaming answer costs little CPU. Timeouts are deadlines a sweeper
+// checks a few times a second rather than a timer per I/O operation, which would add timer system
+// calls to every request.
 #include "loadtest/mock/mock_upstream.hpp"
 
 #include <algorithm>
@@ -721,7 +721,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server> s) {
     socket.set_option(tcp::no_delay(true), ignored);
     s->accepted.fetch_add(1, std::memory_order_relaxed);
     const std::uint64_t id = s->next_connection.fetch_add(1, std::memory_order_relaxed);
-    auto on_done = [s](std::exception_ptr e) {
+    auto on_done = [s](const std::exception_ptr& e) {
       if (e) s->failures.fetch_add(1, std::memory_order_relaxed);
     };
     if (s->ssl) {
@@ -765,7 +765,7 @@ std::uint16_t MockUpstream::bind(const std::string& host, std::uint16_t port) {
 
 void MockUpstream::start() {
   auto s = impl_;
-  auto on_done = [s](std::exception_ptr e) {
+  auto on_done = [s](const std::exception_ptr& e) {
     if (e) s->failures.fetch_add(1, std::memory_order_relaxed);
   };
   asio::co_spawn(s->acceptor.get_executor(), accept_loop(s), on_done);

@@ -78,7 +78,7 @@ struct MockOptions {
                                                    // handshake
   Millis write_timeout{std::chrono::seconds(30)};  // any single write
   // Serialise each connection on its own strand. Needed only when several threads run the
-  // io_context; with one thread (or one io_context per thread) false saves ~10% CPU per request.
+  // io_context; with one thread (or one io_context per thread) false saves the strand's work.
   bool strand_per_connection = true;
   // Both set: serve HTTPS (PEM files; the certificate file may hold a chain).
   std::string tls_cert_file;

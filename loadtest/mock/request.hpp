@@ -1,9 +1,9 @@
 // A request as the mock reads it: Beast's HTTP/1.1 parser (an implementation independent of
 // augur's own, so the mock still checks what augur sends), with the fields kept in one buffer the
-// connection reuses. Beast's basic_fields allocates a node per field: a proxied request with hint
-// headers cost the mock ~9k more instructions than the same request without them, and since the
-// mock shares a CPU with the proxy under test in loadtest/bench_proxy.sh, that was charged to the
-// proxy that sends richer requests.
+// connection reuses. Beast's basic_fields allocates a node per field, so a proxied request with
+// hint headers would cost the mock noticeably more than one without them, and since the mock
+// shares a CPU with the proxy under test in loadtest/bench_proxy.sh, that cost would be charged
+// to the proxy that sends richer requests.
 #pragma once
 
 #include <boost/beast/http/basic_parser.hpp>

@@ -1,6 +1,6 @@
 // String-append builders for the mock upstream's OpenAI JSON bodies and SSE events. No JSON library
-// on purpose: the mock is the upstream in proxy benchmarks, so a response must cost a few µs of
-// CPU. Every function appends to `out` (callers reuse one buffer per connection) and is
+// on purpose: the mock is the upstream in proxy benchmarks, so a response must cost as little CPU
+// as possible. Every function appends to `out` (callers reuse one buffer per connection) and is
 // thread-safe.
 #pragma once
 

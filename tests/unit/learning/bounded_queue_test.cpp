@@ -25,6 +25,7 @@ TEST_CASE("concurrent producers: every pushed value is popped exactly once") {
   constexpr int producers = 4, each = 20000;
   BoundedQueue<int> q(1024);
   std::vector<std::thread> threads;
+  threads.reserve(producers);
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&q, p] {
       for (int i = 0; i < each; ++i) {

@@ -223,6 +223,7 @@ TEST_CASE("concurrent callers see consistent counts") {
   RunTable table(1000, 30s, 8);
   constexpr int kThreads = 4, kCalls = 2000;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&table, t] {
       for (int i = 0; i < kCalls; ++i) {

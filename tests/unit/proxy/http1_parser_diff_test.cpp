@@ -123,7 +123,7 @@ class Generator {
     return pick(v);
   }
   std::string content_length_value(std::size_t body) {
-    const auto n = std::to_string(body);
+    auto n = std::to_string(body);
     switch (below(12)) {
       case 0:
         return "0" + n;
@@ -178,12 +178,15 @@ class Generator {
       } else {
         value = text(chance(2) ? 5000 : 40);
       }
-      if (chance(10)) value = " " + value;
+      if (chance(10)) value.insert(0, 1, ' ');
       if (chance(10)) value += chance(50) ? " " : "\t ";
       if (chance(2)) value = mutate(value);
-      std::string line = name + ":" + (chance(80) ? " " : "") + value;
+      std::string line = name;
+      line += chance(80) ? ": " : ":";
+      line += value;
       if (chance(3)) {  // obs-fold
-        line += "\r\n" + std::string(chance(50) ? " " : "\t") + text(chance(3) ? 4100 : 20);
+        line += chance(50) ? "\r\n " : "\r\n\t";
+        line += text(chance(3) ? 4100 : 20);
         if (chance(30)) line += "\r\n  " + text(10);
       }
       lines.push_back(line);

@@ -60,6 +60,7 @@ TEST_CASE("a path embeds the same on its first call, on later calls and on any t
   // More (path, call index) pairs than a thread keeps, so the kept ones are also dropped and
   // computed again; every answer must equal the one a thread that never saw the path gives.
   std::vector<std::vector<std::string>> paths;
+  paths.reserve(1501);
   for (int i = 0; i < 1500; ++i)
     paths.push_back({"workflow" + std::to_string(i % 7), "agent_" + std::to_string(i), "tool"});
   paths.push_back({"ab", "c"});

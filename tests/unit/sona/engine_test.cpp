@@ -174,6 +174,7 @@ TEST_CASE("request threads suggest while the learning thread learns and cycles")
 TEST_CASE("the trajectory buffer is safe for concurrent producers") {
   TrajectoryBuffer buffer(1000);
   std::vector<std::thread> producers;
+  producers.reserve(4);
   for (int t = 0; t < 4; ++t)
     producers.emplace_back([&] {
       for (int i = 0; i < 500; ++i) buffer.try_push(Trajectory{});

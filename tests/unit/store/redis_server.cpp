@@ -100,6 +100,7 @@ bool RedisServer::try_start() {
     dup2(devnull, STDOUT_FILENO);
     dup2(devnull, STDERR_FILENO);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     execvp("redis-server", argv.data());

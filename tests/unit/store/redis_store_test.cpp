@@ -198,6 +198,7 @@ TEST_CASE("the runs stream is capped") {
   o.runs_maxlen = 50;
   RedisStore store(o);
   std::vector<std::string> lines;
+  lines.reserve(1000);
   for (int i = 0; i < 1000; ++i) lines.push_back(R"({"run_id": "r)" + std::to_string(i) + "\"}");
   REQUIRE(store.append_runs(lines).ok());
   const long long len = raw.integer({"XLEN", "augur:test:runs"});

@@ -175,6 +175,7 @@ TEST_CASE("sketch merge equals the sketch of all samples") {
 
 TEST_CASE("sketch parts round trip and validation") {
   std::vector<double> v;
+  v.reserve(1000);
   for (int i = 0; i < 1000; ++i) v.push_back(i * 1.5 - 100);
   const QuantileSketch s = sketch_of(v);
   CHECK(QuantileSketch::from_parts(s.parts()) == s);
