@@ -9,6 +9,7 @@ how the hints are read back. Standard library only.
 """
 
 import argparse
+import gzip
 import http.client
 import json
 import math
@@ -25,6 +26,7 @@ import report  # noqa: E402
 
 SCENARIOS = ("steady", "drift", "novel")
 CHAT_PATH = "/v1/chat/completions"
+DYNAMO_PRIORITY_HEADER = "x-dynamo-request-priority"
 WARMUP_SHARE = 0.2  # default warm-up: this share of the duration (or of the runs)
 
 
@@ -92,6 +94,28 @@ def completion_tokens(data, stream):
     return tokens
 
 
+def prompt_tokens(data, stream):
+    """usage.prompt_tokens of a response body (JSON or SSE), or None when there is none."""
+    try:
+        if not stream:
+            return int(json.loads(data)["usage"]["prompt_tokens"])
+        for line in data.split(b"\n"):
+            payload = line[5:].strip() if line.startswith(b"data:") else b""
+            if payload and payload != b"[DONE]":
+                usage = json.loads(payload).get("usage")
+                if usage:
+                    return int(usage["prompt_tokens"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def echoed_header(resp, name):
+    """One request header as augur sent it upstream (the mock's echo), or None."""
+    echo = resp.getheader("x-mock-request-headers")
+    return json.loads(echo).get(name) if echo else None
+
+
 def injected_hints(resp):
     """The x-nat-* hints augur sent upstream, from the mock's echo of its request headers.
     Returns (hints dict, whether all of them were present)."""
@@ -122,8 +146,9 @@ def request_body(call, run_id):
     return json.dumps(body).encode()
 
 
-def send(conn, call, run_id, last, time_scale=1.0):
-    """Makes one call; returns its record (times filled in by the caller's clock)."""
+def send(conn, call, run_id, last, time_scale=1.0, trace=False):
+    """Makes one call; returns its record (times filled in by the caller's clock). With `trace`
+    the record also gets the mock's usage.prompt_tokens and augur's x-dynamo-request-priority."""
     scaled = lambda ms: str(round(ms * time_scale))  # noqa: E731
     headers = {
         "Content-Type": "application/json",
@@ -145,6 +170,10 @@ def send(conn, call, run_id, last, time_scale=1.0):
         status, resp, data = conn.post(CHAT_PATH, request_body(call, run_id), headers)
         rec["status"] = status
         rec["hints"], rec["hints_read"] = injected_hints(resp)
+        if trace:
+            priority = echoed_header(resp, DYNAMO_PRIORITY_HEADER)
+            rec["dynamo_priority"] = int(priority) if priority is not None else None
+            rec["prompt_tokens"] = prompt_tokens(data, call.stream) if status == 200 else None
         if status != 200:
             rec["error"] = f"HTTP {status}: {data[:200]!r}"
         else:
@@ -169,6 +198,38 @@ def fill_actuals(records):
         }
 
 
+def trace_records(plan, records, run_start_s, time_scale):
+    """--trace: one record per LLM call of a finished run, in plan order (`records` is too), with
+    the run's step structure, the ground truth and the hints augur injected. Times from the plan
+    are unscaled ms; start_s/end_s are what this replay measured (scaled by --time-scale).
+    true_remaining_* count the calls of later steps only (a parallel sibling is not after this
+    call); actual_remaining is augur's own definition (calls of the run that ended after it)."""
+    calls = [(si, j, len(step), c)
+             for si, step in enumerate(plan.steps) for j, c in enumerate(step)]
+    tokens = [r["tokens"] if r["tokens"] is not None else c.tokens
+              for (_, _, _, c), r in zip(calls, records)]
+    out = []
+    for k, ((si, j, width, c), r) in enumerate(zip(calls, records)):
+        later = [t for (sj, _, _, _), t in zip(calls, tokens) if sj > si]
+        nxt = plan.steps[si + 1] if si + 1 < len(plan.steps) else None
+        hints = dict(r["hints"])
+        hints["dynamo_priority"] = r.get("dynamo_priority")
+        out.append({
+            "run": r["run"], "run_number": plan.number, "shape": plan.shape,
+            "after_warmup": r["after_warmup"], "run_start_s": round(run_start_s, 4),
+            "step": si, "branch": j, "width": width, "steps": len(plan.steps), "call": k,
+            "path": r["path"], "call_index": c.index, "stream": c.stream,
+            "before_ms": round(c.before_ms, 2),
+            "next_think_ms": round(min(n.before_ms for n in nxt), 2) if nxt else None,
+            "output_tokens": tokens[k], "prompt_tokens": r.get("prompt_tokens"),
+            "true_remaining_calls": len(later), "true_remaining_tokens": sum(later),
+            "actual_remaining": r["actual"]["remaining"],
+            "start_s": round(r["start_s"], 4), "end_s": round(r["end_s"], 4), "ok": r["ok"],
+            "hints_read": r["hints_read"], "hints": hints, "time_scale": time_scale,
+        })
+    return out
+
+
 class Workload:
     """Shared state of one replay: the run counter, scenario phases and collected records."""
 
@@ -180,6 +241,7 @@ class Workload:
         self.next_number = 0
         self.calls = []
         self.runs = []  # DESIGN.md run records
+        self.trace = []  # --trace: one record per LLM call, for loadtest/sim/schedule_sim.py
         self.t0 = 0.0
         self.wall0 = 0.0
 
@@ -225,7 +287,7 @@ class Workload:
 
     def timed_send(self, conn, call, run_id, last):
         start = time.monotonic()
-        rec = send(conn, call, run_id, last, self.args.time_scale)
+        rec = send(conn, call, run_id, last, self.args.time_scale, trace=bool(self.args.trace))
         rec["start_s"] = start - self.t0
         rec["end_s"] = time.monotonic() - self.t0
         return rec
@@ -260,6 +322,10 @@ class Workload:
         for r in records:
             r.update(run=run_id, run_number=number, shape=plan.shape, novel=plan.novel,
                      drifted=plan.drifted, after_warmup=after_warmup)
+        if self.args.trace:
+            trace = trace_records(plan, records, started_s, self.args.time_scale)
+            with self.lock:
+                self.trace.extend(trace)
         return records
 
     def run_record(self, records):
@@ -332,6 +398,9 @@ def parse_args(argv=None):
     p.add_argument("--calls-out", metavar="FILE", help="write every call record (JSON Lines)")
     p.add_argument("--runs-out", metavar="FILE",
                    help="write run records (DESIGN.md format, for `augur trie build --runs`)")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write a per-call trace for loadtest/sim/schedule_sim.py (JSON Lines; "
+                        "gzip when FILE ends in .gz): step structure, ground truth, hints")
     p.add_argument("--assert-improvement", type=float, metavar="X",
                    help="exit 3 unless after warm-up augur's error is ≥X times lower than static")
     p.add_argument("--assert-hints", default="remaining,osl",
@@ -348,12 +417,16 @@ def parse_args(argv=None):
     return args
 
 
-def replay(args):
-    """Runs the workload; returns (report dict, call records, run records)."""
+def replay(args, trace_out=None):
+    """Runs the workload; returns (report dict, call records, run records). The --trace records
+    are appended to `trace_out` (a list) when given."""
     w = Workload(args)
     elapsed = w.run()
     w.calls.sort(key=lambda c: c["start_s"])
     w.runs.sort(key=lambda r: r["started_at_ms"])
+    if trace_out is not None:
+        trace_out.extend(sorted(w.trace, key=lambda t: (t["run_start_s"], t["run_number"],
+                                                        t["call"])))
     warmup = (f"{args.warmup:g} s" if args.warmup is not None else
               f"run {math.ceil(WARMUP_SHARE * args.runs)}" if args.runs else
               f"{WARMUP_SHARE * args.duration:g} s")
@@ -363,14 +436,16 @@ def replay(args):
 
 
 def write_lines(path, items):
-    with open(path, "w") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wt") as f:
         for item in items:
             f.write(json.dumps(item) + "\n")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    rep, calls, runs = replay(args)
+    trace = [] if args.trace else None
+    rep, calls, runs = replay(args, trace)
     print(report.format_text(rep), flush=True)
     if args.json:
         with open(args.json, "w") as f:
@@ -379,6 +454,8 @@ def main(argv=None):
         write_lines(args.calls_out, calls)
     if args.runs_out:
         write_lines(args.runs_out, runs)
+    if args.trace:
+        write_lines(args.trace, trace)
     if rep["failed_requests"]:
         first = next(c for c in calls if not c["ok"])
         print(f"FAILED: {rep['failed_requests']} requests failed (first: {first['error']})",
