@@ -270,7 +270,8 @@ constexpr std::pair<std::string_view, HintFormat> kHints[] = {
     {"nat_headers", HintFormat::nat_headers},
     {"prefix_headers", HintFormat::prefix_headers},
     {"nvext", HintFormat::nvext},
-    {"dynamo_priority_header", HintFormat::dynamo_priority_header},
+    {"nvext_nat", HintFormat::nvext_nat},
+    {"dynamo_headers", HintFormat::dynamo_headers},
 };
 
 Reader hints(std::vector<HintFormat>& out) {
@@ -278,23 +279,52 @@ Reader hints(std::vector<HintFormat>& out) {
     out.clear();
     read_list(v, [&out](const Value& item, std::size_t) {
       std::string name;
-      one_of(name, {"nat_headers", "prefix_headers", "nvext", "dynamo_priority_header"})(item);
+      one_of(name, {"nat_headers", "prefix_headers", "nvext", "nvext_nat", "dynamo_headers"})(item);
       HintFormat format{};
       for (const auto& [n, f] : kHints)
         if (n == name) format = f;
-      for (HintFormat f : out)
+      for (HintFormat f : out) {
         if (f == format) item.fail("hint format " + quoted(name) + " is listed twice");
+        // Both write nvext.agent_hints, with different keys: one body cannot satisfy both.
+        if ((f == HintFormat::nvext && format == HintFormat::nvext_nat) ||
+            (f == HintFormat::nvext_nat && format == HintFormat::nvext)) {
+          item.fail(
+              "nvext and nvext_nat exclude each other: nvext for Dynamo 1.3 and later, "
+              "nvext_nat for NAT's router and older Dynamo");
+        }
+      }
       out.push_back(format);
     });
   };
 }
 
-Reader priority_mode(PriorityMode& out) {
-  return [&out](const Value& v) {
-    std::string mode;
-    one_of(mode, {"normal", "inverted"})(v);
-    out = mode == "inverted" ? PriorityMode::inverted : PriorityMode::normal;
+// One of `names`, stored as the enum value at the same position of `values`.
+template <class E>
+Reader choice(E& out, std::initializer_list<std::string_view> names,
+              std::initializer_list<E> values) {
+  return [&out, names, values](const Value& v) {
+    std::string name;
+    one_of(name, names)(v);
+    auto value = values.begin();
+    for (auto n = names.begin(); n != names.end(); ++n, ++value)
+      if (*n == name) out = *value;
   };
+}
+
+void read_dynamo(const Value& v, Dynamo& d) {
+  using D = Dynamo;
+  read_map(v, {
+                  {"priority", choice(d.priority, {"latency_sensitivity", "remaining_work", "off"},
+                                      {D::Priority::latency_sensitivity,
+                                       D::Priority::remaining_work, D::Priority::off})},
+                  {"strict_priority", boolean(d.strict_priority)},
+                  {"speculative_prefill",
+                   choice(d.speculative_prefill, {"predicted", "off"},
+                          {D::SpeculativePrefill::predicted, D::SpeculativePrefill::off})},
+                  {"session_final", choice(d.session_final, {"client", "predicted"},
+                                           {D::SessionFinal::client, D::SessionFinal::predicted})},
+                  {"min_samples", count(d.min_samples, 1)},
+              });
 }
 
 Reader upstream_url(Upstream& u) {
@@ -318,8 +348,6 @@ void read_upstream(const Value& v, Upstream& u) {
                {"name", text(u.name, /*allow_empty=*/false)},
                {"url", upstream_url(u)},
                {"hints", hints(u.hints)},
-               {"nvext_strict", boolean(u.nvext_strict)},
-               {"priority_mode", priority_mode(u.priority_mode)},
                {"timeouts",
                 [&t](const Value& s) {
                   read_map(s, {
@@ -560,6 +588,7 @@ Config read_config(const Value& root, const std::string& source) {
                               });
                 }},
                {"prediction", [&c](const Value& v) { read_prediction(v, c.prediction); }},
+               {"dynamo", [&c](const Value& v) { read_dynamo(v, c.dynamo); }},
                {"learning",
                 [&c](const Value& v) {
                   Learning& l = c.learning;

@@ -24,8 +24,9 @@ struct Endpoint {
   bool operator==(const Endpoint&) const = default;
 };
 
-enum class HintFormat { nat_headers, prefix_headers, nvext, dynamo_priority_header };
-enum class PriorityMode { normal, inverted };
+// The hint formats an upstream can be sent (README "Request context and hints"): nvext for Dynamo
+// 1.3+ (only keys it accepts), nvext_nat for NAT's own router and Dynamo < 1.3.
+enum class HintFormat { nat_headers, prefix_headers, nvext, nvext_nat, dynamo_headers };
 
 struct UpstreamTimeouts {
   Duration connect{std::chrono::seconds(5)};
@@ -62,8 +63,6 @@ struct Upstream {
   std::uint16_t port = 0;  // the URL's, else 80 / 443
   std::string base_path;   // "" or "/prefix" (no trailing slash), prepended to the request target
   std::vector<HintFormat> hints;
-  bool nvext_strict = false;
-  PriorityMode priority_mode = PriorityMode::normal;
   UpstreamTimeouts timeouts;
   UpstreamPool pool;
   Tls tls;
@@ -106,6 +105,29 @@ struct Context {
   std::size_t max_runs = 100000;  // bound on the live run table
 
   bool operator==(const Context&) const = default;
+};
+
+// What augur tells Dynamo beyond the hint values (the `dynamo:` section): which priority, whether
+// to ask for speculative prefill, when to say a session is final.
+struct Dynamo {
+  // latency_sensitivity: the call's sensitivity (1..scale). remaining_work: shortest remaining
+  // work first across runs, from predicted remaining calls x output tokens. off: no priority.
+  enum class Priority {
+    latency_sensitivity,
+    remaining_work,
+    off
+  } priority = Priority::latency_sensitivity;
+  bool strict_priority = false;  // also send the priority as strict_priority (a queue tier)
+  enum class SpeculativePrefill {
+    predicted,
+    off
+  } speculative_prefill = SpeculativePrefill::predicted;
+  // client: final only when the client marked the run's last call. predicted: also when the
+  // prediction says this is the last call with high confidence.
+  enum class SessionFinal { client, predicted } session_final = SessionFinal::client;
+  std::uint64_t min_samples = 5;  // samples a prediction needs to ask for prefill or say final
+
+  bool operator==(const Dynamo&) const = default;
 };
 
 struct StaticPrediction {
@@ -176,6 +198,7 @@ struct Config {
   std::vector<Route> routes;
   Limits limits;
   Context context;
+  Dynamo dynamo;
   Prediction prediction;
   Learning learning;
   Store store;

@@ -76,15 +76,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   h.osl = 1 + data[2] * 13;
   h.latency_sensitivity = 1 + data[3] % 5;
   h.total_requests = h.remaining + 1;
+  h.session_known = true;
+  h.remaining_evidence.samples = data[2];
+  augur::config::Dynamo dynamo;
+  if (flags & 2) dynamo.priority = augur::config::Dynamo::Priority::remaining_work;
+  if (flags & 32) dynamo.strict_priority = true;
+  proxy::decide_dynamo(h, dynamo);
+  // nvext (Dynamo 1.3+) or nvext_nat (NAT's body).
+  const bool nat = (flags & 1) != 0;
   augur::config::Upstream rules;
   rules.name = "fuzz";
-  rules.nvext_strict = (flags & 1) != 0;
-  rules.priority_mode = (flags & 2) != 0 ? augur::config::PriorityMode::inverted
-                                         : augur::config::PriorityMode::normal;
   if (flags & 4) rules.hints.push_back(HintFormat::nat_headers);
   if (flags & 8) rules.hints.push_back(HintFormat::prefix_headers);
-  if (flags & 16) rules.hints.push_back(HintFormat::dynamo_priority_header);
-  rules.hints.push_back(HintFormat::nvext);
+  if (flags & 16) rules.hints.push_back(HintFormat::dynamo_headers);
+  rules.hints.push_back(nat ? HintFormat::nvext_nat : HintFormat::nvext);
 
   const std::string original(body_in);
   std::string body = original;
@@ -125,15 +130,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(out_error == simdjson::SUCCESS);
 
   FUZZ_CHECK(int_at(out_doc, "/nvext/agent_hints/osl") == h.osl);
-  FUZZ_CHECK(int_at(out_doc, "/nvext/agent_hints/latency_sensitivity") == h.latency_sensitivity);
-  FUZZ_CHECK(int_at(out_doc, "/nvext/agent_hints/priority") ==
-             proxy::priority_value(h, rules.priority_mode));
-  if (!rules.nvext_strict) FUZZ_CHECK(int_at(out_doc, "/nvext/agent_hints/iat") == h.iat_ms);
-  FUZZ_CHECK(result.cache_control == (h.remaining > 0));
+  FUZZ_CHECK(int_at(out_doc, "/nvext/agent_hints/priority") == *h.priority);
+  if (nat) {
+    FUZZ_CHECK(int_at(out_doc, "/nvext/agent_hints/latency_sensitivity") == h.latency_sensitivity);
+    FUZZ_CHECK(int_at(out_doc, "/nvext/agent_hints/iat") == h.iat_ms);
+  }
+  FUZZ_CHECK(result.cache_control == (nat && h.remaining > 0));
 
   // Everything else the client sent is still there, unchanged, at every level augur touched.
-  std::set<std::string_view> hint_keys = {"osl", "priority", "latency_sensitivity"};
-  if (!rules.nvext_strict) hint_keys.insert({"prefix_id", "total_requests", "iat"});
+  std::set<std::string_view> hint_keys = {"osl", "priority"};
+  if (nat) {
+    hint_keys.insert({"latency_sensitivity", "prefix_id", "total_requests", "iat"});
+  } else {
+    if (h.speculative_prefill) hint_keys.insert("speculative_prefill");
+    if (h.strict_priority) hint_keys.insert("strict_priority");
+  }
   std::set<std::string_view> nvext_keys = {"agent_hints"};
   if (result.cache_control) nvext_keys.insert("cache_control");
   check_level(in_doc, out_doc, {"nvext"});

@@ -120,8 +120,18 @@ void AccessLog::format(const RequestRecord& r, std::string& out) {
     const auto& h = c.hints;
     fmt::format_to(std::back_inserter(out),
                    ",\"hints\":{{\"source\":\"{}\",\"remaining\":{},\"osl\":{},\"iat_ms\":{},"
-                   "\"latency_sensitivity\":{}}}",
-                   to_string(h.source), h.remaining, h.osl, h.iat_ms, h.latency_sensitivity);
+                   "\"latency_sensitivity\":{},\"samples\":{{\"remaining\":{},\"osl\":{},"
+                   "\"iat\":{}}},\"spread\":{{\"remaining\":{},\"osl\":{},\"iat\":{}}},"
+                   "\"priority\":",
+                   to_string(h.source), h.remaining, h.osl, h.iat_ms, h.latency_sensitivity,
+                   h.samples[0], h.samples[1], h.samples[2], h.spread[0], h.spread[1], h.spread[2]);
+    if (h.priority) {
+      fmt::format_to(std::back_inserter(out), "{}", *h.priority);
+    } else {
+      out += "null";
+    }
+    fmt::format_to(std::back_inserter(out), ",\"speculative_prefill\":{},\"session_final\":{}}}",
+                   h.speculative_prefill, h.session_final);
   } else {
     out += ",\"hints\":null";
   }

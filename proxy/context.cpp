@@ -158,48 +158,88 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
     nat_run_id,
     prefix_id,
     dynamo_session_id,
+    dynamo_parent,
+    claude_session,
+    claude_agent,
+    claude_parent,
+    codex_thread,
+    codex_parent,
+    opencode_session,
+    opencode_parent,
     function_path,
     call_index,
     run_end,
     session_final,
     slots
   };
-  static constexpr std::string_view kNames[slots] = {
-      "x-nat-run-id",     "x-prefix-id",   "x-dynamo-session-id",   "x-nat-function-path",
-      "x-nat-call-index", "x-nat-run-end", "x-dynamo-session-final"};
-  std::optional<std::string_view> found[slots];
+  static constexpr std::string_view kNames[slots] = {"x-nat-run-id",
+                                                     "x-prefix-id",
+                                                     "x-dynamo-session-id",
+                                                     "x-dynamo-parent-session-id",
+                                                     "x-claude-code-session-id",
+                                                     "x-claude-code-agent-id",
+                                                     "x-claude-code-parent-agent-id",
+                                                     "thread-id",
+                                                     "x-codex-parent-thread-id",
+                                                     "x-session-id",
+                                                     "x-parent-session-id",
+                                                     "x-nat-function-path",
+                                                     "x-nat-call-index",
+                                                     "x-nat-run-end",
+                                                     "x-dynamo-session-final"};
+  // Values as Dynamo reads them: trimmed, and an empty one is absent.
+  std::string_view found[slots] = {};
   headers.for_each([&](auto, std::string_view name, std::string_view value) {
-    if (name.size() < 11 || (name[0] | 0x20) != 'x' || name[1] != '-') return;
+    // Every context header starts with "x-" but Codex's thread-id.
+    if (name.size() < 9 || (((name[0] | 0x20) != 'x' || name[1] != '-') && name.size() != 9)) {
+      return;
+    }
     for (int i = 0; i < slots; ++i) {
       // Inline, lengths first: names of other lengths cost one comparison each.
-      if (!found[i] && token_equals_lower(name, kNames[i])) {
-        found[i] = value;
+      if (found[i].empty() && token_equals_lower(name, kNames[i])) {
+        found[i] = trim(value);
         return;
       }
     }
   });
-  const auto is_true = [](const std::optional<std::string_view>& value) {
-    if (!value) return false;
-    const std::string_view v = trim(*value);
-    return ascii_iequals(v, "true") || v == "1" || ascii_iequals(v, "yes");
+  // Dynamo's parse_bool_opt: 1, true, on, yes (any case) are true; anything else is not.
+  const auto is_true = [](std::string_view v) {
+    return v == "1" || ascii_iequals(v, "true") || ascii_iequals(v, "on") ||
+           ascii_iequals(v, "yes");
   };
+  const auto id_of = [](std::string_view raw) { return sanitize_token(raw, kMaxRunIdBytes); };
 
   ClientContext ctx;
-  static_assert(nat_run_id == 0 && dynamo_session_id == 2, "run id sources in priority order");
-  for (int i = nat_run_id; i <= dynamo_session_id; ++i) {
-    if (!found[i]) continue;
-    std::string id = sanitize_token(*found[i], kMaxRunIdBytes);
-    if (!id.empty()) {
-      ctx.run_id = std::move(id);
-      break;
-    }
+  // The run and parent as Dynamo's agents.rs maps the session headers (first match wins).
+  std::string_view run, parent;
+  if (!found[nat_run_id].empty() || !found[prefix_id].empty()) {
+    run = !found[nat_run_id].empty() ? found[nat_run_id] : found[prefix_id];
+    parent = found[dynamo_parent];
+  } else if (!found[dynamo_session_id].empty()) {
+    run = found[dynamo_session_id];
+    parent = found[dynamo_parent];
+  } else if (!found[claude_session].empty()) {
+    const std::string_view root = found[claude_session];
+    run = !found[claude_agent].empty() ? found[claude_agent] : root;
+    // A sub-agent (agent id apart from the session): its parent header, else the root session.
+    if (run != root) parent = !found[claude_parent].empty() ? found[claude_parent] : root;
+  } else if (!found[codex_thread].empty()) {
+    run = found[codex_thread];
+    parent = found[codex_parent];
+  } else if (!found[opencode_session].empty()) {
+    run = found[opencode_session];
+    parent = found[opencode_parent];
   }
+  if (!run.empty()) {
+    if (std::string id = id_of(run); !id.empty()) ctx.run_id = std::move(id);
+  }
+  if (ctx.run_id && !parent.empty() && parent != run) ctx.parent_id = id_of(parent);
   if (!ctx.run_id && !info.nvext_prefix_id.empty()) {
     std::string id = sanitize_token(drop_depth_suffix(trim(info.nvext_prefix_id)), kMaxRunIdBytes);
     if (!id.empty()) ctx.run_id = std::move(id);
   }
-  if (found[function_path]) ctx.path = parse_function_path(*found[function_path]);
-  if (found[call_index]) ctx.call_index = parse_call_index(*found[call_index]);
+  if (!found[function_path].empty()) ctx.path = parse_function_path(found[function_path]);
+  if (!found[call_index].empty()) ctx.call_index = parse_call_index(found[call_index]);
   ctx.run_end = is_true(found[run_end]) || is_true(found[session_final]);
   return ctx;
 }
@@ -358,6 +398,8 @@ CallContext extract_context(const RequestHead& headers, const RequestInfo& info,
   CallContext ctx;
   ctx.path = std::move(client.path);
   ctx.run_end = client.run_end;
+  ctx.client_final = client.run_end;
+  ctx.parent_id = std::move(client.parent_id);
   if (!client.run_id) {
     // A call with no run id is a run of its own: one call, already over.
     ctx.run_id = generate_run_id();

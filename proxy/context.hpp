@@ -33,23 +33,32 @@ inline constexpr std::uint32_t kMaxCallIndex = 1'000'000;
 struct CallContext {
   std::string run_id;               // never empty; printable ASCII only (safe for headers and JSON)
   bool run_id_from_client = false;  // false: generated, the call is a run of its own
+  std::string parent_id;            // the parent run, when the client said; "" otherwise
   std::vector<std::string> path;    // function names, root first; empty = root
   std::uint32_t call_index = 1;     // 1-based, per (run id, path)
   std::uint32_t calls_in_run = 1;   // calls this run has made so far, this one included
-  bool run_end = false;             // the client said this is the run's last call (or no run id)
+  bool run_end = false;             // the run ends with this call (client said so, or no run id)
+  bool client_final = false;        // the client marked this call as its run's last
 };
 
 // What the client told us, before any counting. Pure function of the request.
 struct ClientContext {
   std::optional<std::string> run_id;  // sanitised; nullopt when no source carried one
+  std::string parent_id;              // sanitised; "" when none (never equal to run_id)
   std::vector<std::string> path;
   std::optional<std::uint32_t> call_index;  // x-nat-call-index, when valid (1..kMaxCallIndex)
   bool run_end = false;
 };
 
-// Reads run id (x-nat-run-id, x-prefix-id, x-dynamo-session-id, then body nvext prefix_id minus its
-// "-d<digits>" suffix), function path (x-nat-function-path, "a/b" or a JSON array of strings),
-// x-nat-call-index and run end (x-nat-run-end / x-dynamo-session-final: "true", "1" or "yes").
+// Reads the run id, first found of: x-nat-run-id, x-prefix-id, x-dynamo-session-id, the agents'
+// own session headers as Dynamo maps them (Claude Code: x-claude-code-agent-id, else
+// x-claude-code-session-id; Codex: thread-id; OpenCode: x-session-id), body nvext prefix_id
+// minus its "-d<digits>" suffix. The parent run: x-dynamo-parent-session-id (with
+// x-dynamo-session-id, or an x-nat-run-id / x-prefix-id run), x-claude-code-parent-agent-id or,
+// for a Claude Code sub-agent, its root session; x-codex-parent-thread-id; x-parent-session-id;
+// never the run itself. Function path (x-nat-function-path, "a/b" or a JSON array of strings),
+// x-nat-call-index, and run end (x-nat-run-end / x-dynamo-session-final true: 1, true, on, yes in
+// any case, as Dynamo reads them).
 // Malformed values are ignored (treated as absent) rather than failing the request; bytes outside
 // printable ASCII in ids and names are percent-encoded so CR/LF can never reach an upstream header.
 // Never throws except std::bad_alloc. Thread-safe (no shared state).

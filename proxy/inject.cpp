@@ -322,65 +322,27 @@ class Splice {
   std::string& text_;
 };
 
-template <std::size_t N>
-char* put_literal(char* p, const char (&s)[N]) {
-  std::memcpy(p, s, N - 1);
-  return p + N - 1;
-}
-
-char* put_int(char* p, std::int64_t v) { return std::to_chars(p, p + 20, v).ptr; }
-
-// The "nvext" member exactly as merge_object renders `top` in write_nvext (the splice tests compare
-// the two), written straight for a body that has no nvext key: no member tree to walk.
-void render_nvext_member(const Hints& h, int priority, bool strict, std::string_view prefix_json,
-                         std::string_view ttl_json, std::string& out) {
-  const std::size_t at = out.size();
-  out.resize(at + 200 + prefix_json.size() + ttl_json.size());  // keys ~150, six ints
-  char* p = out.data() + at;
-  p = put_literal(p, "\"nvext\":{\"agent_hints\":{\"osl\":");
-  p = put_int(p, h.osl);
-  p = put_literal(p, ",\"priority\":");
-  p = put_int(p, priority);
-  p = put_literal(p, ",\"latency_sensitivity\":");
-  p = put_int(p, h.latency_sensitivity);
-  if (!strict) {
-    p = put_literal(p, ",\"prefix_id\":");
-    p = put(p, prefix_json);
-    p = put_literal(p, ",\"total_requests\":");
-    p = put_int(p, h.total_requests);
-    p = put_literal(p, ",\"iat\":");
-    p = put_int(p, h.iat_ms);
-  }
-  *p++ = '}';
-  if (!ttl_json.empty()) {
-    p = put_literal(p, ",\"cache_control\":{\"type\":\"ephemeral\",\"ttl\":");
-    p = put(p, ttl_json);
-    *p++ = '}';
-  }
-  *p++ = '}';
-  out.resize(static_cast<std::size_t>(p - out.data()));
-}
-
 // With no nvext key in the body (the parser saw every key), the hints go before the closing brace,
 // where the merge would put them, without scanning the conversation: in place, the body's tail
 // after that brace is only whitespace. False when the body is not so framed.
-bool append_nvext(std::string& body, std::size_t open, const Hints& h, int priority, bool strict,
-                  std::string_view prefix_json, std::string_view ttl_json) {
+bool append_member(std::string& body, std::size_t open, const Member& member) {
   if (open >= body.size() || body[open] != '{') return false;
   const std::size_t close = body.find_last_not_of(" \t\r\n");
   if (close == npos || close <= open || body[close] != '}') return false;
   thread_local std::string text;
   text.clear();
-  if (skip_ws(body, open + 1) != close) text += ',';
-  render_nvext_member(h, priority, strict, prefix_json, ttl_json, text);
+  append_rendered(member, true, skip_ws(body, open + 1) != close, text);
   body.insert(close, text);
   if (text.capacity() > 64 * 1024) std::string().swap(text);
   return true;
 }
 
-BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstream& rules,
+// Merges `h` into the body's nvext object in the format asked for (nvext or nvext_nat).
+BodyOutcome write_nvext(std::string& body, const Hints& h, config::HintFormat format,
                         const RequestInfo& info, bool& cache_control) {
+  cache_control = false;
   if (!info.json) return BodyOutcome::skipped_not_json;
+  const bool nat = format == config::HintFormat::nvext_nat;
   // The leaf values' JSON texts, rendered into one reused buffer (no string per value); views are
   // taken once it has stopped growing.
   thread_local std::string leaves;
@@ -400,54 +362,56 @@ BodyOutcome write_nvext(std::string& body, const Hints& h, const config::Upstrea
     append_json_string(leaves, text);
     return Range{at, leaves.size() - at};
   };
-  const int priority_number = priority_value(h, rules.priority_mode);
-  const Range prefix_r = put_string(h.prefix_id);
-  const std::optional<std::string> ttl_value = cache_ttl(h);
-  const Range ttl_r = ttl_value ? put_string(*ttl_value) : Range{};
+  // NAT's router reads the sensitivity as the priority.
+  const std::optional<int> priority = nat ? h.priority.value_or(h.latency_sensitivity) : h.priority;
+  const Range osl_r = put_number(h.osl);
+  const Range priority_r = priority ? put_number(*priority) : Range{};
+  const Range strict_r = priority ? put_number(std::max(*priority, 0)) : Range{};
+  Range sensitivity_r, prefix_r, total_r, iat_r, ttl_r;
+  std::optional<std::string> ttl_value;
+  if (nat) {
+    sensitivity_r = put_number(h.latency_sensitivity);
+    prefix_r = put_string(h.prefix_id);
+    total_r = put_number(h.total_requests);
+    iat_r = put_number(h.iat_ms);
+    ttl_value = cache_ttl(h);
+    if (ttl_value) ttl_r = put_string(*ttl_value);
+  }
   const auto text = [&](Range r) { return std::string_view(leaves).substr(r.at, r.length); };
+
+  Member agent_hints[6];
+  std::size_t n = 0;
+  agent_hints[n++] = {"osl", text(osl_r)};
+  if (priority) agent_hints[n++] = {"priority", text(priority_r)};
+  if (nat) {
+    agent_hints[n++] = {"latency_sensitivity", text(sensitivity_r)};
+    agent_hints[n++] = {"prefix_id", text(prefix_r)};
+    agent_hints[n++] = {"total_requests", text(total_r)};
+    agent_hints[n++] = {"iat", text(iat_r)};
+  } else {
+    // Only keys Dynamo 1.3+ accepts (deny_unknown_fields): anything else fails the request.
+    if (h.speculative_prefill) agent_hints[n++] = {"speculative_prefill", "true"};
+    if (priority && h.strict_priority) agent_hints[n++] = {"strict_priority", text(strict_r)};
+  }
+  const Member cache_control_members[] = {{"type", "\"ephemeral\""}, {"ttl", text(ttl_r)}};
+  const Member nvext[] = {
+      {"agent_hints", {}, std::span(agent_hints, n), true},
+      {"cache_control", {}, cache_control_members, true},
+  };
+  const Member top{"nvext", {}, std::span(nvext, ttl_value ? 2 : 1), true};
+
   // A UTF-8 byte order mark is not JSON whitespace, but some clients send one.
   const std::size_t bom = std::string_view(body).starts_with("\xEF\xBB\xBF") ? 3 : 0;
   const std::size_t open = skip_ws(body, bom);
-  cache_control = false;
   if (info.no_nvext_key) {
-    if (!append_nvext(body, open, h, priority_number, rules.nvext_strict, text(prefix_r),
-                      text(ttl_r))) {
+    if (!append_member(body, open, top)) return BodyOutcome::skipped_malformed;
+  } else {
+    Splice splice(body);
+    if (splice.merge_object(open, std::span(&top, 1)) == npos) {
       return BodyOutcome::skipped_malformed;
     }
-    cache_control = ttl_value.has_value();
-    return BodyOutcome::nvext_written;
+    splice.apply(body);
   }
-
-  const Range osl_r = put_number(h.osl);
-  const Range priority_r = put_number(priority_number);
-  const Range sensitivity_r = put_number(h.latency_sensitivity);
-  const Range total_r = put_number(h.total_requests);
-  const Range iat_r = put_number(h.iat_ms);
-  const std::string_view osl = text(osl_r), priority = text(priority_r),
-                         sensitivity = text(sensitivity_r), total = text(total_r),
-                         iat = text(iat_r), prefix_id = text(prefix_r), ttl = text(ttl_r);
-
-  const Member agent_hints[] = {
-      {"osl", osl},
-      {"priority", priority},
-      {"latency_sensitivity", sensitivity},
-      // Strict Dynamo builds reject unknown agent_hints keys; these three only serve NAT's
-      // Thompson-sampling router.
-      {"prefix_id", prefix_id},
-      {"total_requests", total},
-      {"iat", iat},
-  };
-  const Member cache_control_members[] = {{"type", "\"ephemeral\""}, {"ttl", ttl}};
-  const std::size_t hint_count = rules.nvext_strict ? 3 : 6;
-  const Member nvext[] = {
-      {"agent_hints", {}, std::span(agent_hints, hint_count), true},
-      {"cache_control", {}, cache_control_members, true},
-  };
-  const Member top[] = {{"nvext", {}, std::span(nvext, ttl_value ? 2 : 1), true}};
-
-  Splice splice(body);
-  if (splice.merge_object(open, top) == npos) return BodyOutcome::skipped_malformed;
-  splice.apply(body);
   cache_control = ttl_value.has_value();
   return BodyOutcome::nvext_written;
 }
@@ -462,23 +426,38 @@ Hints resolve_hints(const trie::Prediction* p, trie::Source source, const CallCo
   h.scale = std::max(scale, 1);
   h.prefix_id =
       has_unsafe_byte(ctx.run_id) ? sanitize_token(ctx.run_id, kMaxRunIdBytes) : ctx.run_id;
+  h.parent_id = ctx.parent_id;
+  h.session_known = ctx.run_id_from_client;
+  h.client_final = ctx.client_final;
   h.call_index = ctx.call_index;
   h.calls_in_run = ctx.calls_in_run;
   h.source = p != nullptr ? source : trie::Source::static_fallback;
+  const auto evidence = [](const trie::MetricStats& m) {
+    Hints::Evidence e;
+    e.samples = m.sample_count;
+    if (std::isfinite(m.p90 - m.p50)) {
+      e.spread = std::llround(std::clamp(m.p90 - m.p50, 0.0, kMaxValue));
+    }
+    return e;
+  };
 
   const std::int64_t static_total = static_value(fallback.total_requests);
   if (p != nullptr) {
     if (auto r = rounded(p->remaining_calls, p->remaining_calls.mean); r && *r >= 0) {
       h.remaining = *r;
       h.from_static.remaining = false;
+      h.remaining_evidence = evidence(p->remaining_calls);
+      if (std::isfinite(p->remaining_calls.p90)) h.remaining_p90 = p->remaining_calls.p90;
     }
     if (auto v = rounded(p->output_tokens, p->output_tokens.p90); v && *v >= 1) {
       h.osl = *v;
       h.from_static.osl = false;
+      h.osl_evidence = evidence(p->output_tokens);
     }
     if (auto v = rounded(p->interarrival_ms, p->interarrival_ms.mean); v && *v >= 1) {
       h.iat_ms = *v;
       h.from_static.iat = false;
+      h.iat_evidence = evidence(p->interarrival_ms);
     }
     if (p->latency_sensitivity && *p->latency_sensitivity >= 1 &&
         *p->latency_sensitivity <= h.scale) {
@@ -514,9 +493,34 @@ void strip_client_hints(RequestHead& headers) {
   });
 }
 
-int priority_value(const Hints& h, config::PriorityMode mode) {
-  if (mode == config::PriorityMode::inverted) return h.scale + 1 - h.latency_sensitivity;
-  return h.latency_sensitivity;
+int remaining_work_priority(std::int64_t remaining, std::int64_t osl) {
+  const double work = static_cast<double>(std::max<std::int64_t>(remaining, 0) + 1) *
+                      std::max<std::int64_t>(osl, 1);
+  const int levels = static_cast<int>(std::floor(std::log2(1 + work / 256)));
+  return std::max(1, 10 - levels);
+}
+
+void decide_dynamo(Hints& h, const config::Dynamo& d) {
+  using D = config::Dynamo;
+  switch (d.priority) {
+    case D::Priority::latency_sensitivity:
+      h.priority = h.latency_sensitivity;
+      break;
+    case D::Priority::remaining_work:
+      h.priority = remaining_work_priority(h.remaining, h.osl);
+      break;
+    case D::Priority::off:
+      h.priority = std::nullopt;
+      break;
+  }
+  h.strict_priority = d.strict_priority && h.priority.has_value();
+  const bool predicted = !h.from_static.remaining && h.remaining_evidence.samples >= d.min_samples;
+  h.speculative_prefill = d.speculative_prefill == D::SpeculativePrefill::predicted && predicted &&
+                          h.remaining >= 1 && !h.client_final;
+  h.final_predicted = !h.client_final && d.session_final == D::SessionFinal::predicted &&
+                      predicted && h.remaining == 0 && h.remaining_p90 >= 0 &&
+                      h.remaining_p90 < 0.5;
+  h.session_final = h.session_known && (h.client_final || h.final_predicted);
 }
 
 std::string_view osl_bucket(std::int64_t osl) {
@@ -541,10 +545,14 @@ namespace {
 constexpr std::string_view kNatHeaders[] = {
     "x-nat-remaining-llm-calls", "x-nat-interarrival-ms", "x-nat-expected-output-tokens",
     "x-nat-latency-sensitivity", "x-nat-call-index",      "x-nat-prediction-source"};
+constexpr std::string_view kEvidenceHeaders[] = {"x-nat-prediction-samples",
+                                                 "x-nat-prediction-spread"};
 constexpr std::string_view kPrefixHeaders[] = {"x-prefix-id", "x-prefix-total-requests",
                                                "x-prefix-osl", "x-prefix-iat",
                                                "x-prefix-latency-sensitivity"};
-constexpr std::string_view kPriorityHeader = "x-dynamo-request-priority";
+constexpr std::string_view kDynamoHeaders[] = {
+    "x-dynamo-request-priority", "x-dynamo-request-strict-priority", "x-dynamo-session-id",
+    "x-dynamo-parent-session-id", "x-dynamo-session-final"};
 
 unsigned format_bit(config::HintFormat f) { return 1u << static_cast<unsigned>(f); }
 
@@ -555,10 +563,10 @@ bool written_by(unsigned formats, std::string_view name) {
     return std::any_of(names.begin(), names.end(),
                        [&](std::string_view n) { return token_equals_lower(name, n); });
   };
-  return ((formats & format_bit(config::HintFormat::nat_headers)) && in(kNatHeaders)) ||
+  return ((formats & format_bit(config::HintFormat::nat_headers)) &&
+          (in(kNatHeaders) || in(kEvidenceHeaders))) ||
          ((formats & format_bit(config::HintFormat::prefix_headers)) && in(kPrefixHeaders)) ||
-         ((formats & format_bit(config::HintFormat::dynamo_priority_header)) &&
-          token_equals_lower(name, kPriorityHeader));
+         ((formats & format_bit(config::HintFormat::dynamo_headers)) && in(kDynamoHeaders));
 }
 
 }  // namespace
@@ -571,7 +579,8 @@ InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h
   // Every header written replaces any earlier value (a trusted client's, or the x-nat-call-index
   // and x-prefix-id a client sends as context): one pass removes them all, then each is appended
   // (basic_fields::set per header scanned every field once per header).
-  if (formats & ~format_bit(config::HintFormat::nvext)) {
+  if (formats &
+      ~(format_bit(config::HintFormat::nvext) | format_bit(config::HintFormat::nvext_nat))) {
     headers.erase_if([&](http::field, std::string_view name) { return written_by(formats, name); });
   }
   // Every hint header name is unknown to Beast (request_head_test checks), so no lookup is needed.
@@ -579,10 +588,36 @@ InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h
     headers.insert(http::field::unknown, name, value);
     ++result.headers_set;
   };
+  // Hints built by hand may carry anything; a header value must never carry CR/LF.
+  std::string sanitized;
+  const auto safe_id = [&](const std::string& id) -> std::string_view {
+    if (!has_unsafe_byte(id)) return id;
+    sanitized = sanitize_token(id, kMaxRunIdBytes);
+    return sanitized;
+  };
   const auto put_int = [&](std::string_view name, std::int64_t v) {
     char digits[24];
     const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
     put(name, {digits, static_cast<std::size_t>(end - digits)});
+  };
+  // "remaining=A, osl=B, iat=C" (an RFC 8941 dictionary of integers).
+  const auto put_triple = [&](std::string_view name, std::int64_t a, std::int64_t b,
+                              std::int64_t c) {
+    char text[96];
+    char* p = text;
+    const auto field = [&](std::string_view key, std::int64_t v, bool last) {
+      std::memcpy(p, key.data(), key.size());
+      p += key.size();
+      p = std::to_chars(p, p + 20, v).ptr;
+      if (!last) p = std::copy_n(", ", 2, p);
+    };
+    field("remaining=", a, false);
+    field("osl=", b, false);
+    field("iat=", c, true);
+    put(name, {text, static_cast<std::size_t>(p - text)});
+  };
+  const auto samples = [](const Hints::Evidence& e) {
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(e.samples, INT64_MAX));
   };
   for (config::HintFormat format : rules.hints) {
     if (!(formats & format_bit(format))) continue;
@@ -595,24 +630,34 @@ InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h
         put_int(kNatHeaders[3], h.latency_sensitivity);
         put_int(kNatHeaders[4], h.call_index);
         put(kNatHeaders[5], trie::to_string(h.source));
+        put_triple(kEvidenceHeaders[0], samples(h.remaining_evidence), samples(h.osl_evidence),
+                   samples(h.iat_evidence));
+        put_triple(kEvidenceHeaders[1], h.remaining_evidence.spread, h.osl_evidence.spread,
+                   h.iat_evidence.spread);
         break;
       case config::HintFormat::prefix_headers:
-        // Hints built by hand may carry anything; a header value must never carry CR/LF.
-        if (has_unsafe_byte(h.prefix_id)) {
-          put(kPrefixHeaders[0], sanitize_token(h.prefix_id, kMaxRunIdBytes));
-        } else {
-          put(kPrefixHeaders[0], h.prefix_id);
-        }
+        put(kPrefixHeaders[0], safe_id(h.prefix_id));
         put_int(kPrefixHeaders[1], h.total_requests);
         put(kPrefixHeaders[2], osl_bucket(h.osl));
         put(kPrefixHeaders[3], iat_bucket(h.iat_ms));
         put_int(kPrefixHeaders[4], h.latency_sensitivity);
         break;
-      case config::HintFormat::dynamo_priority_header:
-        put_int(kPriorityHeader, priority_value(h, rules.priority_mode));
+      case config::HintFormat::dynamo_headers:
+        if (h.priority) {
+          put_int(kDynamoHeaders[0], *h.priority);
+          if (h.strict_priority) put_int(kDynamoHeaders[1], std::max(*h.priority, 0));
+        }
+        // Only a run the client named is a session Dynamo can follow (a generated id would open
+        // a session per call that nothing ever ends).
+        if (h.session_known) {
+          put(kDynamoHeaders[2], safe_id(h.prefix_id));
+          if (!h.parent_id.empty()) put(kDynamoHeaders[3], safe_id(h.parent_id));
+          if (h.session_final) put(kDynamoHeaders[4], "true");
+        }
         break;
       case config::HintFormat::nvext:
-        result.body = write_nvext(body, h, rules, info, result.cache_control);
+      case config::HintFormat::nvext_nat:
+        result.body = write_nvext(body, h, format, info, result.cache_control);
         if (result.body == BodyOutcome::nvext_written) {
           char digits[24];
           const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());

@@ -285,6 +285,20 @@ class Collector : public prom::Collectable {
                 static_cast<double>(load(s.observations_dropped)));
     add_gauge(out, "augur_trie_version", "Tries learning has published (0: none yet).",
               static_cast<double>(load(s.trie_version)));
+    auto prefill = family("augur_speculative_prefill_total",
+                          "Calls sent with speculative_prefill, by whether a later call of the run "
+                          "came (followed) or not (wasted), counted when runs close.",
+                          prom::MetricType::Counter);
+    for (const auto& [outcome, n] : {std::pair{"followed", &s.speculative_prefill_followed},
+                                     std::pair{"wasted", &s.speculative_prefill_wasted}}) {
+      prefill.metric.push_back(sample({{"outcome", outcome}}));
+      prefill.metric.back().counter.value = static_cast<double>(load(*n));
+    }
+    out.push_back(std::move(prefill));
+    add_counter(out, "augur_session_final_premature_total",
+                "Runs told final by prediction (dynamo.session_final: predicted) that then made "
+                "another call.",
+                static_cast<double>(load(s.session_final_premature)));
     if (const int up = s.redis_up.load(std::memory_order_relaxed); up >= 0) {
       add_gauge(out, "augur_redis_up", "1 while the Redis store is reachable.", up);
     }

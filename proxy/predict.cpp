@@ -23,11 +23,14 @@ std::int64_t rounded(double v) { return static_cast<std::int64_t>(std::llround(v
 // tokens and remaining calls are what SONA measurably improves (loadtest/README.md).
 void refine(Hints& h, const sona::Suggestion& s) {
   bool used = false;
+  // The patterns' evidence: the trajectories behind them; no spread or p90 of their own.
+  const Hints::Evidence evidence{s.samples, 0};
   if (s.known[static_cast<std::size_t>(sona::Hint::output_tokens)]) {
     const auto osl = rounded(s.values.output_tokens);
     if (osl >= 1) {
       h.osl = osl;
       h.from_static.osl = false;
+      h.osl_evidence = evidence;
       used = true;
     }
   }
@@ -36,9 +39,31 @@ void refine(Hints& h, const sona::Suggestion& s) {
     h.total_requests = std::max<std::int64_t>(1, h.calls_in_run + h.remaining);
     h.from_static.remaining = false;
     h.from_static.total_requests = false;
+    h.remaining_evidence = evidence;
+    h.remaining_p90 = -1;  // unknown: never a predicted session end
     used = true;
   }
   if (used) h.source = trie::Source::pattern;
+}
+
+// Asks SONA about the call (the trie's answer weak or not decides the confidence bar) and takes
+// its values where it is confident.
+void refine_with_sona(Hints& hints, const sona::Engine& sona, const CallContext& ctx,
+                      const RequestInfo& info, std::size_t body_bytes, trie::Source source,
+                      const trie::Prediction* found, Clock::time_point now) {
+  sona::CallFeatures f;
+  f.path = ctx.path;
+  f.call_index = ctx.call_index;
+  f.model = info.model;
+  f.request_bytes = body_bytes;
+  f.max_tokens = info.max_tokens;
+  f.message_count = static_cast<std::uint32_t>(info.message_count);
+  f.tools = info.has_tools;
+  f.stream = info.stream;
+  const double bar = sona.config().min_confidence;
+  if (const auto s = sona.suggest_call(f, weak(source, found) ? bar / 4 : bar, now)) {
+    refine(hints, *s);
+  }
 }
 
 }  // namespace
@@ -58,21 +83,8 @@ Hints predict(const Runtime& rt, const CallContext& ctx, const RequestInfo& info
     }
   }
   Hints hints = resolve_hints(found, source, ctx, cfg.fallback, cfg.sensitivity_scale);
-  if (sona == nullptr) return hints;
-
-  sona::CallFeatures f;
-  f.path = ctx.path;
-  f.call_index = ctx.call_index;
-  f.model = info.model;
-  f.request_bytes = body_bytes;
-  f.max_tokens = info.max_tokens;
-  f.message_count = static_cast<std::uint32_t>(info.message_count);
-  f.tools = info.has_tools;
-  f.stream = info.stream;
-  const double bar = sona->config().min_confidence;
-  if (const auto s = sona->suggest_call(f, weak(source, found) ? bar / 4 : bar, now)) {
-    refine(hints, *s);
-  }
+  if (sona != nullptr) refine_with_sona(hints, *sona, ctx, info, body_bytes, source, found, now);
+  decide_dynamo(hints, rt.config->dynamo);
   return hints;
 }
 

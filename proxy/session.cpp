@@ -483,6 +483,12 @@ learning::InjectedHints injected(const Hints& h) {
   out.remaining_static = h.from_static.remaining;
   out.osl_static = h.from_static.osl;
   out.iat_static = h.from_static.iat;
+  out.samples = {h.remaining_evidence.samples, h.osl_evidence.samples, h.iat_evidence.samples};
+  out.spread = {h.remaining_evidence.spread, h.osl_evidence.spread, h.iat_evidence.spread};
+  out.priority = h.priority;
+  out.speculative_prefill = h.speculative_prefill;
+  out.session_final = h.session_final;
+  out.final_predicted = h.final_predicted;
   return out;
 }
 

@@ -217,6 +217,14 @@ std::vector<HintErrors> Learner::measure(const ClosedRun& run,
     };
     e.actual_remaining_calls = ctx.remaining_calls;
     e.actual_interarrival_ms = ctx.interarrival_ms;
+    const bool followed = ctx.remaining_calls > 0;
+    if (h.speculative_prefill) {
+      (followed ? stats_.speculative_prefill_followed : stats_.speculative_prefill_wasted)
+          .fetch_add(1, std::memory_order_relaxed);
+    }
+    if (h.final_predicted && followed) {
+      stats_.session_final_premature.fetch_add(1, std::memory_order_relaxed);
+    }
     e.remaining_calls = log_error(static_cast<double>(h.remaining), ctx.remaining_calls);
     stats_.error(Hint::remaining_calls, source(h.remaining_static)).observe(*e.remaining_calls);
     if (run.calls[i].output_tokens) {

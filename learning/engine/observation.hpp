@@ -4,6 +4,7 @@
 // learner.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -26,6 +27,14 @@ struct InjectedHints {
   bool remaining_static = true;
   bool osl_static = true;
   bool iat_static = true;
+  // Samples and spread (p90 - p50) behind remaining, osl and iat (0 for static values).
+  std::array<std::uint64_t, 3> samples{};
+  std::array<std::int64_t, 3> spread{};
+  // What Dynamo was told beyond the values.
+  std::optional<int> priority;
+  bool speculative_prefill = false;  // asked Dynamo to prefill for the run's next call
+  bool session_final = false;        // told Dynamo the session ends here
+  bool final_predicted = false;      // ... because the prediction said so (not the client)
 };
 
 // The request facts SONA embeds (a call's shape, known before it is forwarded).

@@ -55,6 +55,12 @@ struct LearnerStats {
   std::atomic<int> redis_up{-1};                 // -1: no Redis store configured
   std::atomic<std::uint64_t> redis_errors{0};
   std::atomic<std::uint64_t> runs_pending_redis{0};  // run records waiting for Redis
+  // What the Dynamo hints bought, measured when runs close: speculative prefills a later call of
+  // the run used (followed) or that the run never needed (wasted); predicted session ends the run
+  // then outlived (premature).
+  std::atomic<std::uint64_t> speculative_prefill_followed{0};
+  std::atomic<std::uint64_t> speculative_prefill_wasted{0};
+  std::atomic<std::uint64_t> session_final_premature{0};
 
   std::array<std::array<ErrorHistogram, kSources>, kHints> prediction_error;
 

@@ -309,7 +309,8 @@ std::vector<CallContext> Builder::add_run(const RunRecord& run) {
 
 std::optional<int> sensitivity_level(const Moments& scores, int scale) {
   if (scores.count() == 0 || scale < 1) return std::nullopt;
-  const double level = std::round(scores.mean() * static_cast<double>(scale - 1)) + 1.0;
+  // Ties to even (nearbyint in the default rounding mode), as Python's round() in NAT's builder.
+  const double level = std::nearbyint(scores.mean() * static_cast<double>(scale - 1)) + 1.0;
   return static_cast<int>(std::clamp(level, 1.0, static_cast<double>(scale)));
 }
 

@@ -160,8 +160,8 @@ class Builder {
 // omitted when it is zero). Thread-safe.
 std::string format_generated_at(std::chrono::system_clock::time_point t);
 
-// NAT's score_to_sensitivity: clamp(round(mean_score * (scale - 1)) + 1, 1, scale), rounding half
-// away from zero as the Rust port does. nullopt when there are no scores.
+// NAT's score_to_sensitivity: clamp(round(mean_score * (scale - 1)) + 1, 1, scale), with Python's
+// round (ties to even), as NAT's builder computes it. nullopt when there are no scores.
 std::optional<int> sensitivity_level(const Moments& scores, int scale);
 
 }  // namespace augur::trie

@@ -14,7 +14,7 @@ import unittest
 from harness import (AUGUR_BIN, Augur, IntegrationTest, ScriptedUpstream, build_request,
                      chat_body, config, connect, read_response, request, respond)
 
-HINTS = "[nat_headers, prefix_headers, nvext]"
+HINTS = "[nat_headers, prefix_headers, nvext_nat]"
 
 
 def deep_object(depth):

@@ -44,7 +44,7 @@ TRIE = {
                         "predictions_any_index": None,
                         "children": {}}}}}}}
 
-ALL_FORMATS = "[nat_headers, prefix_headers, nvext, dynamo_priority_header]"
+ALL_FORMATS = "[nat_headers, prefix_headers, nvext_nat, dynamo_headers]"
 
 
 class HintsThroughTheProxy(IntegrationTest):
@@ -94,7 +94,8 @@ class HintsThroughTheProxy(IntegrationTest):
                                  "LOW" if iat < 100 else "MEDIUM" if iat < 500 else "HIGH")
                 self.assertEqual(got["x-prefix-latency-sensitivity"], str(sens))
                 self.assertEqual(got["x-dynamo-request-priority"], str(sens))
-                # Dynamo's body hints.
+                self.assertEqual(got["x-dynamo-session-id"], "r1")
+                # NAT v1.8's body hints.
                 hints = body["nvext"]["agent_hints"]
                 self.assertEqual(hints["osl"], osl)
                 self.assertEqual(hints["priority"], sens)
@@ -110,7 +111,7 @@ class HintsThroughTheProxy(IntegrationTest):
                 self.assertEqual(body["messages"], chat_body()["messages"])
 
     def test_client_nvext_keys_are_kept_and_spoofed_hints_never_reach_the_upstream(self):
-        augur = self.start(hints="[nat_headers, nvext]")
+        augur = self.start(hints="[nat_headers, nvext_nat]")
         body = chat_body(nvext={"foo": 1, "agent_hints": {"bar": 2, "osl": 99999}})
         got, sent = self.call(augur, "agent", body,
                               {"x-nat-remaining-llm-calls": "999", "x-prefix-osl": "HIGH",
@@ -132,7 +133,7 @@ class HintsThroughTheProxy(IntegrationTest):
     def test_without_a_trie_static_fallbacks_are_sent(self):
         mock = self.own(Mock())
         augur = self.own(Augur(config([f'{{ name: mock, url: "{mock.url}", '
-                                       f'hints: [nat_headers, nvext] }}'])))
+                                       f'hints: [nat_headers, nvext_nat] }}'])))
         got, body = self.call(augur, "agent")
         self.assertEqual(got["x-nat-prediction-source"], "static")
         self.assertEqual(got["x-nat-expected-output-tokens"], "512")

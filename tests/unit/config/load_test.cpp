@@ -94,7 +94,8 @@ TEST_CASE("the example config/augur.yaml loads and documents the defaults") {
   CHECK(u.host == "127.0.0.1");
   CHECK(u.port == 8000);
   CHECK(u.base_path == "");
-  CHECK(u.hints == std::vector<HintFormat>{HintFormat::nat_headers, HintFormat::nvext});
+  CHECK(u.hints == std::vector<HintFormat>{HintFormat::nat_headers, HintFormat::nvext,
+                                           HintFormat::dynamo_headers});
   REQUIRE(c.routes.size() == 1);
   CHECK(c.routes[0].path_prefix == "/v1/");
   CHECK(c.routes[0].upstreams == std::vector<std::string>{"dynamo"});
@@ -102,8 +103,6 @@ TEST_CASE("the example config/augur.yaml loads and documents the defaults") {
   // Everything else in the example is written at its default, so the example cannot drift from
   // the code's defaults unnoticed.
   const Upstream fresh;
-  CHECK(u.nvext_strict == fresh.nvext_strict);
-  CHECK(u.priority_mode == fresh.priority_mode);
   CHECK(u.timeouts == fresh.timeouts);
   CHECK(u.pool == fresh.pool);
   CHECK(u.tls == fresh.tls);
@@ -122,9 +121,7 @@ threads: 4
 upstreams:
   - name: a
     url: https://a.example:8443/base/
-    hints: [prefix_headers, dynamo_priority_header]
-    nvext_strict: true
-    priority_mode: inverted
+    hints: [prefix_headers, dynamo_headers, nvext_nat]
     timeouts: {connect: 1s, response_headers: 2s, stream_idle: 3s, write: 4s, total: 5m}
     pool: {max_idle_per_thread: 8, idle_timeout: 1500ms, max_age: 1h}
     tls: {verify: false, ca_file: /etc/ca.pem, server_name: a.internal}
@@ -142,6 +139,8 @@ limits:
   write_timeout: 8s
   max_connections: 50
 context: {run_idle_timeout: 45s, trust_client_hints: true, max_runs: 10}
+dynamo: {priority: remaining_work, strict_priority: true, speculative_prefill: "off",
+         session_final: predicted, min_samples: 3}
 prediction:
   trie_file: trie.json
   static: {total_requests: 3, osl: 128.5, iat_ms: 50, latency_sensitivity: 7}
@@ -172,10 +171,13 @@ shutdown_timeout: 10s
   CHECK(a.host == "a.example");
   CHECK(a.port == 8443);
   CHECK(a.base_path == "/base");
-  CHECK(a.hints ==
-        std::vector<HintFormat>{HintFormat::prefix_headers, HintFormat::dynamo_priority_header});
-  CHECK(a.nvext_strict);
-  CHECK(a.priority_mode == PriorityMode::inverted);
+  CHECK(a.hints == std::vector<HintFormat>{HintFormat::prefix_headers, HintFormat::dynamo_headers,
+                                           HintFormat::nvext_nat});
+  CHECK(c.dynamo.priority == Dynamo::Priority::remaining_work);
+  CHECK(c.dynamo.strict_priority);
+  CHECK(c.dynamo.speculative_prefill == Dynamo::SpeculativePrefill::off);
+  CHECK(c.dynamo.session_final == Dynamo::SessionFinal::predicted);
+  CHECK(c.dynamo.min_samples == 3);
   CHECK(a.timeouts.connect == seconds(1));
   CHECK(a.timeouts.response_headers == seconds(2));
   CHECK(a.timeouts.stream_idle == seconds(3));
@@ -544,7 +546,24 @@ TEST_CASE("hint formats print as their config names") {
   CHECK(std::string(to_string(HintFormat::nat_headers)) == "nat_headers");
   CHECK(std::string(to_string(HintFormat::prefix_headers)) == "prefix_headers");
   CHECK(std::string(to_string(HintFormat::nvext)) == "nvext");
-  CHECK(std::string(to_string(HintFormat::dynamo_priority_header)) == "dynamo_priority_header");
+  CHECK(std::string(to_string(HintFormat::nvext_nat)) == "nvext_nat");
+  CHECK(std::string(to_string(HintFormat::dynamo_headers)) == "dynamo_headers");
+}
+
+TEST_CASE("nvext and nvext_nat cannot both be asked of one upstream") {
+  try {
+    load_string("upstreams: [{name: a, url: 'http://h', hints: [nvext, nvext_nat]}]\n", "x.yaml");
+    FAIL("accepted");
+  } catch (const ConfigError& e) {
+    CHECK(e.key() == "upstreams[0].hints[1]");
+    CHECK(e.message().find("exclude each other") != std::string::npos);
+  }
+  try {
+    load_string("dynamo: {priority: fastest}\n", "x.yaml");
+    FAIL("accepted");
+  } catch (const ConfigError& e) {
+    CHECK(e.key() == "dynamo.priority");
+  }
 }
 
 TEST_CASE("a damaged config is always a ConfigError, never a crash or another exception") {

@@ -188,7 +188,7 @@ TEST_CASE("nat_headers: exact values") {
   std::string body = "{}";
   auto r = apply_hints(f, body, sample_hints(), upstream({config::HintFormat::nat_headers}),
                        json_info());
-  CHECK(r.headers_set == 6);
+  CHECK(r.headers_set == 8);  // the six values, samples and spread
   CHECK(header(f, "x-nat-remaining-llm-calls") == "3");
   CHECK(header(f, "x-nat-interarrival-ms") == "150");
   CHECK(header(f, "x-nat-expected-output-tokens") == "300");
@@ -225,23 +225,144 @@ TEST_CASE("prefix_headers: exact values and LOW/MEDIUM/HIGH buckets") {
   CHECK(iat_bucket(500) == "HIGH");
 }
 
-TEST_CASE("dynamo_priority_header: normal and inverted") {
+TEST_CASE("dynamo_headers: priority, session, parent and final as Dynamo reads them") {
   RequestHead f;
   std::string body;
-  config::Upstream u = upstream({config::HintFormat::dynamo_priority_header});
-  apply_hints(f, body, sample_hints(), u, {});
-  CHECK(header(f, "x-dynamo-request-priority") == "4");
-  u.priority_mode = config::PriorityMode::inverted;
-  apply_hints(f, body, sample_hints(), u, {});
-  CHECK(header(f, "x-dynamo-request-priority") == "2");  // (5 + 1) - 4
-  CHECK(f.count("x-dynamo-request-priority") == 1);
-
+  config::Upstream u = upstream({config::HintFormat::dynamo_headers});
   Hints h = sample_hints();
-  for (int s = 1; s <= 5; ++s) {
-    h.latency_sensitivity = s;
-    CHECK(priority_value(h, config::PriorityMode::normal) == s);
-    CHECK(priority_value(h, config::PriorityMode::inverted) == 6 - s);
+  h.parent_id = "parent-7";
+  decide_dynamo(h, config::Dynamo{});
+  apply_hints(f, body, h, u, {});
+  CHECK(header(f, "x-dynamo-request-priority") == "4");  // the sensitivity, by default
+  CHECK(header(f, "x-dynamo-request-strict-priority") == "<absent>");
+  CHECK(header(f, "x-dynamo-session-id") == "run-1");
+  CHECK(header(f, "x-dynamo-parent-session-id") == "parent-7");
+  CHECK(header(f, "x-dynamo-session-final") == "<absent>");
+
+  // The client's last call; strict priority asked for; the client's own values replaced.
+  f.set("x-dynamo-session-id", "client");
+  f.set("x-dynamo-session-final", "false");
+  h.client_final = true;
+  config::Dynamo d;
+  d.strict_priority = true;
+  decide_dynamo(h, d);
+  apply_hints(f, body, h, u, {});
+  CHECK(header(f, "x-dynamo-session-final") == "true");
+  CHECK(header(f, "x-dynamo-request-strict-priority") == "4");
+  CHECK(f.count("x-dynamo-session-id") == 1);
+  CHECK(header(f, "x-dynamo-session-id") == "run-1");
+
+  // No priority with dynamo.priority off; a generated run id is no session.
+  RequestHead g;
+  d.priority = config::Dynamo::Priority::off;
+  h.session_known = false;
+  decide_dynamo(h, d);
+  apply_hints(g, body, h, u, {});
+  CHECK(header(g, "x-dynamo-request-priority") == "<absent>");
+  CHECK(header(g, "x-dynamo-session-id") == "<absent>");
+  CHECK(header(g, "x-dynamo-session-final") == "<absent>");
+}
+
+TEST_CASE("remaining_work priority: fewer predicted tokens still to come, higher priority") {
+  CHECK(remaining_work_priority(0, 100) == 10);   // W = 100
+  CHECK(remaining_work_priority(0, 255) == 10);   // W = 255
+  CHECK(remaining_work_priority(0, 256) == 9);    // W = 256: one doubling
+  CHECK(remaining_work_priority(1, 384) == 8);    // W = 768: log2(4) = 2
+  CHECK(remaining_work_priority(9, 512) == 6);    // W = 5120: log2(21) = 4.4
+  CHECK(remaining_work_priority(99, 4096) == 1);  // W = 409600: past the last level
+  CHECK(remaining_work_priority(-3, 0) == 10);    // nonsense in, a valid priority out
+  // Monotone: more remaining calls or longer answers never raise the priority.
+  for (std::int64_t r = 0; r < 50; ++r) {
+    for (std::int64_t osl : {1, 64, 512, 4096}) {
+      CHECK(remaining_work_priority(r + 1, osl) <= remaining_work_priority(r, osl));
+      CHECK(remaining_work_priority(r, osl * 2) <= remaining_work_priority(r, osl));
+    }
   }
+}
+
+TEST_CASE("decide_dynamo: speculative prefill and predicted final need evidence") {
+  config::Dynamo d;
+  Hints h = sample_hints();  // remaining 3 from 10 samples
+  decide_dynamo(h, d);
+  CHECK(h.speculative_prefill);
+  CHECK_FALSE(h.session_final);
+  d.speculative_prefill = config::Dynamo::SpeculativePrefill::off;
+  decide_dynamo(h, d);
+  CHECK_FALSE(h.speculative_prefill);
+  d = {};
+  d.min_samples = 11;  // more than the prediction has
+  decide_dynamo(h, d);
+  CHECK_FALSE(h.speculative_prefill);
+
+  // Static fallbacks never qualify.
+  Hints s = resolve_hints(nullptr, trie::Source::static_fallback, context(1), {}, 5);
+  decide_dynamo(s, {});
+  CHECK(s.remaining >= 1);
+  CHECK_FALSE(s.speculative_prefill);
+
+  // The predicted last call: no prefill; final only when asked for and nine in ten agree.
+  trie::Prediction last = full_prediction();
+  last.remaining_calls = {20, 0.05, 0, 0, 1};  // mean 0.05, p90 0
+  Hints l = resolve_hints(&last, trie::Source::exact, context(5), {}, 5);
+  decide_dynamo(l, {});
+  CHECK(l.remaining == 0);
+  CHECK_FALSE(l.speculative_prefill);
+  CHECK_FALSE(l.session_final);  // session_final: client by default
+  d = {};
+  d.session_final = config::Dynamo::SessionFinal::predicted;
+  decide_dynamo(l, d);
+  CHECK(l.session_final);
+  CHECK(l.final_predicted);
+  last.remaining_calls = {20, 0.4, 0, 1, 1};  // mean rounds to 0, but p90 says often not last
+  Hints unsure = resolve_hints(&last, trie::Source::exact, context(5), {}, 5);
+  decide_dynamo(unsure, d);
+  CHECK(unsure.remaining == 0);
+  CHECK_FALSE(unsure.session_final);
+}
+
+TEST_CASE("nat_headers carry the evidence: samples and spread per value") {
+  RequestHead f;
+  std::string body;
+  apply_hints(f, body, sample_hints(), upstream({config::HintFormat::nat_headers}), {});
+  CHECK(header(f, "x-nat-prediction-samples") == "remaining=10, osl=10, iat=10");
+  // metric(mean, p90) has p50 = mean: spread = p90 - p50.
+  CHECK(header(f, "x-nat-prediction-spread") == "remaining=2, osl=180, iat=751");
+  RequestHead g;
+  apply_hints(g, body, resolve_hints(nullptr, trie::Source::exact, context(1), {}, 5),
+              upstream({config::HintFormat::nat_headers}), {});
+  CHECK(header(g, "x-nat-prediction-samples") == "remaining=0, osl=0, iat=0");
+}
+
+TEST_CASE("nvext for Dynamo 1.3+: only osl, priority, speculative_prefill, strict_priority") {
+  RequestHead f;
+  auto rules = upstream({config::HintFormat::nvext});
+  Hints h = sample_hints();
+  decide_dynamo(h, {});
+  std::string body = R"({"model":"m"})";
+  auto r = apply_hints(f, body, h, rules, json_info());
+  CHECK(r.body == BodyOutcome::nvext_written);
+  CHECK_FALSE(r.cache_control);
+  CHECK(
+      body ==
+      R"({"model":"m","nvext":{"agent_hints":{"osl":300,"priority":4,"speculative_prefill":true}}})");
+
+  // The client's own nvext keys are kept as they are; augur's replace same-named ones.
+  config::Dynamo d;
+  d.strict_priority = true;
+  d.priority = config::Dynamo::Priority::remaining_work;
+  h.remaining = 0;
+  decide_dynamo(h, d);
+  body = R"({"nvext":{"greed_sampling":true,"agent_hints":{"osl":1,"latency_sensitivity":2.5}}})";
+  apply_hints(f, body, h, rules, json_info());
+  CHECK(body == R"({"nvext":{"greed_sampling":true,"agent_hints":{"osl":300,)"
+                R"("latency_sensitivity":2.5,"priority":9,"strict_priority":9}}})");
+
+  // dynamo.priority off: osl alone.
+  d.priority = config::Dynamo::Priority::off;
+  decide_dynamo(h, d);
+  body = "{}";
+  apply_hints(f, body, h, rules, json_info());
+  CHECK(body == R"({"nvext":{"agent_hints":{"osl":300}}})");
 }
 
 TEST_CASE("cache ttl: remaining x iat rounded up to seconds, minutes when whole") {
@@ -260,13 +381,14 @@ TEST_CASE("cache ttl: remaining x iat rounded up to seconds, minutes when whole"
   CHECK(ttl(0, 5000) == "<none>");
 }
 
-TEST_CASE("nvext: added to a body without nvext, Content-Length fixed") {
+TEST_CASE("nvext_nat: added to a body without nvext, Content-Length fixed") {
   RequestHead f;
   f.set(http::field::content_length, "999");
   f.set(http::field::transfer_encoding, "chunked");
   const std::string original = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
   std::string body = original;
-  auto r = apply_hints(f, body, sample_hints(), upstream({config::HintFormat::nvext}), json_info());
+  auto r =
+      apply_hints(f, body, sample_hints(), upstream({config::HintFormat::nvext_nat}), json_info());
   CHECK(r.body == BodyOutcome::nvext_written);
   CHECK(r.cache_control);
   CHECK(r.headers_set == 0);
@@ -277,9 +399,9 @@ TEST_CASE("nvext: added to a body without nvext, Content-Length fixed") {
   CHECK(std::string_view(at(parser, body, "/model")) == "m");
 }
 
-TEST_CASE("nvext: empty objects and whitespace") {
+TEST_CASE("nvext_nat: empty objects and whitespace") {
   RequestHead f;
-  auto rules = upstream({config::HintFormat::nvext});
+  auto rules = upstream({config::HintFormat::nvext_nat});
   std::string body = "{}";
   apply_hints(f, body, sample_hints(), rules, json_info());
   CHECK(body == "{" + std::string(kNvext) + "}");
@@ -292,9 +414,9 @@ TEST_CASE("nvext: empty objects and whitespace") {
   CHECK(std::string_view(at(parser, body, "/nvext/cache_control/ttl")) == "1s");
 }
 
-TEST_CASE("nvext: merges into what the client sent, keeping other keys") {
+TEST_CASE("nvext_nat: merges into what the client sent, keeping other keys") {
   RequestHead f;
-  auto rules = upstream({config::HintFormat::nvext});
+  auto rules = upstream({config::HintFormat::nvext_nat});
   std::string body =
       R"({"nvext":{"ignore_eos":true,"agent_hints":{"osl":1,"speculative_prefill":true},)"
       R"("cache_control":{"type":"x","extra":5},"annotations":["a"]},"model":"m"})";
@@ -311,9 +433,9 @@ TEST_CASE("nvext: merges into what the client sent, keeping other keys") {
   CHECK(header(f, "content-length") == std::to_string(body.size()));
 }
 
-TEST_CASE("nvext: nvext present without agent_hints, and non-object values replaced") {
+TEST_CASE("nvext_nat: nvext present without agent_hints, and non-object values replaced") {
   RequestHead f;
-  auto rules = upstream({config::HintFormat::nvext});
+  auto rules = upstream({config::HintFormat::nvext_nat});
   std::string body = R"({"nvext":{"ignore_eos":false}})";
   apply_hints(f, body, sample_hints(), rules, json_info());
   CHECK(body == R"({"nvext":{"ignore_eos":false,"agent_hints":{"osl":300,"priority":4,)"
@@ -330,33 +452,25 @@ TEST_CASE("nvext: nvext present without agent_hints, and non-object values repla
   CHECK(int64_t(at(parser, body, "/nvext/agent_hints/iat")) == 150);
 }
 
-TEST_CASE("nvext: strict mode writes only the keys stock Dynamo accepts") {
+TEST_CASE("nvext_nat: the configured priority; no cache_control when remaining is 0") {
   RequestHead f;
-  auto rules = upstream({config::HintFormat::nvext});
-  rules.nvext_strict = true;
-  std::string body = R"({"nvext":{"agent_hints":{"prefix_id":"client"}}})";
-  apply_hints(f, body, sample_hints(), rules, json_info());
-  CHECK(body == R"({"nvext":{"agent_hints":{"prefix_id":"client","osl":300,"priority":4,)"
-                R"("latency_sensitivity":4},"cache_control":{"type":"ephemeral","ttl":"1s"}}})");
-}
-
-TEST_CASE("nvext: priority follows priority_mode; no cache_control when remaining is 0") {
-  RequestHead f;
-  auto rules = upstream({config::HintFormat::nvext});
-  rules.priority_mode = config::PriorityMode::inverted;
+  auto rules = upstream({config::HintFormat::nvext_nat});
   Hints h = sample_hints();
   h.remaining = 0;
+  config::Dynamo d;
+  d.priority = config::Dynamo::Priority::remaining_work;
+  decide_dynamo(h, d);
   std::string body = R"({"nvext":{"cache_control":{"type":"ephemeral","ttl":"5m"}}})";
   auto r = apply_hints(f, body, h, rules, json_info());
   CHECK_FALSE(r.cache_control);
   simdjson::dom::parser parser;
-  CHECK(int64_t(at(parser, body, "/nvext/agent_hints/priority")) == 2);
+  CHECK(int64_t(at(parser, body, "/nvext/agent_hints/priority")) == 9);           // (0 + 1) x 300
   CHECK(std::string_view(at(parser, body, "/nvext/cache_control/ttl")) == "5m");  // client's kept
 }
 
-TEST_CASE("nvext: tricky but valid JSON stays valid and is found by key, not by bytes") {
+TEST_CASE("nvext_nat: tricky but valid JSON stays valid and is found by key, not by bytes") {
   RequestHead f;
-  auto rules = upstream({config::HintFormat::nvext});
+  auto rules = upstream({config::HintFormat::nvext_nat});
   simdjson::dom::parser parser;
   // Braces and "nvext" inside strings, escaped quotes and backslashes, an escaped key.
   std::string body =
@@ -378,7 +492,7 @@ TEST_CASE("nvext: tricky but valid JSON stays valid and is found by key, not by 
   CHECK(std::string_view(at(parser, body, "/nvext/agent_hints/prefix_id")) == "a\"b\\c");
 }
 
-TEST_CASE("nvext: a long prompt is spliced, the original bytes kept verbatim") {
+TEST_CASE("nvext_nat: a long prompt is spliced, the original bytes kept verbatim") {
   std::string body = R"({"model":"m","messages":[)";
   for (int i = 0; i < 6000; ++i) {
     body += R"({"role":"user","content":"lorem ipsum \"quoted\" {braces} [brackets] \\ )" +
@@ -388,7 +502,7 @@ TEST_CASE("nvext: a long prompt is spliced, the original bytes kept verbatim") {
   REQUIRE(body.size() > 400000);
   const std::string original = body;
   RequestHead f;
-  apply_hints(f, body, sample_hints(), upstream({config::HintFormat::nvext}), json_info());
+  apply_hints(f, body, sample_hints(), upstream({config::HintFormat::nvext_nat}), json_info());
   const std::size_t cut = original.find(R"("nvext")");
   CHECK(body.compare(0, cut, original, 0, cut) == 0);
   simdjson::dom::parser parser;
@@ -397,8 +511,8 @@ TEST_CASE("nvext: a long prompt is spliced, the original bytes kept verbatim") {
   CHECK(simdjson::dom::array(at(parser, body, "/messages")).size() == 6001);
 }
 
-TEST_CASE("nvext: a body that is not a JSON object is left untouched") {
-  auto rules = upstream({config::HintFormat::nvext, config::HintFormat::nat_headers});
+TEST_CASE("nvext_nat: a body that is not a JSON object is left untouched") {
+  auto rules = upstream({config::HintFormat::nvext_nat, config::HintFormat::nat_headers});
   for (std::string original : {std::string("not json"), std::string("[1,2]"), std::string()}) {
     RequestHead f;
     f.set(http::field::content_length, std::to_string(original.size()));
@@ -421,7 +535,7 @@ TEST_CASE("nvext: a body that is not a JSON object is left untouched") {
 TEST_CASE("a format listed twice is written once") {
   RequestHead f;
   std::string body = "{}";
-  auto rules = upstream({config::HintFormat::nvext, config::HintFormat::nvext});
+  auto rules = upstream({config::HintFormat::nvext_nat, config::HintFormat::nvext_nat});
   apply_hints(f, body, sample_hints(), rules, json_info());
   CHECK(body == "{" + std::string(kNvext) + "}");
 }
@@ -463,7 +577,7 @@ TEST_CASE("no CR, LF or control byte ever reaches a header augur writes") {
   by_hand.prefix_id = "y\r\nInjected: 2\x7f";
 
   auto all = upstream({config::HintFormat::nat_headers, config::HintFormat::prefix_headers,
-                       config::HintFormat::dynamo_priority_header, config::HintFormat::nvext});
+                       config::HintFormat::dynamo_headers, config::HintFormat::nvext_nat});
   for (const Hints& h : {from_request, by_hand}) {
     RequestHead f;
     std::string body = "{}";
@@ -504,7 +618,7 @@ TEST_CASE(
   auto pick = [&](const std::vector<std::string>& v) { return v[rng() % v.size()]; };
   auto ws = [&] { return std::string(rng() % 3, " \n\t"[rng() % 3]); };
   simdjson::dom::parser parser;
-  auto rules = upstream({config::HintFormat::nvext});
+  auto rules = upstream({config::HintFormat::nvext_nat});
   int spliced = 0;
   for (int round = 0; round < 3000; ++round) {
     std::string body = ws() + "{";
@@ -522,7 +636,8 @@ TEST_CASE(
     // Every shape the hints render in: strict or not, with and without cache_control (remaining
     // 0), an id that needs escaping.
     Hints hints = sample_hints();
-    rules.nvext_strict = rng() % 2 == 0;
+    rules.hints = {rng() % 2 == 0 ? config::HintFormat::nvext : config::HintFormat::nvext_nat};
+    if (rng() % 2 == 0) decide_dynamo(hints, {});
     if (rng() % 3 == 0) hints.remaining = 0;
     if (rng() % 3 == 0) hints.prefix_id = "run \"7\" \\ x";
     hints.osl = 300;
@@ -544,7 +659,8 @@ TEST_CASE(
     const auto m = apply_hints(g, merged, hints, rules, scanned);
     CHECK(merged == body);
     CHECK(m.cache_control == r.cache_control);
-    CHECK(r.cache_control == (hints.remaining > 0));
+    CHECK(r.cache_control ==
+          (hints.remaining > 0 && rules.hints[0] == config::HintFormat::nvext_nat));
     simdjson::dom::element doc;
     REQUIRE(parser.parse(body).get(doc) == simdjson::SUCCESS);
     // With duplicate keys simdjson finds the first occurrence; every occurrence was merged.

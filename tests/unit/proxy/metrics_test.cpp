@@ -121,11 +121,15 @@ TEST_CASE("the access log line is one JSON object with the request's facts") {
   r.call.output_tokens = 42;
   std::string line;
   AccessLog::format(r, line);
-  CHECK(line == R"({"time":"2023-11-14T22:13:20.123Z","upstream":"vllm","method":"POST",)"
-                R"("path":"/v1/chat/completions?x=\"q\"","status":200,"outcome":"ok",)"
-                R"("duration_ms":200.000,"ttfb_ms":30.000,"overhead_ms":0.200,"run_id":"run-1",)"
-                R"("function_path":["agent","search"],"call_index":2,"hints":{"source":"exact",)"
-                R"("remaining":0,"osl":0,"iat_ms":0,"latency_sensitivity":0},"output_tokens":42})");
+  CHECK(line ==
+        R"({"time":"2023-11-14T22:13:20.123Z","upstream":"vllm","method":"POST",)"
+        R"("path":"/v1/chat/completions?x=\"q\"","status":200,"outcome":"ok",)"
+        R"("duration_ms":200.000,"ttfb_ms":30.000,"overhead_ms":0.200,"run_id":"run-1",)"
+        R"("function_path":["agent","search"],"call_index":2,"hints":{"source":"exact",)"
+        R"("remaining":0,"osl":0,"iat_ms":0,"latency_sensitivity":0,)"
+        R"("samples":{"remaining":0,"osl":0,"iat":0},"spread":{"remaining":0,"osl":0,"iat":0},)"
+        R"("priority":null,"speculative_prefill":false,"session_final":false},)"
+        R"("output_tokens":42})");
 
   auto none = record("", 503, Outcome::no_upstream);
   none.method = "GET";

@@ -475,4 +475,22 @@ TEST_CASE("state strings that are not states are refused") {
   CHECK(error_of(text).find("sample outside [min, max]") != std::string::npos);
 }
 
+TEST_CASE("sensitivity levels round ties half to even, as NAT's builder (Python round) does") {
+  const auto level = [](double mean, int scale) {
+    Moments m;
+    m.add(mean);
+    return sensitivity_level(m, scale);
+  };
+  // mean * (scale - 1) exactly between two levels: Python's round(0.5) is 0, round(1.5) is 2,
+  // round(2.5) is 2, round(3.5) is 4.
+  CHECK(level(0.125, 5) == 1);
+  CHECK(level(0.375, 5) == 3);
+  CHECK(level(0.625, 5) == 3);
+  CHECK(level(0.875, 5) == 5);
+  // Away from ties, the nearest level.
+  CHECK(level(0.1, 5) == 1);
+  CHECK(level(0.2, 5) == 2);
+  CHECK(level(1.0, 5) == 5);
+}
+
 }  // namespace augur::trie
