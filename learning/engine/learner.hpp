@@ -71,11 +71,13 @@ class Learner {
                                   const std::vector<trie::CallContext>& contexts);
   void load_snapshot();
   void save_snapshot();
+  void publish_bounds();
   void run();
 
   const config::Learning cfg_;
   const config::Store store_cfg_;
   const int sensitivity_scale_;
+  const trie::BuilderLimits limits_;
   Publish publish_;
   OnTrajectory on_trajectory_;
   BoundedQueue<CallObservation> queue_;
@@ -89,6 +91,7 @@ class Learner {
   std::uint64_t runs_since_snapshot_ = 0;
   Clock::time_point last_rebuild_{};
   Clock::time_point last_snapshot_{};
+  Clock::time_point last_state_check_{};
 
   std::thread thread_;
   std::mutex mutex_;
