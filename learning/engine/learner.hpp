@@ -52,6 +52,8 @@ class Learner {
   bool submit(CallObservation&& call) noexcept;
 
   const LearnerStats& stats() const { return stats_; }
+  // The learning settings in force (read at construction; reloads do not change them).
+  const config::Learning& settings() const { return cfg_; }
 
   // Set before start(): who learns from trajectories next (SONA).
   void on_trajectory(OnTrajectory f) { on_trajectory_ = std::move(f); }

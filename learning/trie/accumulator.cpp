@@ -165,9 +165,11 @@ void QuantileSketch::add(double x, double weight) {
   ++count_;
   weight_ += w;
   if (exact_) {
-    if (w != 1.0 && weights_.empty()) weights_.assign(samples_.size(), 1.0);
+    if (w != 1.0 || !weights_.empty()) {
+      weights_.resize(samples_.size(), 1.0);  // the unit weights so far, once one is not 1
+      weights_.push_back(w);
+    }
     samples_.push_back(x);
-    if (!weights_.empty()) weights_.push_back(w);
     if (samples_.size() > kExactLimit) to_buckets();
     return;
   }

@@ -256,8 +256,7 @@ BuilderState::BuilderState() {
   nodes_.push_back(std::move(root));
 }
 
-std::uint32_t BuilderState::find_child(std::uint32_t parent,
-                                       std::string_view name) const noexcept {
+std::uint32_t BuilderState::find_child(std::uint32_t parent, std::string_view name) const noexcept {
   const auto& children = nodes_[parent].children;
   const auto it = children.find(name);
   return it == children.end() ? kNone : it->second;
@@ -347,12 +346,12 @@ void BuilderState::merge(const BuilderState& other) {
     if (!landmark_ms_) {
       landmark_ms_ = other.landmark_ms_;
     } else if (*other.landmark_ms_ > *landmark_ms_) {
-      rescale(std::exp2((static_cast<double>(*landmark_ms_) -
-                         static_cast<double>(*other.landmark_ms_)) / h));
+      rescale(std::exp2(
+          (static_cast<double>(*landmark_ms_) - static_cast<double>(*other.landmark_ms_)) / h));
       landmark_ms_ = other.landmark_ms_;
     } else {
-      scale = std::exp2((static_cast<double>(*other.landmark_ms_) -
-                         static_cast<double>(*landmark_ms_)) / h);
+      scale = std::exp2(
+          (static_cast<double>(*other.landmark_ms_) - static_cast<double>(*landmark_ms_)) / h);
     }
   }
   // Parents first, so each parent is mapped before its children need it.
@@ -499,8 +498,7 @@ void Builder::add_sample(NodeAccumulators& acc, const Sample& s) {
 }
 
 bool Builder::admission_on() const noexcept {
-  return limits_.min_path_samples > 1 || limits_.max_paths > 0 ||
-         limits_.max_new_paths_per_run > 0;
+  return limits_.min_path_samples > 1 || limits_.max_paths > 0 || limits_.max_new_paths_per_run > 0;
 }
 
 void Builder::admit(std::uint32_t parent, std::span<const std::string> path, std::size_t from,
@@ -535,9 +533,11 @@ void Builder::admit(std::uint32_t parent, std::span<const std::string> path, std
     for (const Sample& s : c->samples) brings += s.weight;
   }
   std::uint32_t node = parent;
+  std::uint64_t prefix_key = kFnvBasis;
+  for (std::size_t k = 0; k < from; ++k) prefix_key = extend_key(prefix_key, path[k]);
   for (std::size_t k = from; k < path.size(); ++k) {
-    if (limits_.max_new_paths_per_run > 0 &&
-        admitted_this_run >= limits_.max_new_paths_per_run) {
+    prefix_key = extend_key(prefix_key, path[k]);
+    if (limits_.max_new_paths_per_run > 0 && admitted_this_run >= limits_.max_new_paths_per_run) {
       ++state_.evicted_[slot(Eviction::run_path_limit)];
       keep_sample();
       return;
@@ -558,6 +558,14 @@ void Builder::admit(std::uint32_t parent, std::span<const std::string> path, std
     BuilderState::PathNode& n = state_.nodes_[node];
     if (c) {
       for (const Sample& s : c->samples) add_sample(n.acc, s);
+    }
+    // A prefix that was also called on its own kept those calls as a candidate of its own.
+    if (k + 1 < path.size()) {
+      if (auto own = candidates_.find(prefix_key); own != candidates_.end()) {
+        for (const Sample& s : own->second.samples) add_sample(n.acc, s);
+        candidate_lru_.erase(own->second.lru);
+        candidates_.erase(own);
+      }
     }
     add_sample(n.acc, sample);
     n.seen_ms = t;
@@ -705,8 +713,8 @@ namespace {
 // paths (10% more, so one or two rounds do), at least one.
 std::size_t paths_over(std::size_t paths, std::size_t bytes, std::size_t max_bytes) {
   const double share = static_cast<double>(bytes - max_bytes) / static_cast<double>(bytes);
-  return std::max<std::size_t>(1, static_cast<std::size_t>(
-                                      std::ceil(static_cast<double>(paths) * share * 1.1)));
+  return std::max<std::size_t>(
+      1, static_cast<std::size_t>(std::ceil(static_cast<double>(paths) * share * 1.1)));
 }
 
 }  // namespace
@@ -726,8 +734,7 @@ Builder::BuiltTrie Builder::build_within(std::size_t max_bytes, std::string work
   out.trie = build(workflow_name, now);
   out.json = serialize_trie(out.trie);
   while (max_bytes > 0 && out.json.size() > max_bytes && state_.path_count() > 0) {
-    state_.evict(paths_over(state_.path_count(), out.json.size(), max_bytes),
-                 Eviction::trie_bytes);
+    state_.evict(paths_over(state_.path_count(), out.json.size(), max_bytes), Eviction::trie_bytes);
     out.trie = build(workflow_name, now);
     out.json = serialize_trie(out.trie);
   }

@@ -436,9 +436,9 @@ std::string BuilderState::to_string() const {
 
 BuilderState BuilderState::from_string(std::string_view text) {
   BuilderState state;
-  const StateHeader header =
-      StateReader().read(text, [&state](std::span<const std::string_view> path,
-                                        std::int64_t seen) -> NodeAccumulators& {
+  const StateHeader header = StateReader().read(
+      text,
+      [&state](std::span<const std::string_view> path, std::int64_t seen) -> NodeAccumulators& {
         PathNode& node = state.nodes_[state.index_of(path)];
         node.seen_ms = seen;
         return node.acc;
