@@ -218,6 +218,13 @@ BuilderLimits default_limits() {
   return l;
 }
 
+BuilderLimits offline_limits() {
+  BuilderLimits l = default_limits();
+  l.min_path_samples = 1;
+  l.max_new_paths_per_run = 0;
+  return l;
+}
+
 std::string_view to_string(Eviction reason) {
   switch (reason) {
     case Eviction::capacity:
@@ -501,8 +508,9 @@ bool Builder::admission_on() const noexcept {
   return limits_.min_path_samples > 1 || limits_.max_paths > 0 || limits_.max_new_paths_per_run > 0;
 }
 
-void Builder::admit(std::uint32_t parent, std::span<const std::string> path, std::size_t from,
-                    const Sample& sample, std::int64_t t, std::size_t& admitted_this_run) {
+void Builder::admit(std::span<std::uint32_t> chain, std::span<const std::string> path,
+                    std::size_t from, Sample sample, std::int64_t t,
+                    std::size_t& admitted_this_run) {
   // One candidate per full path: agents repeat their paths exactly, and a new nested path is
   // admitted level by level in the same call once it has earned it.
   std::uint64_t key = kFnvBasis;
@@ -521,8 +529,21 @@ void Builder::admit(std::uint32_t parent, std::span<const std::string> path, std
   }
   Candidate* c = it == candidates_.end() ? nullptr : &it->second;
   const std::uint32_t sightings = c ? ++c->sightings : 1;
+  // The levels chain[1..depth] that hold `sample` already; a kept sample remembers its depth so
+  // that when more levels exist it is replayed into exactly those it is missing.
+  std::size_t depth = from;
   const auto keep_sample = [&] {
-    if (c && c->samples.size() + 1 < limits_.min_path_samples) c->samples.push_back(sample);
+    if (c && c->samples.size() + 1 < limits_.min_path_samples) {
+      sample.depth = static_cast<std::uint32_t>(depth);
+      c->samples.push_back(sample);
+    }
+  };
+  // Replays `kept` into the levels up to `to` that did not exist when it was taken.
+  const auto replay = [&](std::vector<Sample>& kept, std::size_t to) {
+    for (Sample& s : kept) {
+      for (std::size_t d = s.depth + 1; d <= to; ++d) add_sample(state_.nodes_[chain[d]].acc, s);
+      s.depth = static_cast<std::uint32_t>(std::max<std::size_t>(s.depth, to));
+    }
   };
   if (sightings < limits_.min_path_samples) {
     keep_sample();
@@ -532,43 +553,45 @@ void Builder::admit(std::uint32_t parent, std::span<const std::string> path, std
   if (c) {
     for (const Sample& s : c->samples) brings += s.weight;
   }
-  std::uint32_t node = parent;
   std::uint64_t prefix_key = kFnvBasis;
   for (std::size_t k = 0; k < from; ++k) prefix_key = extend_key(prefix_key, path[k]);
-  for (std::size_t k = from; k < path.size(); ++k) {
-    prefix_key = extend_key(prefix_key, path[k]);
+  bool complete = true;
+  for (; depth < path.size(); ++depth) {
+    prefix_key = extend_key(prefix_key, path[depth]);
     if (limits_.max_new_paths_per_run > 0 && admitted_this_run >= limits_.max_new_paths_per_run) {
       ++state_.evicted_[slot(Eviction::run_path_limit)];
-      keep_sample();
-      return;
+      complete = false;
+      break;
     }
     if (limits_.max_paths > 0 && state_.path_count() >= limits_.max_paths) {
       // Room only by evicting a path with no more weight than this one brings.
-      const std::uint32_t weakest = state_.weakest_leaf(node);
+      const std::uint32_t weakest = state_.weakest_leaf(chain[depth]);
       if (weakest == BuilderState::kNone || state_.evidence(weakest) > brings) {
         ++state_.evicted_[slot(Eviction::capacity)];
-        keep_sample();
-        return;
+        complete = false;
+        break;
       }
       state_.remove_leaf(weakest);
       ++state_.evicted_[slot(Eviction::capacity)];
     }
-    node = state_.child_of(node, path[k]);
+    const std::uint32_t node = state_.child_of(chain[depth], path[depth]);
+    chain[depth + 1] = node;
     ++admitted_this_run;
-    BuilderState::PathNode& n = state_.nodes_[node];
-    if (c) {
-      for (const Sample& s : c->samples) add_sample(n.acc, s);
-    }
+    add_sample(state_.nodes_[node].acc, sample);
+    state_.nodes_[node].seen_ms = t;
     // A prefix that was also called on its own kept those calls as a candidate of its own.
-    if (k + 1 < path.size()) {
+    if (depth + 1 < path.size()) {
       if (auto own = candidates_.find(prefix_key); own != candidates_.end()) {
-        for (const Sample& s : own->second.samples) add_sample(n.acc, s);
+        replay(own->second.samples, depth + 1);
         candidate_lru_.erase(own->second.lru);
         candidates_.erase(own);
       }
     }
-    add_sample(n.acc, sample);
-    n.seen_ms = t;
+  }
+  if (c) replay(c->samples, depth);
+  if (!complete) {
+    keep_sample();
+    return;
   }
   if (c) {
     candidate_lru_.erase(c->lru);
@@ -615,24 +638,26 @@ std::vector<CallContext> Builder::add_run(const RunRecord& run) {
     // prefix not admitted yet ends the walk until it is (its sample is then held by the ancestors
     // and its candidate entry).
     const std::vector<std::string>& path = ctx.call->path;
-    std::uint32_t node = 0;
+    std::array<std::uint32_t, kMaxTrieDepth + 1> chain;  // chain[d]: the node at depth d
+    chain[0] = 0;
     add_sample(state_.nodes_[0].acc, s);
     state_.nodes_[0].seen_ms = std::max(state_.nodes_[0].seen_ms, t);
     std::size_t depth = 0;
     for (; depth < path.size(); ++depth) {
-      const std::uint32_t next = state_.find_child(node, path[depth]);
+      const std::uint32_t next = state_.find_child(chain[depth], path[depth]);
       if (next == BuilderState::kNone) break;
-      node = next;
-      add_sample(state_.nodes_[node].acc, s);
-      state_.nodes_[node].seen_ms = std::max(state_.nodes_[node].seen_ms, t);
+      chain[depth + 1] = next;
+      add_sample(state_.nodes_[next].acc, s);
+      state_.nodes_[next].seen_ms = std::max(state_.nodes_[next].seen_ms, t);
     }
     if (depth == path.size()) continue;
     if (admission) {
-      admit(node, path, depth, s, t, admitted);
+      admit(chain, path, depth, s, t, admitted);
       continue;
     }
     for (; depth < path.size(); ++depth) {
-      node = state_.child_of(node, path[depth]);
+      const std::uint32_t node = state_.child_of(chain[depth], path[depth]);
+      chain[depth + 1] = node;
       add_sample(state_.nodes_[node].acc, s);
       state_.nodes_[node].seen_ms = std::max(state_.nodes_[node].seen_ms, t);
     }

@@ -108,6 +108,10 @@ struct BuilderLimits {
 // The documented defaults of learning.half_life, max_paths, max_call_indices, min_path_samples and
 // max_new_paths_per_run (config::Learning's defaults equal these; a unit test checks it).
 BuilderLimits default_limits();
+// What `augur trie build` uses: the same decay and path bounds, without the admission wait and the
+// per-run bound, which guard a live proxy against its clients (a run-records file is not a
+// flood): a path seen once in the file still gets its node.
+BuilderLimits offline_limits();
 
 // Why learning dropped something (augur_learning_evicted_total{reason}).
 enum class Eviction : std::uint8_t {
@@ -276,6 +280,7 @@ class Builder {
     double output_tokens = 0;
     double sensitivity = 0;  // NaN: not scored
     double weight = 1;
+    std::uint32_t depth = 0;  // kept by a candidate: the path levels that already hold it
   };
 
  private:
@@ -286,11 +291,13 @@ class Builder {
   };
 
   bool admission_on() const noexcept;
-  // A call on `path` whose prefix path[0..from) ends at the node `parent` and whose next name has
-  // no node: counts the sighting and, once the path has earned it, creates the missing nodes
-  // (within the per-run and capacity bounds), each fed the candidate's kept samples and `sample`.
-  void admit(std::uint32_t parent, std::span<const std::string> path, std::size_t from,
-             const Sample& sample, std::int64_t t, std::size_t& admitted_this_run);
+  // A call on `path` whose prefix path[0..from) has nodes chain[0..from] and whose next name has
+  // none: counts the sighting and, once the path has earned it, creates the missing nodes (within
+  // the per-run and capacity bounds) into chain[from+1..], each fed `sample`, and replays the
+  // calls kept for this path (and for prefixes called on their own) into every level that lacks
+  // them.
+  void admit(std::span<std::uint32_t> chain, std::span<const std::string> path, std::size_t from,
+             Sample sample, std::int64_t t, std::size_t& admitted_this_run);
   void add_sample(NodeAccumulators& acc, const Sample& s);
 
   BuilderState state_;

@@ -385,3 +385,49 @@ TEST_CASE("states whose weights no builder writes are refused") {
 }
 
 }  // namespace augur::trie
+
+namespace augur::trie {
+
+TEST_CASE("with admission, replicas that admitted paths on their own merge to one builder's trie") {
+  // test_redis's agent: planner, 2-4 planner/tool calls, planner again; runs alternate between
+  // two replicas, so each admits the paths at a different point of its own history.
+  std::mt19937_64 rng(7);
+  std::vector<RunRecord> runs;
+  for (int r = 0; r < 30; ++r) {
+    RunRecord run;
+    run.run_id = "run" + std::to_string(r);
+    run.started_at_ms = kT0 + r * 10'000;
+    std::int64_t t = run.started_at_ms;
+    const auto add = [&](std::vector<std::string> path, std::uint32_t index) {
+      run.calls.push_back(llm(std::move(path), t, t + 40, 10 + rng() % 90, index));
+      t += 50;
+    };
+    add({"planner"}, 1);
+    const int tools = 2 + static_cast<int>(rng() % 3);
+    for (int k = 1; k <= tools; ++k) add({"planner", "tool"}, static_cast<std::uint32_t>(k));
+    add({"planner"}, 2);
+    run.ended_at_ms = t;
+    runs.push_back(std::move(run));
+  }
+  const BuilderLimits l = default_limits();
+  Builder one(SensitivityConfig{}, l);
+  Builder a(SensitivityConfig{}, l);
+  Builder b(SensitivityConfig{}, l);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    one.add_run(runs[i]);
+    (i % 2 == 0 ? a : b).add_run(runs[i]);
+  }
+  Builder merged =
+      Builder::from_state(BuilderState::from_string(a.state().to_string()), SensitivityConfig{}, l);
+  merged.merge(BuilderState::from_string(b.state().to_string()));
+  for (const std::vector<std::string_view>& path :
+       {std::vector<std::string_view>{}, {"planner"}, {"planner", "tool"}}) {
+    CAPTURE(path.size());
+    CHECK(samples_at(merged.state(), path) == samples_at(one.state(), path));
+  }
+  // Every call on an admitted path reached its node: nothing was lost to admission.
+  CHECK(samples_at(one.state(), {"planner"}) == samples_at(one.state(), {}));
+  check_close(merged.build("w", kNow).root, one.build("w", kNow).root);
+}
+
+}  // namespace augur::trie
