@@ -164,6 +164,10 @@ class StateReader : detail::JsonReader {
     header.calls = at(top, "calls", &StateReader::uint_of);
     if (version_ >= 2) {
       header.half_life_ms = time_at(top, "half_life_ms");
+      if (header.half_life_ms < 0) {
+        FieldScope scope(path_, "half_life_ms");
+        path_.fail("must not be negative");
+      }
       if (optional_field(top, "landmark_ms")) header.landmark_ms = time_at(top, "landmark_ms");
     }
     FieldScope scope(path_, "nodes");
