@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <iterator>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "learning/engine/learner.hpp"
@@ -29,13 +31,21 @@ std::uint64_t served_trie_nodes(const Server& server, const Runtime& rt) {
 }
 
 // NAT JSON size of the trie the proxy serves: the learner's once it published, else the file
-// trie's, serialised on the scrape like its node count.
+// trie's, serialised once per trie (a file trie can be large, scrapes are frequent).
 std::uint64_t served_trie_bytes(const Server& server, const Runtime& rt) {
   if (!rt.trie) return 0;
   if (const auto* l = server.learner(); l && l->trie() == rt.trie) {
     return l->stats().trie_bytes.load(std::memory_order_relaxed);
   }
-  return trie::serialize_trie(*rt.trie).size();
+  static std::mutex mutex;
+  static std::weak_ptr<const trie::Trie> measured;
+  static std::uint64_t bytes = 0;
+  std::lock_guard lock(mutex);
+  if (measured.lock() != rt.trie) {
+    bytes = trie::serialize_trie(*rt.trie).size();
+    measured = rt.trie;
+  }
+  return bytes;
 }
 
 // Appends `"key":` to a JSON object being written, with the comma when it is not the first.

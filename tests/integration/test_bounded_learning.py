@@ -19,10 +19,12 @@ from redis_server import NS, RedisServer
 CALLS = int(os.environ.get("AUGUR_BOUNDED_CALLS", "30000"))
 # RSS bound for augur after the flood (MiB); the sanitizer build's shadow memory needs more.
 RSS_BOUND_MIB = int(os.environ.get("AUGUR_BOUNDED_RSS_MIB", "96"))
+# Set to print what the tests measured (RSS, sizes, evictions), for loadtest/README.md.
+REPORT = bool(os.environ.get("AUGUR_BOUNDED_REPORT"))
 CLIENTS = 4
 
 MAX_PATHS = 64
-MAX_TRIE_BYTES = 256 * 1024
+MAX_TRIE_BYTES = 64 * 1024  # the smallest allowed: the trie passes it, so it evicts too
 MAX_STATE_BYTES = 1024 * 1024
 LEARNING = (f"learning: {{ rebuild_interval: 1s, max_paths: {MAX_PATHS}, max_call_indices: 8, "
             "min_path_samples: 3, max_new_paths_per_run: 4, "
@@ -217,6 +219,11 @@ class BoundedLearning(IntegrationTest):
 
         self.assertRealAgentPredicted(augur)
         rss_after = rss_mib(augur.proc.pid)
+        if REPORT:
+            print(f"\none replica: {sum(statuses.values())} calls, RSS {rss_before:.1f} -> "
+                  f"{rss_after:.1f} MiB, trie {stats['trie']['nodes']} nodes "
+                  f"{len(resp.body)} bytes, state {learning['state_bytes']} bytes, "
+                  f"paths {learning['paths']}, evicted {learning['evicted']}")
         self.assertLess(rss_after, RSS_BOUND_MIB,
                         f"RSS {rss_before:.0f} MiB before, {rss_after:.0f} MiB after")
 
@@ -271,6 +278,14 @@ class BoundedLearning(IntegrationTest):
             self.assertRealAgentPredicted(replica)
             self.assertLessEqual(self.stats(replica)["learning"]["paths"], MAX_PATHS)
             self.assertLess(rss_mib(replica.proc.pid), RSS_BOUND_MIB)
+        if REPORT:
+            print(f"\ntwo replicas: {calls} calls, acc:a "
+                  f"{redis.command('STRLEN', f'augur:{NS}:acc:a')} bytes, acc:b "
+                  f"{redis.command('STRLEN', f'augur:{NS}:acc:b')} bytes, trie "
+                  f"{redis.command('STRLEN', f'augur:{NS}:trie')} bytes, runs stream "
+                  f"{redis.command('XLEN', f'augur:{NS}:runs')} entries, RSS "
+                  f"{rss_mib(a.proc.pid):.1f} / {rss_mib(b.proc.pid):.1f} MiB, used_memory "
+                  f"{redis.command('INFO', 'memory').split('used_memory:')[1].split()[0]}")
 
 
 if __name__ == "__main__":
