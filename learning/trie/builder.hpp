@@ -82,7 +82,8 @@ struct NodeAccumulators {
 
 // How much learning keeps and how fast it forgets (config `learning.*`, README "Online learning").
 // A default-constructed BuilderLimits keeps everything forever, as NAT's builder does;
-// default_limits() is what `augur serve` and `augur trie build` use unless configured otherwise.
+// default_limits() is what `augur serve` uses unless configured otherwise, offline_limits() what
+// `augur trie build` uses.
 struct BuilderLimits {
   // Samples lose half their weight per half-life of run time (0: never, cumulative). Means and
   // percentiles are weighted; sample counts are not.
