@@ -597,6 +597,19 @@ Config read_config(const Value& root, const std::string& source) {
                                   {"rebuild_interval", duration(l.rebuild_interval, Duration{1})},
                                   {"rebuild_runs", count(l.rebuild_runs)},
                                   {"queue_capacity", count(l.queue_capacity, 1)},
+                                  {"half_life",
+                                   [&l](const Value& x) {
+                                     duration(l.half_life)(x);
+                                     if (l.half_life.count() > 0 && l.half_life < Duration{1000})
+                                       x.fail("must be 0 (no decay) or at least 1s, got " +
+                                              quoted(x.node().Scalar()));
+                                   }},
+                                  {"max_paths", count(l.max_paths, 1, 10'000'000)},
+                                  {"max_call_indices", count(l.max_call_indices, 1, 1'000'000)},
+                                  {"min_path_samples", count(l.min_path_samples, 1, 16)},
+                                  {"max_new_paths_per_run", count(l.max_new_paths_per_run, 1)},
+                                  {"max_trie_bytes", bytes(l.max_trie_bytes, 64 * 1024)},
+                                  {"max_state_bytes", bytes(l.max_state_bytes, 1024 * 1024)},
                               });
                 }},
                {"store", [&c](const Value& v) { read_store(v, c.store); }},

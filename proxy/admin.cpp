@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <iterator>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "common/json_string.hpp"
@@ -27,6 +29,24 @@ std::uint64_t served_trie_nodes(const Server& server, const Runtime& rt) {
     return l->stats().trie_nodes.load(std::memory_order_relaxed);
   }
   return trie::count_nodes(*rt.trie);
+}
+
+// NAT JSON size of the trie the proxy serves: the learner's once it published, else the file
+// trie's, serialised once per trie (a file trie can be large, scrapes are frequent).
+std::uint64_t served_trie_bytes(const Server& server, const Runtime& rt) {
+  if (!rt.trie) return 0;
+  if (const auto* l = server.learner(); l && l->trie() == rt.trie) {
+    return l->stats().trie_bytes.load(std::memory_order_relaxed);
+  }
+  static std::mutex mutex;
+  static std::weak_ptr<const trie::Trie> measured;
+  static std::uint64_t bytes = 0;
+  std::lock_guard lock(mutex);
+  if (measured.lock() != rt.trie) {
+    bytes = trie::serialize_trie(*rt.trie).size();
+    measured = rt.trie;
+  }
+  return bytes;
 }
 
 // Appends `"key":` to a JSON object being written, with the comma when it is not the first.
@@ -60,7 +80,18 @@ std::uint64_t load(const std::atomic<std::uint64_t>& a) {
   return a.load(std::memory_order_relaxed);
 }
 
-void append_learning(std::string& out, const learning::LearnerStats& s) {
+void append_bounds(std::string& out, const config::Learning& c) {
+  JsonObject o(out);
+  o.number("half_life_s", std::chrono::duration<double>(c.half_life).count());
+  o.number("max_paths", c.max_paths);
+  o.number("max_call_indices", c.max_call_indices);
+  o.number("min_path_samples", c.min_path_samples);
+  o.number("max_new_paths_per_run", c.max_new_paths_per_run);
+  o.number("max_trie_bytes", c.max_trie_bytes);
+  o.number("max_state_bytes", c.max_state_bytes);
+}
+
+void append_learning(std::string& out, const learning::LearnerStats& s, const config::Learning& c) {
   JsonObject o(out);
   o.number("observations", load(s.observations));
   o.number("observations_dropped", load(s.observations_dropped));
@@ -80,6 +111,16 @@ void append_learning(std::string& out, const learning::LearnerStats& s) {
   }
   o.number("redis_errors", load(s.redis_errors));
   o.number("runs_pending_redis", load(s.runs_pending_redis));
+  o.number("paths", load(s.trie_paths));
+  o.number("path_candidates", load(s.path_candidates));
+  o.number("state_bytes", load(s.state_bytes));
+  {
+    JsonObject evicted(o.key("evicted"));
+    for (std::size_t i = 0; i < trie::kEvictionReasons; ++i) {
+      evicted.number(trie::to_string(static_cast<trie::Eviction>(i)), load(s.evicted[i]));
+    }
+  }
+  append_bounds(o.key("bounds"), c);
   // Mean |log ratio| per hint and source, for the sources that have samples.
   auto& errors = o.key("prediction_error");
   JsonObject by_hint(errors);
@@ -115,6 +156,7 @@ std::string metrics_document(const Server& server) {
   if (const auto* l = server.learner()) src.learner = &l->stats();
   if (const auto* s = server.sona()) src.sona_stats = s->stats();
   src.trie_nodes = served_trie_nodes(server, *rt);
+  src.trie_bytes = served_trie_bytes(server, *rt);
   if (const auto* log = server.access_log())
     src.access_log_batches_dropped = log->dropped_batches();
   return render_metrics(src);
@@ -187,9 +229,10 @@ std::string stats_document(const Server& server) {
       t.string("source", !rt->trie ? "none" : l && l->trie() == rt->trie ? "learned" : "file");
       t.number("version", l ? load(l->stats().trie_version) : 0);
       t.number("nodes", served_trie_nodes(server, *rt));
+      t.number("bytes", served_trie_bytes(server, *rt));
     }
     if (const auto* l = server.learner()) {
-      append_learning(doc.key("learning"), l->stats());
+      append_learning(doc.key("learning"), l->stats(), l->settings());
     } else {
       doc.key("learning") += "null";
     }

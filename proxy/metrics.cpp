@@ -155,6 +155,9 @@ class Collector : public prom::Collectable {
     if (src_.sona_stats) collect_sona(*src_.sona_stats, out);
     add_gauge(out, "augur_trie_nodes", "Nodes in the prediction trie the proxy serves now.",
               static_cast<double>(src_.trie_nodes));
+    add_gauge(out, "augur_trie_bytes",
+              "Size of the prediction trie the proxy serves now, as NAT JSON (/v1/augur/trie).",
+              static_cast<double>(src_.trie_bytes));
     if (src_.access_log_batches_dropped) {
       add_counter(out, "augur_access_log_batches_dropped_total",
                   "Batches of access log lines (one io thread's, up to 100 ms) dropped because "
@@ -299,6 +302,18 @@ class Collector : public prom::Collectable {
                 "Runs told final by prediction (dynamo.session_final: predicted) that then made "
                 "another call.",
                 static_cast<double>(load(s.session_final_premature)));
+    add_gauge(out, "augur_trie_paths",
+              "Function paths (trie nodes below the root) this replica's learning keeps.",
+              static_cast<double>(load(s.trie_paths)));
+    auto evicted = family("augur_learning_evicted_total",
+                          "What bounded learning dropped, by reason (see README, Online learning).",
+                          prom::MetricType::Counter);
+    for (std::size_t i = 0; i < trie::kEvictionReasons; ++i) {
+      evicted.metric.push_back(
+          sample({{"reason", std::string(trie::to_string(static_cast<trie::Eviction>(i)))}}));
+      evicted.metric.back().counter.value = static_cast<double>(load(s.evicted[i]));
+    }
+    out.push_back(std::move(evicted));
     if (const int up = s.redis_up.load(std::memory_order_relaxed); up >= 0) {
       add_gauge(out, "augur_redis_up", "1 while the Redis store is reachable.", up);
     }

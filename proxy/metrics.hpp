@@ -100,6 +100,7 @@ struct MetricsSources {
   std::vector<std::pair<std::string_view, std::uint64_t>> upstream_conn_discarded;
   const learning::LearnerStats* learner = nullptr;  // null: learning disabled
   std::uint64_t trie_nodes = 0;                     // nodes of the trie the proxy serves now
+  std::uint64_t trie_bytes = 0;                     // its NAT JSON size
   std::optional<std::uint64_t> access_log_batches_dropped;  // absent: access log off
   // SONA's counters (a copy taken for this scrape); the augur_sona_* families are exported only
   // when it is set (sona enabled).

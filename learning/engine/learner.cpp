@@ -65,18 +65,30 @@ void request_long_slice() {
 
 }  // namespace
 
+trie::BuilderLimits builder_limits(const config::Learning& l) {
+  trie::BuilderLimits b;
+  b.half_life = std::chrono::duration_cast<std::chrono::milliseconds>(l.half_life);
+  b.max_paths = l.max_paths;
+  b.max_call_indices = static_cast<std::uint32_t>(l.max_call_indices);
+  b.min_path_samples = static_cast<std::uint32_t>(l.min_path_samples);
+  b.max_new_paths_per_run = l.max_new_paths_per_run;
+  return b;
+}
+
 Learner::Learner(const config::Config& cfg, Publish publish)
     : cfg_(cfg.learning),
       store_cfg_(cfg.store),
       sensitivity_scale_(cfg.prediction.sensitivity_scale),
+      limits_(builder_limits(cfg.learning)),
       publish_(std::move(publish)),
       queue_(cfg.learning.queue_capacity),
-      builder_(sensitivity(cfg.prediction.sensitivity_scale)),
+      builder_(sensitivity(cfg.prediction.sensitivity_scale), limits_),
       tracker_(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.context.run_idle_timeout),
                cfg.context.max_runs, max_calls_per_run,
                [this](ClosedRun&& run) { on_closed(std::move(run)); }) {
   if (store_cfg_.kind == "redis") {
-    redis_ = std::make_unique<RedisSync>(store_cfg_, cfg_, sensitivity(sensitivity_scale_), stats_);
+    redis_ = std::make_unique<RedisSync>(store_cfg_, cfg_, sensitivity(sensitivity_scale_), limits_,
+                                         stats_);
   }
 }
 
@@ -86,7 +98,7 @@ void Learner::start() {
   if (started_) return;
   started_ = true;
   const auto now = Clock::now();
-  last_rebuild_ = last_snapshot_ = now;
+  last_rebuild_ = last_snapshot_ = last_state_check_ = now;
   if (redis_) {
     // Resume this replica's state and serve the merged trie every replica built.
     if (auto t = redis_->start(builder_)) {
@@ -168,6 +180,7 @@ void Learner::step(Clock::time_point now) {
   }
   stats_.open_runs.store(tracker_.open_runs(), std::memory_order_relaxed);
   stats_.runs_evicted.store(tracker_.evicted(), std::memory_order_relaxed);
+  publish_bounds();
 
   const bool by_count = cfg_.rebuild_runs > 0 && runs_since_rebuild_ >= cfg_.rebuild_runs;
   if (by_count || now - last_rebuild_ >= cfg_.rebuild_interval) rebuild(now);
@@ -256,18 +269,41 @@ void Learner::rebuild(Clock::time_point now) {
       return;
     }
     if (!redis_->never_loaded() || builder_.state().run_count() == 0) return;
-    auto own = std::make_shared<const trie::Trie>(builder_.build("augur", now));
+    auto built = builder_.build_within(cfg_.max_trie_bytes, "augur", now);
+    auto own = std::make_shared<const trie::Trie>(std::move(built.trie));
     stats_.trie_nodes.store(trie::count_nodes(*own), std::memory_order_relaxed);
+    stats_.trie_bytes.store(built.json.size(), std::memory_order_relaxed);
     adopt(std::move(own));
     return;
   }
   if (runs_since_rebuild_ == 0) return;
   runs_since_rebuild_ = 0;
-  auto trie = std::make_shared<const trie::Trie>(builder_.build("augur", now));
+  // The state is measured (serialised) at most once per rebuild interval: with rebuild_runs set,
+  // rebuilds can follow every run.
+  if (now - last_state_check_ >= cfg_.rebuild_interval) {
+    last_state_check_ = now;
+    stats_.state_bytes.store(builder_.state_within(cfg_.max_state_bytes).size(),
+                             std::memory_order_relaxed);
+  }
+  auto built = builder_.build_within(cfg_.max_trie_bytes, "augur", now);
+  auto trie = std::make_shared<const trie::Trie>(std::move(built.trie));
   stats_.trie_nodes.store(trie::count_nodes(*trie), std::memory_order_relaxed);
+  stats_.trie_bytes.store(built.json.size(), std::memory_order_relaxed);
   stats_.trie_version.fetch_add(1, std::memory_order_relaxed);
   stats_.rebuilds.fetch_add(1, std::memory_order_relaxed);
+  publish_bounds();
   adopt(std::move(trie));
+}
+
+void Learner::publish_bounds() {
+  const trie::BuilderState& state = builder_.state();
+  stats_.trie_paths.store(state.path_count(), std::memory_order_relaxed);
+  stats_.path_candidates.store(builder_.candidate_count(), std::memory_order_relaxed);
+  for (std::size_t i = 0; i < trie::kEvictionReasons; ++i) {
+    std::uint64_t n = state.evictions()[i];
+    if (redis_) n += redis_->leader_evictions()[i];
+    stats_.evicted[i].store(n, std::memory_order_relaxed);
+  }
 }
 
 void Learner::load_snapshot() {
@@ -284,7 +320,7 @@ void Learner::load_snapshot() {
     std::ostringstream text;
     text << in.rdbuf();
     builder_ = trie::Builder::from_state(trie::BuilderState::from_string(text.str()),
-                                         sensitivity(sensitivity_scale_));
+                                         sensitivity(sensitivity_scale_), limits_);
     spdlog::info("learning: resumed from {} ({} runs, {} nodes)", file.string(),
                  builder_.state().run_count(), builder_.state().node_count());
   } catch (const std::exception& e) {
@@ -304,8 +340,10 @@ void Learner::save_snapshot() {
   auto tmp = file;
   tmp += ".tmp";
   {
+    const std::string state = builder_.state_within(cfg_.max_state_bytes);
+    stats_.state_bytes.store(state.size(), std::memory_order_relaxed);
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << builder_.state().to_string();
+    out << state;
     out.flush();
     if (!out) {
       stats_.snapshot_errors.fetch_add(1, std::memory_order_relaxed);

@@ -52,6 +52,8 @@ class Learner {
   bool submit(CallObservation&& call) noexcept;
 
   const LearnerStats& stats() const { return stats_; }
+  // The learning settings in force (read at construction; reloads do not change them).
+  const config::Learning& settings() const { return cfg_; }
 
   // Set before start(): who learns from trajectories next (SONA).
   void on_trajectory(OnTrajectory f) { on_trajectory_ = std::move(f); }
@@ -71,11 +73,13 @@ class Learner {
                                   const std::vector<trie::CallContext>& contexts);
   void load_snapshot();
   void save_snapshot();
+  void publish_bounds();
   void run();
 
   const config::Learning cfg_;
   const config::Store store_cfg_;
   const int sensitivity_scale_;
+  const trie::BuilderLimits limits_;
   Publish publish_;
   OnTrajectory on_trajectory_;
   BoundedQueue<CallObservation> queue_;
@@ -89,6 +93,7 @@ class Learner {
   std::uint64_t runs_since_snapshot_ = 0;
   Clock::time_point last_rebuild_{};
   Clock::time_point last_snapshot_{};
+  Clock::time_point last_state_check_{};
 
   std::thread thread_;
   std::mutex mutex_;

@@ -37,9 +37,13 @@ store::RedisOptions options(const config::Store& s, const std::string& replica) 
 }  // namespace
 
 RedisSync::RedisSync(const config::Store& store, const config::Learning& learning,
-                     trie::SensitivityConfig sensitivity, LearnerStats& stats)
+                     trie::SensitivityConfig sensitivity, trie::BuilderLimits limits,
+                     LearnerStats& stats)
     : stats_(stats),
       sensitivity_(sensitivity),
+      limits_(limits),
+      max_trie_bytes_(learning.max_trie_bytes),
+      max_state_bytes_(learning.max_state_bytes),
       replica_(store.replica.empty() ? default_replica() : store.replica),
       // Held across ticks by the replica that has it, so leadership is stable while it lives.
       lock_ttl_(std::max<std::chrono::milliseconds>(
@@ -127,6 +131,7 @@ std::shared_ptr<const trie::Trie> RedisSync::load_version() {
     loaded_version_ = version;
     stats_.trie_version.store(version, std::memory_order_relaxed);
     stats_.trie_nodes.store(trie::count_nodes(*t), std::memory_order_relaxed);
+    stats_.trie_bytes.store(json.size(), std::memory_order_relaxed);
     return t;
   } catch (const std::exception& e) {
     rejected_version_ = version;
@@ -146,7 +151,9 @@ std::shared_ptr<const trie::Trie> RedisSync::sync(trie::Builder& builder, Clock:
   if (!resume(builder)) return nullptr;
 
   if (dirty_) {
-    auto flushed = store_->flush_accumulator(builder.state().to_string());
+    const std::string state = builder.state_within(max_state_bytes_);
+    stats_.state_bytes.store(state.size(), std::memory_order_relaxed);
+    auto flushed = store_->flush_accumulator(state);
     note(flushed.ok(), "flush", flushed.ok() ? "" : flushed.error());
     if (!flushed) return nullptr;
     dirty_ = false;
@@ -169,32 +176,42 @@ std::shared_ptr<const trie::Trie> RedisSync::sync(trie::Builder& builder, Clock:
   auto all = store_->read_all_accumulators();
   note(all.ok(), "read accumulators", all.ok() ? "" : all.error());
   if (!all) return nullptr;
-  trie::BuilderState merged = builder.state();
   // What the merge is made of; when it equals the last publish's there is nothing new to publish
   // (each replica's run count only grows while it lives).
-  std::string fingerprint = replica_ + ":" + std::to_string(merged.run_count());
+  std::string fingerprint = replica_ + ":" + std::to_string(builder.state().run_count());
+  std::vector<trie::BuilderState> others;
   for (const auto& [replica, state] : *all) {
     if (replica == replica_) continue;
     try {
-      const auto other = trie::BuilderState::from_string(state);
-      merged.merge(other);
-      fingerprint += "," + replica + ":" + std::to_string(other.run_count());
+      others.push_back(trie::BuilderState::from_string(state));
+      fingerprint += "," + replica + ":" + std::to_string(others.back().run_count());
     } catch (const std::exception& e) {
       stats_.tries_rejected.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("redis: accumulator of replica {} skipped: {}", replica, e.what());
     }
   }
-  if (merged.run_count() == 0) return nullptr;
+  if (builder.state().run_count() == 0 && others.empty()) return nullptr;
   if (fingerprint == published_fingerprint_ && loaded_version_ > 0) return poll_updates();
-  auto t = std::make_shared<const trie::Trie>(
-      trie::Builder::from_state(std::move(merged), sensitivity_).build("augur", now));
-  auto version = store_->publish_trie(trie::serialize_trie(*t));
+  // Every replica's state is bounded, their merge is bounded again (paths that lose out stay in
+  // their own replica's state), and so is the published trie.
+  trie::Builder merged = trie::Builder::from_state(builder.state(), sensitivity_, limits_);
+  const trie::EvictionCounts before = merged.state().evictions();
+  for (const trie::BuilderState& other : others) merged.state().merge(other);
+  merged.state().evict_to(limits_.max_paths, trie::Eviction::merge);
+  if (merged.state().run_count() == 0) return nullptr;
+  auto built = merged.build_within(max_trie_bytes_, "augur", now);
+  for (std::size_t i = 0; i < trie::kEvictionReasons; ++i) {
+    leader_evicted_[i] += merged.state().evictions()[i] - before[i];
+  }
+  auto t = std::make_shared<const trie::Trie>(std::move(built.trie));
+  auto version = store_->publish_trie(built.json);
   note(version.ok(), "publish trie", version.ok() ? "" : version.error());
   if (!version) return nullptr;
   published_fingerprint_ = std::move(fingerprint);
   loaded_version_ = *version;
   stats_.trie_version.store(*version, std::memory_order_relaxed);
   stats_.trie_nodes.store(trie::count_nodes(*t), std::memory_order_relaxed);
+  stats_.trie_bytes.store(built.json.size(), std::memory_order_relaxed);
   stats_.rebuilds.fetch_add(1, std::memory_order_relaxed);
   return t;
 }

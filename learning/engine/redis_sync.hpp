@@ -32,7 +32,7 @@ class RedisSync {
 
   // Throws std::invalid_argument for an unusable store.url. Does not connect yet.
   RedisSync(const config::Store& store, const config::Learning& learning,
-            trie::SensitivityConfig sensitivity, LearnerStats& stats);
+            trie::SensitivityConfig sensitivity, trie::BuilderLimits limits, LearnerStats& stats);
   ~RedisSync();
   RedisSync(const RedisSync&) = delete;
   RedisSync& operator=(const RedisSync&) = delete;
@@ -62,6 +62,10 @@ class RedisSync {
   // True when no merged trie was ever obtained from Redis (the learner then serves its own).
   bool never_loaded() const { return loaded_version_ == 0; }
 
+  // Paths the leader dropped from merged states (reasons merge and trie_bytes), counted at every
+  // publish: the replicas' own states keep them.
+  const trie::EvictionCounts& leader_evictions() const { return leader_evicted_; }
+
  private:
   bool resume(trie::Builder& builder);
   std::shared_ptr<const trie::Trie> load_version();
@@ -69,6 +73,10 @@ class RedisSync {
 
   LearnerStats& stats_;
   trie::SensitivityConfig sensitivity_;
+  trie::BuilderLimits limits_;
+  std::size_t max_trie_bytes_;
+  std::size_t max_state_bytes_;
+  trie::EvictionCounts leader_evicted_{};
   std::string replica_;
   std::chrono::milliseconds lock_ttl_;
   std::unique_ptr<store::RedisStore> store_;

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "learning/single_writer_histogram.hpp"
+#include "learning/trie/builder.hpp"
 #include "learning/trie/prediction.hpp"
 
 namespace augur::learning {
@@ -49,6 +50,11 @@ struct LearnerStats {
   std::atomic<std::uint64_t> rebuilds{0};
   std::atomic<std::uint64_t> trie_version{0};
   std::atomic<std::uint64_t> trie_nodes{0};
+  std::atomic<std::uint64_t> trie_bytes{0};       // NAT JSON of the trie learning serves now
+  std::atomic<std::uint64_t> trie_paths{0};       // paths this replica's learning state holds
+  std::atomic<std::uint64_t> path_candidates{0};  // new paths waiting for admission
+  std::atomic<std::uint64_t> state_bytes{0};      // this replica's state JSON, last measured
+  std::array<std::atomic<std::uint64_t>, trie::kEvictionReasons> evicted{};  // by trie::Eviction
   std::atomic<std::uint64_t> snapshot_saves{0};
   std::atomic<std::uint64_t> snapshot_errors{0};
   std::atomic<std::uint64_t> tries_rejected{0};  // a shared trie that failed to parse

@@ -1,13 +1,20 @@
 // BuilderState <-> compact JSON, the form a replica's accumulators take in Redis
-// ({p}{ns}:acc:{replica}). simdjson stays inside the JSON readers (via json_read.hpp).
+// ({p}{ns}:acc:{replica}) and in the snapshot file. simdjson stays inside the JSON readers (via
+// json_read.hpp).
 //
-// {"format":"augur.trie.state","version":1,"relative_accuracy":0.01,"exact_limit":128,
-//  "runs":N,"calls":N,"nodes":[{"path":["a","b"],"any":IA,"by_call_index":{"1":IA}}, ...]}
+// {"format":"augur.trie.state","version":2,"relative_accuracy":0.01,"exact_limit":128,
+//  "half_life_ms":H,"landmark_ms":T,"runs":N,"calls":N,
+//  "nodes":[{"path":["a","b"],"seen":T,"any":IA,"by_call_index":{"1":IA}}, ...]}
 // IA = {"remaining_calls":M,"interarrival_ms":M,"output_tokens":M,"sensitivity":S}
-// S  = {"count":n,"mean":x,"m2":x}            (just {"count":0} when empty)
-// M  = S + {"min":x,"max":x,"samples":[...]}  while exact, or
-//      S + {"min":x,"max":x,"zero":n,"pos":[offset,[counts]],"neg":[offset,[counts]]}
+// S  = {"count":n,"mean":x,"m2":x,"weight":w} ("weight" only when it differs from count; just
+//      {"count":0} when empty)
+// M  = S + {"min":x,"max":x,"samples":[...],"weights":[...]}  while exact ("weights" only when not
+//      all 1), or S + {"min":x,"max":x,"zero":w,"pos":[offset,[w...]],"neg":[offset,[w...]]}
+// Bucket and sample weights are whole numbers without decay. "landmark_ms" is absent while the
+// state has no timed sample, "seen" when a node's is unknown. Version 1 (before decay: no
+// half_life_ms, landmark_ms, seen or weights) is still read, as an untimed state.
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <set>
 #include <utility>
@@ -22,9 +29,18 @@ namespace augur::trie {
 namespace {
 
 constexpr std::string_view kFormat = "augur.trie.state";
-constexpr std::int64_t kVersion = 1;
+constexpr std::int64_t kVersion = 2;
 
 // ---- writing ----
+
+// A weight: a whole number as an integer (the common, undecayed case), else shortest round-trip.
+void append_weight(std::string& out, double w) {
+  if (w >= 0 && w <= 0x1p53 && w == std::floor(w)) {
+    json_text::append_uint(out, static_cast<std::uint64_t>(w));
+  } else {
+    json_text::append_double(out, w);
+  }
+}
 
 void write_moments_fields(std::string& out, const Moments& m) {
   out += "\"count\":";
@@ -34,6 +50,10 @@ void write_moments_fields(std::string& out, const Moments& m) {
   json_text::append_double(out, m.mean());
   out += ",\"m2\":";
   json_text::append_double(out, m.m2());
+  if (m.weight() != static_cast<double>(m.count())) {
+    out += ",\"weight\":";
+    json_text::append_double(out, m.weight());
+  }
 }
 
 void write_store(std::string& out, const QuantileSketch::Store& s) {
@@ -42,7 +62,7 @@ void write_store(std::string& out, const QuantileSketch::Store& s) {
   out += ",[";
   for (std::size_t i = 0; i < s.counts.size(); ++i) {
     if (i > 0) out += ',';
-    json_text::append_uint(out, s.counts[i]);
+    append_weight(out, s.counts[i]);
   }
   out += "]]";
 }
@@ -63,9 +83,17 @@ void write_metric(std::string& out, const MetricAccumulator& m) {
         json_text::append_double(out, p.samples[i]);
       }
       out += ']';
+      if (!p.weights.empty()) {
+        out += ",\"weights\":[";
+        for (std::size_t i = 0; i < p.weights.size(); ++i) {
+          if (i > 0) out += ',';
+          append_weight(out, p.weights[i]);
+        }
+        out += ']';
+      }
     } else {
       out += ",\"zero\":";
-      json_text::append_uint(out, p.zero_count);
+      append_weight(out, p.zero_count);
       out += ",\"pos\":";
       write_store(out, p.positive);
       out += ",\"neg\":";
@@ -91,10 +119,21 @@ void write_index(std::string& out, const IndexAccumulators& a) {
 
 namespace dom = simdjson::dom;
 
+// What a state records besides its nodes.
+struct StateHeader {
+  std::uint64_t runs = 0;
+  std::uint64_t calls = 0;
+  std::int64_t half_life_ms = 0;
+  std::optional<std::int64_t> landmark_ms;
+};
+
 class StateReader : detail::JsonReader {
  public:
-  // Fills `state` (fresh) and returns the run and call counters recorded in `text`.
-  std::pair<std::uint64_t, std::uint64_t> read(std::string_view text, BuilderState& state) {
+  // Receives each node's path, accumulators and last-seen time (0: unknown).
+  using OnNode = std::function<NodeAccumulators&(std::span<const std::string_view>, std::int64_t)>;
+
+  // Reads every node into on_node's accumulators and returns the header recorded in `text`.
+  StateHeader read(std::string_view text, const OnNode& on_node) {
     path_.prefix = "builder state: ";
     dom::parser parser;
     const dom::object top = object_of(parse(parser, text));
@@ -104,7 +143,8 @@ class StateReader : detail::JsonReader {
     }
     {
       FieldScope scope(path_, "version");
-      if (int_of(field(top, "version")) != kVersion) path_.fail("unsupported state version");
+      version_ = int_of(field(top, "version"));
+      if (version_ != 1 && version_ != kVersion) path_.fail("unsupported state version");
     }
     // The sketch parameters are part of the format: merging buckets of another width would be
     // wrong.
@@ -120,8 +160,17 @@ class StateReader : detail::JsonReader {
         path_.fail("state was written with a different exact-sample limit");
       }
     }
-    const std::uint64_t runs = at(top, "runs", &StateReader::uint_of);
-    const std::uint64_t calls = at(top, "calls", &StateReader::uint_of);
+    StateHeader header;
+    header.runs = at(top, "runs", &StateReader::uint_of);
+    header.calls = at(top, "calls", &StateReader::uint_of);
+    if (version_ >= 2) {
+      header.half_life_ms = time_at(top, "half_life_ms");
+      if (header.half_life_ms < 0) {
+        FieldScope scope(path_, "half_life_ms");
+        path_.fail("must not be negative");
+      }
+      if (optional_field(top, "landmark_ms")) header.landmark_ms = time_at(top, "landmark_ms");
+    }
     FieldScope scope(path_, "nodes");
     std::vector<std::string_view> node_path;
     for_each_item(array_of(field(top, "nodes")), [&](dom::element item) {
@@ -131,13 +180,15 @@ class StateReader : detail::JsonReader {
         read_path(field(obj, "path"), node_path);
       }
       if (!first_time(node_path)) path_.fail("duplicate node path");
-      NodeAccumulators& acc = state.node(node_path);
+      std::int64_t seen = 0;
+      if (version_ >= 2 && optional_field(obj, "seen")) seen = time_at(obj, "seen");
+      NodeAccumulators& acc = on_node(node_path, seen);
       acc.any_index = at(obj, "any", &StateReader::read_index);
       FieldScope by_scope(path_, "by_call_index");
       read_by_call_index(object_of(field(obj, "by_call_index")), acc.by_call_index,
                          [&](dom::element e, IndexAccumulators& out) { out = read_index(e); });
     });
-    return {runs, calls};
+    return header;
   }
 
  private:
@@ -178,6 +229,21 @@ class StateReader : detail::JsonReader {
       if (kv.key == key) return field(obj, key);
     }
     return std::nullopt;
+  }
+
+  // A time or duration in milliseconds: an integer within +-2^62, so differences never overflow.
+  std::int64_t time_at(const dom::object& obj, std::string_view key) {
+    FieldScope scope(path_, key);
+    const std::int64_t v = int_of(field(obj, key));
+    if (v < -(std::int64_t{1} << 62) || v > (std::int64_t{1} << 62)) path_.fail("out of range");
+    return v;
+  }
+
+  // A bucket or sample weight: finite and not negative.
+  double weight_of(dom::element e) {
+    const double v = double_of(e);
+    if (v < 0) path_.fail("a weight must not be negative");
+    return v;
   }
 
   std::int64_t int_of(dom::element e) {
@@ -225,14 +291,22 @@ class StateReader : detail::JsonReader {
     }
     const double mean = at(obj, "mean", &StateReader::value_of);
     const double m2 = at(obj, "m2", &StateReader::double_of);
+    double weight = static_cast<double>(count);
+    if (version_ >= 2 && optional_field(obj, "weight")) {
+      weight = at(obj, "weight", &StateReader::weight_of);
+      if (weight < kMinWeight || weight > static_cast<double>(count) * kMaxWeightPerSample) {
+        FieldScope scope(path_, "weight");
+        path_.fail("out of range for the sample count");
+      }
+    }
     // Samples within +-kMaxMetricValue deviate from their mean by at most twice that.
-    const double max_m2 = static_cast<double>(count) * 4 * kMaxMetricValue * kMaxMetricValue;
+    const double max_m2 = weight * 4 * kMaxMetricValue * kMaxMetricValue;
     if (m2 > max_m2) {
       FieldScope scope(path_, "m2");
       path_.fail("larger than samples in range can give");
     }
     try {
-      return Moments::from_parts(count, mean, m2);
+      return Moments::from_parts(count, mean, m2, weight);
     } catch (const TrieError& e) {
       path_.fail(e.what());
     }
@@ -250,7 +324,7 @@ class StateReader : detail::JsonReader {
     ++it;
     const dom::array list = array_of(*it, kShape);
     if (list.size() > 100000) path_.fail("too many buckets");
-    for (const dom::element c : list) s.counts.push_back(uint_of(c));
+    for (const dom::element c : list) s.counts.push_back(weight_of(c));
     return s;
   }
 
@@ -260,6 +334,9 @@ class StateReader : detail::JsonReader {
     if (moments.count() == 0) return {};
     QuantileSketch::Parts parts;
     parts.count = moments.count();
+    // The sketch holds the same samples as the moments, so the same total weight (up to the
+    // rounding of two sums in different orders, which from_parts allows).
+    parts.weight = moments.weight() == static_cast<double>(moments.count()) ? -1 : moments.weight();
     parts.min = at(obj, "min", &StateReader::value_of);
     parts.max = at(obj, "max", &StateReader::value_of);
     if (const auto samples = optional_field(obj, "samples")) {
@@ -270,9 +347,16 @@ class StateReader : detail::JsonReader {
         parts.samples.push_back(value_of(x));
         if (parts.samples.size() > QuantileSketch::kExactLimit) path_.fail("too many samples");
       }
+      if (version_ >= 2 && optional_field(obj, "weights")) {
+        FieldScope weights_scope(path_, "weights");
+        for (const dom::element w : array_of(field(obj, "weights"))) {
+          parts.weights.push_back(weight_of(w));
+          if (parts.weights.size() > QuantileSketch::kExactLimit) path_.fail("too many weights");
+        }
+      }
     } else {
       parts.exact = false;
-      parts.zero_count = at(obj, "zero", &StateReader::uint_of);
+      parts.zero_count = at(obj, "zero", &StateReader::weight_of);
       parts.positive = at(obj, "pos", &StateReader::read_store);
       parts.negative = at(obj, "neg", &StateReader::read_store);
     }
@@ -295,6 +379,7 @@ class StateReader : detail::JsonReader {
   }
 
   std::set<std::string> seen_paths_;
+  std::int64_t version_ = kVersion;
 };
 
 }  // namespace
@@ -309,21 +394,34 @@ std::string BuilderState::to_string() const {
   json_text::append_double(out, QuantileSketch::kRelativeAccuracy);
   out += ",\"exact_limit\":";
   json_text::append_uint(out, QuantileSketch::kExactLimit);
+  out += ",\"half_life_ms\":";
+  json_text::append_int(out, half_life_.count());
+  if (landmark_ms_) {
+    out += ",\"landmark_ms\":";
+    json_text::append_int(out, *landmark_ms_);
+  }
   out += ",\"runs\":";
   json_text::append_uint(out, runs_);
   out += ",\"calls\":";
   json_text::append_uint(out, calls_);
   out += ",\"nodes\":[";
   std::vector<std::string_view> path;
-  for (std::uint32_t i = 0; i < nodes_.size(); ++i) {
-    if (i > 0) out += ',';
+  bool first_node = true;
+  for (const std::uint32_t i : preorder()) {
+    if (!first_node) out += ',';
+    first_node = false;
     path_of(i, path);
     out += "{\"path\":[";
     for (std::size_t k = 0; k < path.size(); ++k) {
       if (k > 0) out += ',';
       append_json_string(out, path[k]);
     }
-    out += "],\"any\":";
+    out += ']';
+    if (nodes_[i].seen_ms != 0) {
+      out += ",\"seen\":";
+      json_text::append_int(out, nodes_[i].seen_ms);
+    }
+    out += ",\"any\":";
     write_index(out, nodes_[i].acc.any_index);
     out += ",\"by_call_index\":{";
     bool first = true;
@@ -343,9 +441,17 @@ std::string BuilderState::to_string() const {
 
 BuilderState BuilderState::from_string(std::string_view text) {
   BuilderState state;
-  const auto [runs, calls] = StateReader().read(text, state);
-  state.runs_ = runs;
-  state.calls_ = calls;
+  const StateHeader header = StateReader().read(
+      text,
+      [&state](std::span<const std::string_view> path, std::int64_t seen) -> NodeAccumulators& {
+        PathNode& node = state.nodes_[state.index_of(path)];
+        node.seen_ms = seen;
+        return node.acc;
+      });
+  state.runs_ = header.runs;
+  state.calls_ = header.calls;
+  state.half_life_ = std::chrono::milliseconds(header.half_life_ms);
+  state.landmark_ms_ = header.landmark_ms;
   return state;
 }
 

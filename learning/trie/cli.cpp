@@ -71,9 +71,10 @@ std::vector<std::string> parse_function_path(std::string_view text) {
 }
 
 int trie_build(const std::filesystem::path& runs_path, const std::filesystem::path& out_path,
-               std::string_view workflow_name, std::ostream& out, std::ostream& err) {
+               std::string_view workflow_name, std::ostream& out, std::ostream& err,
+               const BuilderLimits& limits) {
   try {
-    Builder builder;
+    Builder builder(SensitivityConfig{}, limits);
     read_runs_file(runs_path, [&](RunRecord&& run) { builder.add_run(run); });
     const Trie trie = builder.build(std::string(workflow_name));
     emit(trie, out_path, out);

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "learning/trie/builder.hpp"
+
 namespace augur::trie {
 
 inline constexpr int kExitOk = 0;
@@ -20,7 +22,8 @@ inline constexpr std::string_view kDefaultWorkflowName = "augur";
 
 inline constexpr std::string_view kTrieBuildHelp =
     "Build a NAT prediction_trie.json from run records (JSON Lines, one run per line), exactly as "
-    "the live proxy learns. --out - writes to stdout.";
+    "the live proxy learns with its default learning settings (path bounds, 10 min half-life by "
+    "each run's end time; every path in the file is admitted at once). --out - writes to stdout.";
 inline constexpr std::string_view kTrieLookupHelp =
     "Look up the prediction for a function path (\"a/b\" or a JSON array [\"a\",\"b\"]; empty = "
     "root) and call index, with NAT's fallback. Prints one JSON object: source (exact, any_index, "
@@ -44,11 +47,12 @@ struct TrieExportSource {
   std::string key_prefix = "augur:";
 };
 
-// Reads runs from `runs_path`, builds the trie (default sensitivity settings) and writes it to
-// `out_path` ("-" = `out`). Prints a one-line summary to `out` (to `err` when the trie goes to
-// `out`). Returns kExitOk, or kExitError with the reason (file, line, field) on `err`.
+// Reads runs from `runs_path`, builds the trie (default sensitivity settings, `limits`) and writes
+// it to `out_path` ("-" = `out`). Prints a one-line summary to `out` (to `err` when the trie goes
+// to `out`). Returns kExitOk, or kExitError with the reason (file, line, field) on `err`.
 int trie_build(const std::filesystem::path& runs_path, const std::filesystem::path& out_path,
-               std::string_view workflow_name, std::ostream& out, std::ostream& err);
+               std::string_view workflow_name, std::ostream& out, std::ostream& err,
+               const BuilderLimits& limits = offline_limits());
 
 // Loads the trie at `trie_path` and prints the lookup of (`function_path`, `call_index`) to `out`
 // as one JSON line. Returns kExitOk, kExitNotFound (message on `err`) or kExitError.

@@ -1,6 +1,7 @@
 // Trie micro-benchmarks: lookup latency on the request path (goal < 200 ns at depth 3) and builder
-// ingest throughput on the learning thread (goal > 200k LLM calls/s), plus the rebuild-cycle costs
-// (build, NAT JSON out/in, accumulator state out/in).
+// ingest throughput on the learning thread (goal > 200k LLM calls/s; with the default bounds and
+// decay within 20% of without), plus the rebuild-cycle costs (build, NAT JSON out/in, accumulator
+// state out/in).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -95,8 +96,9 @@ void BM_LookupNatFixture(benchmark::State& state) {
 }
 BENCHMARK(BM_LookupNatFixture);
 
-// Seeded runs of 2..16 LLM calls on paths of depth 1..3, with tool calls and some overlap.
-std::vector<RunRecord> make_runs(std::size_t count) {
+// Seeded runs of 2..16 LLM calls on paths of depth 1..3, with tool calls and some overlap; run i
+// starts `spacing_ms` after run i-1 (0: all at once).
+std::vector<RunRecord> make_runs(std::size_t count, std::int64_t spacing_ms = 0) {
   std::mt19937_64 rng(2024);
   std::lognormal_distribution<double> tokens(5, 1);
   std::exponential_distribution<double> gap(1.0 / 150);
@@ -105,7 +107,7 @@ std::vector<RunRecord> make_runs(std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
     RunRecord r;
     r.run_id = "run-" + std::to_string(i);
-    r.started_at_ms = 1'700'000'000'000;
+    r.started_at_ms = 1'700'000'000'000 + static_cast<std::int64_t>(i) * spacing_ms;
     std::int64_t t = r.started_at_ms;
     const std::size_t calls = 2 + rng() % 15;
     const std::string& a = kLevel1[rng() % 3];
@@ -166,6 +168,79 @@ void BM_BuilderIngestSteady(benchmark::State& state) {
       static_cast<double>(llm_calls(runs)) / static_cast<double>(runs.size());
 }
 BENCHMARK(BM_BuilderIngestSteady);
+
+// The same with augur serve's defaults (trie::default_limits(): 10 min half-life, 1000 paths, 32
+// call indices, admission after 3 calls, 16 new paths per run), runs a second apart, so every run
+// has its own weight.
+void BM_BuilderIngestSteadyBounded(benchmark::State& state) {
+  const std::vector<RunRecord> runs = make_runs(4096, 1000);
+  Builder builder(SensitivityConfig{}, default_limits());
+  for (const auto& r : runs) builder.add_run(r);
+  std::size_t next = 0;
+  std::size_t calls = 0;
+  for (auto _ : state) {
+    const RunRecord& r = runs[next];
+    builder.add_run(r);
+    calls += static_cast<std::size_t>(std::count_if(
+        r.calls.begin(), r.calls.end(), [](const CallRecord& c) { return c.is_llm(); }));
+    next = (next + 1) % runs.size();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(calls));
+  state.counters["paths"] = static_cast<double>(builder.state().path_count());
+}
+BENCHMARK(BM_BuilderIngestSteadyBounded);
+
+// A flood of one-call runs on paths never seen before (request ids in function names), with the
+// default bounds: every call is a candidate, the candidate table turns over, nothing is admitted.
+void BM_BuilderIngestDistinctPaths(benchmark::State& state) {
+  Builder builder(SensitivityConfig{}, default_limits());
+  RunRecord r;
+  r.run_id = "flood";
+  r.calls.resize(1);
+  CallRecord& c = r.calls[0];
+  c.call_index = 1;
+  c.output_tokens = 20;
+  c.status = 200;
+  std::int64_t t = 1'700'000'000'000;
+  std::uint64_t id = 0;
+  for (auto _ : state) {
+    c.path = {"buggy_agent", "req-" + std::to_string(id++)};
+    r.started_at_ms = c.started_at_ms = t;
+    r.ended_at_ms = c.ended_at_ms = t + 50;
+    t += 1;
+    builder.add_run(r);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.counters["paths"] = static_cast<double>(builder.state().path_count());
+  state.counters["candidates"] = static_cast<double>(builder.candidate_count());
+}
+BENCHMARK(BM_BuilderIngestDistinctPaths);
+
+// The same paths each seen three times in a row: admitted, then evicted again at the path bound.
+void BM_BuilderIngestChurningPaths(benchmark::State& state) {
+  Builder builder(SensitivityConfig{}, default_limits());
+  RunRecord r;
+  r.run_id = "churn";
+  r.calls.resize(1);
+  CallRecord& c = r.calls[0];
+  c.call_index = 1;
+  c.output_tokens = 20;
+  c.status = 200;
+  std::int64_t t = 1'700'000'000'000;
+  std::uint64_t n = 0;
+  for (auto _ : state) {
+    c.path = {"buggy_agent", "req-" + std::to_string(n++ / 3)};
+    r.started_at_ms = c.started_at_ms = t;
+    r.ended_at_ms = c.ended_at_ms = t + 50;
+    t += 1;
+    builder.add_run(r);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.counters["paths"] = static_cast<double>(builder.state().path_count());
+  state.counters["evicted"] = static_cast<double>(
+      builder.state().evictions()[static_cast<std::size_t>(Eviction::capacity)]);
+}
+BENCHMARK(BM_BuilderIngestChurningPaths);
 
 // From empty: 4096 runs into a fresh builder per iteration (exact-sample phase included).
 void BM_BuilderIngestFromEmpty(benchmark::State& state) {

@@ -4,6 +4,7 @@
 # arguments given, prints its report, stops both. Builds nothing: point it at built binaries.
 #   AUGUR_BIN (default build-release/proxy/augur), MOCK_BIN (build-release/loadtest/mock/...)
 #   AUGUR_REBUILD_INTERVAL: learning.rebuild_interval (default 2s)
+#   AUGUR_HALF_LIFE: learning.half_life (default: augur's, 10m; 0 = cumulative)
 #   AUGUR_CONFIG_EXTRA: YAML appended to augur's config, e.g. "sona: { enabled: false }"
 #   AUGUR_TRIE: optional NAT trie file for prediction.trie_file (e.g. one `augur trie build` made
 #   from an earlier replay's --runs-out: what a fully learned trie would inject)
@@ -52,7 +53,7 @@ admin: { listen: 127.0.0.1:0 }
 threads: 1
 upstreams:
   - { name: mock, url: "http://127.0.0.1:$mock_port", hints: [nat_headers] }
-learning: { rebuild_interval: ${AUGUR_REBUILD_INTERVAL:-2s} }
+learning: { rebuild_interval: ${AUGUR_REBUILD_INTERVAL:-2s}${AUGUR_HALF_LIFE:+, half_life: $AUGUR_HALF_LIFE} }
 YAML
 # AUGUR_CONFIG_EXTRA: more YAML appended to augur's config (e.g. "sona: { enabled: false }").
 if [[ -n ${AUGUR_CONFIG_EXTRA:-} ]]; then

@@ -191,7 +191,7 @@ class StatsAndTrie(IntegrationTest):
         self.assertEqual((up["requests"], up["failures"], up["outstanding"]), (4, 0, 0))
         self.assertFalse(up["down"])
         self.assertEqual(stats["proxy"]["requests"], 4)
-        self.assertEqual(stats["trie"], {"source": "none", "version": 0, "nodes": 0})
+        self.assertEqual(stats["trie"], {"source": "none", "version": 0, "nodes": 0, "bytes": 0})
         learning = stats["learning"]
         self.assertEqual(learning["observations"], 4)
         self.assertIsNone(learning["redis_up"])  # memory store

@@ -62,6 +62,13 @@ TEST_CASE("defaults: every key at its default, no upstreams") {
   CHECK(c.prediction.fallback.latency_sensitivity == 2);
   CHECK(c.learning.enabled);
   CHECK(c.learning.rebuild_interval == seconds(60));
+  CHECK(c.learning.half_life == std::chrono::minutes(10));
+  CHECK(c.learning.max_paths == 1000);
+  CHECK(c.learning.max_call_indices == 32);
+  CHECK(c.learning.min_path_samples == 3);
+  CHECK(c.learning.max_new_paths_per_run == 16);
+  CHECK(c.learning.max_trie_bytes == 16 * 1024 * 1024);
+  CHECK(c.learning.max_state_bytes == 64 * 1024 * 1024);
   CHECK(c.store.kind == "memory");
   CHECK(c.store.url == "redis://127.0.0.1:6379");
   CHECK(c.store.ns == "default");
@@ -145,7 +152,9 @@ prediction:
   trie_file: trie.json
   static: {total_requests: 3, osl: 128.5, iat_ms: 50, latency_sensitivity: 7}
   sensitivity_scale: 10
-learning: {enabled: false, rebuild_interval: 10s, rebuild_runs: 100, queue_capacity: 1024}
+learning: {enabled: false, rebuild_interval: 10s, rebuild_runs: 100, queue_capacity: 1024,
+           half_life: 0, max_paths: 64, max_call_indices: 8, min_path_samples: 2,
+           max_new_paths_per_run: 4, max_trie_bytes: 1MiB, max_state_bytes: 2MiB}
 store:
   kind: redis
   snapshot_file: /var/lib/augur/state.json
@@ -222,6 +231,13 @@ shutdown_timeout: 10s
   CHECK(c.learning.rebuild_interval == seconds(10));
   CHECK(c.learning.rebuild_runs == 100);
   CHECK(c.learning.queue_capacity == 1024);
+  CHECK(c.learning.half_life.count() == 0);
+  CHECK(c.learning.max_paths == 64);
+  CHECK(c.learning.max_call_indices == 8);
+  CHECK(c.learning.min_path_samples == 2);
+  CHECK(c.learning.max_new_paths_per_run == 4);
+  CHECK(c.learning.max_trie_bytes == 1024 * 1024);
+  CHECK(c.learning.max_state_bytes == 2 * 1024 * 1024);
   CHECK(c.store.kind == "redis");
   CHECK(c.store.snapshot_file == "/var/lib/augur/state.json");
   CHECK(c.store.snapshot_interval == std::chrono::minutes(2));
@@ -424,6 +440,18 @@ TEST_CASE("wrong types are errors") {
   e = error_of("learning:\n  enabled: maybe\n");
   CHECK(e.line() == 2);
   CHECK(e.key() == "learning.enabled");
+
+  // Learning bounds: a bound of 0 would be no bound, so it is refused.
+  e = error_of("learning:\n  max_paths: 0\n");
+  CHECK(e.key() == "learning.max_paths");
+  CHECK(e.message().find("at least 1") != std::string::npos);
+  e = error_of("learning:\n  min_path_samples: 17\n");
+  CHECK(e.key() == "learning.min_path_samples");
+  e = error_of("learning:\n  half_life: 500ms\n");
+  CHECK(e.key() == "learning.half_life");
+  CHECK(e.message().find("at least 1s") != std::string::npos);
+  e = error_of("learning:\n  max_trie_bytes: 1KiB\n");
+  CHECK(e.key() == "learning.max_trie_bytes");
 
   e = error_of("upstreams:\n  name: a\n");
   CHECK(e.key() == "upstreams");

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "learning/trie/lookup.hpp"
+#include "learning/trie/nat_json.hpp"
 
 using namespace augur;
 using namespace augur::learning;
@@ -73,6 +74,16 @@ std::filesystem::path temp_file(const char* name) {
 }
 
 }  // namespace
+
+TEST_CASE("the config's learning defaults are the builder's documented defaults") {
+  const config::Learning c;
+  const trie::BuilderLimits l = trie::default_limits();
+  CHECK(std::chrono::duration_cast<std::chrono::milliseconds>(c.half_life) == l.half_life);
+  CHECK(c.max_paths == l.max_paths);
+  CHECK(c.max_call_indices == l.max_call_indices);
+  CHECK(c.min_path_samples == l.min_path_samples);
+  CHECK(c.max_new_paths_per_run == l.max_new_paths_per_run);
+}
 
 TEST_CASE("closed runs are learned and the rebuilt trie is published") {
   Published out;
@@ -159,4 +170,38 @@ TEST_CASE("a corrupt snapshot is moved aside and learning starts empty") {
   l.stop();
   std::filesystem::remove(file.string() + ".corrupt");
   std::filesystem::remove(file);
+}
+
+TEST_CASE("distinct paths from a misbehaving client stay within the bounds; stats say so") {
+  auto cfg = learning_config();
+  cfg.learning.rebuild_runs = 0;
+  cfg.learning.rebuild_interval = std::chrono::milliseconds(1);
+  cfg.learning.queue_capacity = 4096;
+  cfg.learning.max_paths = 4;
+  cfg.learning.min_path_samples = 2;
+  Published out;
+  Learner l(cfg, out.sink());
+  for (int r = 0; r < 5; ++r) submit_run(l, "real" + std::to_string(r), 1'000'000 + r * 10'000);
+  for (int id = 0; id < 600; ++id) {
+    CallObservation c;
+    c.run_id = "junk" + std::to_string(id);
+    c.run_id_from_client = true;
+    c.run_end = true;
+    c.path = {"agent", "req-" + std::to_string(id / 2)};  // each path twice: admitted
+    c.call_index = 1;
+    c.started_at_ms = 2'000'000 + id * 10;
+    c.ended_at_ms = c.started_at_ms + 5;
+    c.output_tokens = 7;
+    c.status = 200;
+    REQUIRE(l.submit(std::move(c)));
+  }
+  l.step(Learner::Clock::now() + std::chrono::seconds(1));
+  REQUIRE(out.last);
+  const auto& s = l.stats();
+  CHECK(s.trie_paths <= 4);
+  CHECK(trie::count_nodes(*out.last) <= 5);
+  CHECK(s.evicted[static_cast<std::size_t>(trie::Eviction::capacity)] > 250);
+  CHECK(s.trie_bytes == trie::serialize_trie(*out.last).size());
+  // The real agent keeps its exact predictions.
+  CHECK(predict_agent(*out.last, 3).output_tokens.p90 == doctest::Approx(300));
 }

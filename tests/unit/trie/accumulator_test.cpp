@@ -207,3 +207,67 @@ TEST_CASE("metric accumulator: NAT metrics, zeros when empty, non-finite ignored
 }
 
 }  // namespace augur::trie
+
+namespace augur::trie {
+
+TEST_CASE("weighted samples: unit weights are NAT's rank, one scale factor changes nothing") {
+  const std::vector<double> v{5, 1, 9, 3, 7, 2, 8};
+  QuantileSketch unit;
+  QuantileSketch weighted;
+  for (const double x : v) {
+    unit.add(x);
+    weighted.add(x, 0.25);  // every weight alike: the same quantiles
+  }
+  for (const double q : {0.0, 0.5, 0.9, 0.95, 1.0}) {
+    CHECK(unit.quantile(q) == nat_percentile(v, q));
+    CHECK(weighted.quantile(q) == unit.quantile(q));
+  }
+  weighted.scale(1e-200);
+  CHECK(weighted.quantile(0.9) == unit.quantile(0.9));
+  CHECK(weighted.weight() > 0);
+
+  // A heavy recent sample outweighs many light old ones.
+  QuantileSketch drift;
+  for (int i = 0; i < 50; ++i) drift.add(100, 1.0 / 1024);
+  for (int i = 0; i < 10; ++i) drift.add(400, 1.0);
+  CHECK(drift.count() == 60);
+  CHECK(drift.quantile(0.5) == 400);
+  Moments m;
+  for (int i = 0; i < 50; ++i) m.add(100, 1.0 / 1024);
+  for (int i = 0; i < 10; ++i) m.add(400, 1.0);
+  CHECK(m.count() == 60);
+  CHECK(m.mean() == doctest::Approx((50 * 100 / 1024.0 + 4000) / (50 / 1024.0 + 10)));
+}
+
+TEST_CASE("weighted merge with a scale equals adding the scaled weights, in buckets too") {
+  std::mt19937_64 rng(3);
+  std::lognormal_distribution<double> dist(3, 0.5);
+  for (const std::size_t n : {40u, 400u}) {
+    QuantileSketch a;
+    QuantileSketch b;
+    QuantileSketch whole;
+    Moments ma;
+    Moments mb;
+    Moments mwhole;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double x = std::round(dist(rng));
+      const double w = 1.0 + static_cast<double>(i % 7);
+      (i % 2 ? a : b).add(x, w);
+      (i % 2 ? ma : mb).add(x, w);
+      whole.add(x, i % 2 ? w : w / 8);
+      mwhole.add(x, i % 2 ? w : w / 8);
+    }
+    a.merge(b, 0.125);
+    ma.merge(mb, 0.125);
+    CAPTURE(n);
+    CHECK(a.count() == n);
+    CHECK(a.weight() == doctest::Approx(whole.weight()).epsilon(1e-12));
+    CHECK(ma.mean() == doctest::Approx(mwhole.mean()).epsilon(1e-12));
+    CHECK(ma.m2() == doctest::Approx(mwhole.m2()).epsilon(1e-9));
+    for (const double q : {0.5, 0.9, 0.95}) CHECK(a.quantile(q) == whole.quantile(q));
+    const QuantileSketch back = QuantileSketch::from_parts(a.parts());
+    CHECK(back == a);
+  }
+}
+
+}  // namespace augur::trie
