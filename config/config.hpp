@@ -154,10 +154,10 @@ struct Learning {
   Duration rebuild_interval{std::chrono::seconds(60)};
   std::size_t rebuild_runs = 0;  // also rebuild after this many closed runs; 0 = interval only
   std::size_t queue_capacity = 65536;
-  Duration half_life{std::chrono::minutes(10)};  // samples' weight halves per half-life; 0: never
-  std::size_t max_paths = 1000;                  // trie nodes below the root
-  std::size_t max_call_indices = 32;             // per node; later calls: any-index only
-  std::size_t min_path_samples = 3;              // sightings before a new path becomes a node
+  Duration half_life{std::chrono::minutes(2)};  // samples' weight halves per half-life; 0: never
+  std::size_t max_paths = 1000;                 // trie nodes below the root
+  std::size_t max_call_indices = 32;            // per node; later calls: any-index only
+  std::size_t min_path_samples = 3;             // sightings before a new path becomes a node
   std::size_t max_new_paths_per_run = 16;
   std::size_t max_trie_bytes = 16 * 1024 * 1024;   // the published trie's NAT JSON
   std::size_t max_state_bytes = 64 * 1024 * 1024;  // one replica's stored accumulator state

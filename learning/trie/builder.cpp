@@ -210,7 +210,7 @@ void NodeAccumulators::scale(double factor) {
 
 BuilderLimits default_limits() {
   BuilderLimits l;
-  l.half_life = std::chrono::minutes(10);
+  l.half_life = std::chrono::minutes(2);
   l.max_paths = 1000;
   l.max_call_indices = 32;
   l.min_path_samples = 3;
@@ -400,14 +400,28 @@ void BuilderState::remove_leaf(std::uint32_t index) {
   --live_;
 }
 
-std::uint32_t BuilderState::weakest_leaf(std::uint32_t keep) const {
+double BuilderState::evidence(std::uint32_t index, std::int64_t latest_ms) const noexcept {
+  const PathNode& n = nodes_[index];
+  const double samples = static_cast<double>(n.acc.any_index.remaining_calls.moments().count());
+  if (n.seen_ms == 0 || latest_ms <= n.seen_ms) return samples;
+  const double age = static_cast<double>(latest_ms - n.seen_ms);
+  return samples * std::exp2(-age / static_cast<double>(kEvictionHalfLife.count()));
+}
+
+// Every sample feeds the root, so the root was seen last.
+std::int64_t BuilderState::latest_seen_ms() const noexcept { return nodes_[0].seen_ms; }
+
+std::uint32_t BuilderState::weakest_leaf(std::uint32_t keep, std::int64_t latest_ms) const {
   std::uint32_t best = kNone;
+  double best_evidence = 0;
   for (std::uint32_t i = 1; i < nodes_.size(); ++i) {
     const PathNode& n = nodes_[i];
     if (!n.live || !n.children.empty() || i == keep) continue;
-    if (best == kNone || evidence(i) < evidence(best) ||
-        (evidence(i) == evidence(best) && n.seen_ms < nodes_[best].seen_ms)) {
+    const double e = evidence(i, latest_ms);
+    if (best == kNone || e < best_evidence ||
+        (e == best_evidence && n.seen_ms < nodes_[best].seen_ms)) {
       best = i;
+      best_evidence = e;
     }
   }
   return best;
@@ -420,9 +434,10 @@ std::size_t BuilderState::evict(std::size_t n, Eviction reason) {
   // globally weakest paths.
   using Entry = std::tuple<double, std::int64_t, std::uint32_t>;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> leaves;
+  const std::int64_t latest = latest_seen_ms();
   for (std::uint32_t i = 1; i < nodes_.size(); ++i) {
     if (nodes_[i].live && nodes_[i].children.empty()) {
-      leaves.emplace(evidence(i), nodes_[i].seen_ms, i);
+      leaves.emplace(evidence(i, latest), nodes_[i].seen_ms, i);
     }
   }
   std::size_t removed = 0;
@@ -433,7 +448,7 @@ std::size_t BuilderState::evict(std::size_t n, Eviction reason) {
     remove_leaf(i);
     ++removed;
     if (parent != 0 && nodes_[parent].children.empty()) {
-      leaves.emplace(evidence(parent), nodes_[parent].seen_ms, parent);
+      leaves.emplace(evidence(parent, latest), nodes_[parent].seen_ms, parent);
     }
   }
   evicted_[slot(reason)] += removed;
@@ -549,10 +564,8 @@ void Builder::admit(std::span<std::uint32_t> chain, std::span<const std::string>
     keep_sample();
     return;
   }
-  double brings = sample.weight;
-  if (c) {
-    for (const Sample& s : c->samples) brings += s.weight;
-  }
+  // The newcomer's evidence: its sightings, all of them recent.
+  const double brings = static_cast<double>(1 + (c ? c->samples.size() : 0));
   std::uint64_t prefix_key = kFnvBasis;
   for (std::size_t k = 0; k < from; ++k) prefix_key = extend_key(prefix_key, path[k]);
   bool complete = true;
@@ -565,8 +578,9 @@ void Builder::admit(std::span<std::uint32_t> chain, std::span<const std::string>
     }
     if (limits_.max_paths > 0 && state_.path_count() >= limits_.max_paths) {
       // Room only by evicting a path with no more weight than this one brings.
-      const std::uint32_t weakest = state_.weakest_leaf(chain[depth]);
-      if (weakest == BuilderState::kNone || state_.evidence(weakest) > brings) {
+      const std::int64_t latest = std::max(state_.latest_seen_ms(), t);  // root not yet fed
+      const std::uint32_t weakest = state_.weakest_leaf(chain[depth], latest);
+      if (weakest == BuilderState::kNone || state_.evidence(weakest, latest) > brings) {
         ++state_.evicted_[slot(Eviction::capacity)];
         complete = false;
         break;

@@ -84,12 +84,17 @@ struct NodeAccumulators {
 // A default-constructed BuilderLimits keeps everything forever, as NAT's builder does;
 // default_limits() is what `augur serve` uses unless configured otherwise, offline_limits() what
 // `augur trie build` uses.
+// How fast an unused path loses its claim to a place in a full trie (in data time): an hour, so an
+// agent that pauses keeps its paths against a flood of one-off ones.
+inline constexpr std::chrono::milliseconds kEvictionHalfLife = std::chrono::hours(1);
+
 struct BuilderLimits {
   // Samples lose half their weight per half-life of run time (0: never, cumulative). Means and
   // percentiles are weighted; sample counts are not.
   std::chrono::milliseconds half_life{0};
   // Function paths (trie nodes below the root) kept at most; 0 = unbounded. Past it the path with
-  // the least (decayed) weight goes, least recently seen first among equals.
+  // the least evidence goes (its samples, halved per kEvictionHalfLife since it was last seen),
+  // least recently seen first among equals.
   std::size_t max_paths = 0;
   // Call indices 1..max_call_indices get their own accumulators; later calls feed the node's
   // any-index accumulators only. 0 = unbounded.
@@ -211,11 +216,14 @@ class BuilderState {
   void path_of(std::uint32_t index, std::vector<std::string_view>& out) const;
   // Node indices, parents before children (children in name order).
   std::vector<std::uint32_t> preorder() const;
-  double evidence(std::uint32_t index) const noexcept {
-    return nodes_[index].acc.any_index.remaining_calls.moments().weight();
-  }
+  // What a path is worth keeping: its samples, halved per kEvictionHalfLife of data time since it
+  // was last seen (`latest_ms`: the newest last-seen of the state). Deliberately apart from
+  // half_life, which sets how fast predictions follow drift: a path an agent has not called for a
+  // while must still outlast a flood of one-off paths, whatever the half-life.
+  double evidence(std::uint32_t index, std::int64_t latest_ms) const noexcept;
+  std::int64_t latest_seen_ms() const noexcept;
   // The leaf with the least evidence, other than `keep`; kNone when there is none.
-  std::uint32_t weakest_leaf(std::uint32_t keep) const;
+  std::uint32_t weakest_leaf(std::uint32_t keep, std::int64_t latest_ms) const;
   void rescale(double factor);
 
   std::vector<PathNode> nodes_;  // [0] is the root; slots of evicted nodes are reused

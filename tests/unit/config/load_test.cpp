@@ -62,7 +62,7 @@ TEST_CASE("defaults: every key at its default, no upstreams") {
   CHECK(c.prediction.fallback.latency_sensitivity == 2);
   CHECK(c.learning.enabled);
   CHECK(c.learning.rebuild_interval == seconds(60));
-  CHECK(c.learning.half_life == std::chrono::minutes(10));
+  CHECK(c.learning.half_life == std::chrono::minutes(2));
   CHECK(c.learning.max_paths == 1000);
   CHECK(c.learning.max_call_indices == 32);
   CHECK(c.learning.min_path_samples == 3);

@@ -148,14 +148,18 @@ TEST_CASE("a new path does not evict paths that carry more weight than it brings
   CHECK(evicted(b.state(), Eviction::capacity) == 1);  // the refused newcomer
 }
 
-TEST_CASE("with decay an idle path gives way to a newer one") {
+TEST_CASE("an idle path keeps its place for hours, whatever the prediction half-life") {
   BuilderLimits l;
   l.max_paths = 1;
-  l.half_life = std::chrono::seconds(60);
+  l.half_life = std::chrono::seconds(60);  // predictions forget fast...
   Builder b(SensitivityConfig{}, l);
   for (int i = 0; i < 4; ++i) b.add_run(run_on({"old"}, kT0 + i * 1000));
-  // Ten minutes later the old path's 4 samples weigh 4/1024 of a new one.
+  // ...but ten minutes later the old path's 4 samples still outweigh a newcomer's one.
   b.add_run(run_on({"new"}, kT0 + 600'000));
+  CHECK(b.state().find(std::vector<std::string_view>{"new"}) == nullptr);
+  CHECK(b.state().find(std::vector<std::string_view>{"old"}) != nullptr);
+  // Three hours idle (eviction evidence halves per hour): 4 / 8 < 1, the newcomer takes it.
+  b.add_run(run_on({"new"}, kT0 + 3 * 3'600'000 + 10'000));
   CHECK(b.state().find(std::vector<std::string_view>{"new"}) != nullptr);
   CHECK(b.state().find(std::vector<std::string_view>{"old"}) == nullptr);
 }
