@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   std::int64_t latency_ms = 0, first_token_delay_ms = 0, chunk_delay_ms = 0;
   std::int64_t idle_timeout_ms = opts.idle_timeout.count();
   std::string stream_usage = "requested";
+  std::string nvext = "dynamo";
   bool no_echo = false;
 
   app.add_option("--listen", listen, "host:port to listen on (port 0: ephemeral)")
@@ -75,6 +76,11 @@ int main(int argc, char** argv) {
                  " always, never")
       ->capture_default_str()
       ->check(CLI::IsMember({"requested", "always", "never"}));
+  app.add_option("--nvext", nvext,
+                 "request nvext members: dynamo (400 for what Dynamo >= 1.3 refuses, as it does),"
+                 " lenient (accept anything)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"dynamo", "lenient"}));
   app.add_flag(
       "--no-echo", no_echo,
       "omit x-mock-request-headers and the \"mock\" body member (lean benchmark upstream)");
@@ -107,6 +113,8 @@ int main(int argc, char** argv) {
   opts.stream_usage = stream_usage == "always"  ? augur::mock::StreamUsage::always
                       : stream_usage == "never" ? augur::mock::StreamUsage::never
                                                 : augur::mock::StreamUsage::requested;
+  opts.nvext_check =
+      nvext == "lenient" ? augur::mock::NvextCheck::lenient : augur::mock::NvextCheck::dynamo;
   opts.echo = !no_echo;
   opts.strand_per_connection = threads > 1;
 

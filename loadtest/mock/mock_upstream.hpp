@@ -57,6 +57,15 @@ enum class StreamUsage {
   never,
 };
 
+// What the completion endpoints do with a request body's `nvext` member.
+enum class NvextCheck {
+  // As NVIDIA Dynamo's frontend (v1.3.0 and later) does: a member it would not deserialize gets
+  // its HTTP 400 and no completion (nvext_check.hpp; loadtest/mock/README.md).
+  dynamo,
+  // Anything goes: an upstream that ignores nvext, for tests that need one.
+  lenient,
+};
+
 struct MockOptions {
   std::string model = "mock-model";  // /v1/models, and the echo when a request names none
   std::int64_t tokens = 16;
@@ -84,12 +93,14 @@ struct MockOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   BehaviourModel behaviour;  // optional hook, e.g. lengths by x-nat-function-path and call index
+  NvextCheck nvext_check = NvextCheck::dynamo;
 };
 
 struct MockStats {
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_open = 0;
   std::uint64_t requests = 0;
+  std::uint64_t nvext_rejected = 0;  // completion requests answered 400 for their nvext
 };
 
 class MockUpstream {

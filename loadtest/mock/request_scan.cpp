@@ -4,6 +4,9 @@
 #include "loadtest/mock/request_scan.hpp"
 
 #include <charconv>
+#include <string>
+
+#include "loadtest/mock/nvext_check.hpp"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -166,6 +169,17 @@ class Cursor {
   std::size_t i_ = 0;
 };
 
+// Whether a raw key (escapes kept) spells "nvext". Escaped spellings are rare, so they take a slow
+// path: serde reads the key unescaped, and the mock should see the member Dynamo sees. Five
+// characters take at most 30 bytes escaped, so longer keys are not it.
+bool is_nvext_key(std::string_view raw) {
+  if (raw == "nvext") return true;
+  if (raw.find('\\') == std::string_view::npos || raw.size() > 30) return false;
+  std::string decoded;
+  // The key's view is followed by its closing quote in the body.
+  return decode_json_string({raw.data(), raw.size() + 1}, decoded) && decoded == "nvext";
+}
+
 std::optional<std::int64_t> to_count(std::string_view raw) {
   std::int64_t v = 0;
   const auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
@@ -190,6 +204,12 @@ RequestFields scan_request(std::string_view body) {
           max_tokens = to_count(val);
         } else if (key == "max_completion_tokens") {
           max_completion_tokens = to_count(val);
+        } else if (is_nvext_key(key)) {
+          if (f.nvext.data() == nullptr) {
+            f.nvext = val;
+          } else if (f.nvext_repeat_key.data() == nullptr) {
+            f.nvext_repeat_key = key;
+          }
         } else if (key == "stream_options") {
           Cursor inner(val);
           f.include_usage = false;

@@ -1,6 +1,7 @@
 // Minimal scan of an OpenAI request body for the few fields the mock upstream acts on (model,
-// stream, stream_options.include_usage, max_tokens). Not a JSON library: it walks the top-level
-// object once, skipping values it does not need, so a request costs well under a microsecond.
+// stream, stream_options.include_usage, max_tokens, where nvext is). Not a JSON library: it walks
+// the top-level object once, skipping values it does not need, so a request costs well under a
+// microsecond.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,11 @@ struct RequestFields {
   std::string_view model;
   // "max_tokens", else "max_completion_tokens", when it is a non-negative integer.
   std::optional<std::int64_t> max_tokens;
+  // The first top-level "nvext" member's value as written (a view into the body; null data()
+  // when there is none), and the key of a second one (its contents, without the quotes): Dynamo
+  // checks the first and rejects the repeat (nvext_check.hpp).
+  std::string_view nvext;
+  std::string_view nvext_repeat_key;
 };
 
 // Never fails: fields it cannot find keep their defaults, and is_object says whether the whole body

@@ -145,6 +145,14 @@ void append_error_body(std::string& out, std::string_view message, std::string_v
   out += "}}";
 }
 
+void append_dynamo_deserialize_error(std::string& out, std::string_view serde_error) {
+  // Dynamo's ErrorMessage {message, type (serde rename of error_type: the status's canonical
+  // reason), code (u16), details (omitted when None)}, members in declaration order.
+  out += R"({"message":"Failed to deserialize the JSON body into the target type: )";
+  append_json_chars(out, serde_error);
+  out += R"(","type":"Bad Request","code":400})";
+}
+
 std::string_view error_type_for_status(int status) {
   switch (status) {
     case 400:

@@ -48,6 +48,11 @@ void append_usage_event(std::string& out, const CompletionInfo& info);
 void append_error_body(std::string& out, std::string_view message, std::string_view type,
                        std::string_view code);
 
+// Dynamo's 400 for a body its frontend cannot deserialize, as axum serialises its ErrorMessage:
+// {"message":"Failed to deserialize the JSON body into the target type: <serde_error>",
+// "type":"Bad Request","code":400}. `serde_error` is escaped here.
+void append_dynamo_deserialize_error(std::string& out, std::string_view serde_error);
+
 // The OpenAI error `type` conventionally used for an HTTP status.
 std::string_view error_type_for_status(int status);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # smoke.sh: hand check of augur-mock-upstream with curl (no test framework): endpoints, streaming,
-# echo, control headers, every fault, TLS and clean shutdown. Prints one line per check and exits
-# non-zero when any fails. Usage: smoke.sh [path/to/augur-mock-upstream]
+# echo, control headers, the nvext check, every fault, TLS and clean shutdown. Prints one line per
+# check and exits non-zero when any fails. Usage: smoke.sh [path/to/augur-mock-upstream]
 # shellcheck disable=SC2317  # functions below are called indirectly (check, trap)
 set -uo pipefail
 
@@ -81,6 +81,11 @@ check "x-mock-status" bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' -H '
 check "bad JSON is 400" bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' -d '{\"a\":' '$CHAT') == 400 ]]"
 check "unknown fault is 400" bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'x-mock-fault: nope' -d '{}' '$CHAT') == 400 ]]"
 check "body size" bash -c "[[ \$(curl -s -H 'x-mock-body-size: 200000' -d '{}' '$CHAT' | wc -c) -ge 200000 ]]"
+NAT='{"nvext":{"agent_hints":{"osl":512,"prefix_id":"r1"},"cache_control":{"type":"ephemeral"}}}'
+curl -s "$CHAT" -d "$NAT" -w '%{http_code}' -o "$TMP/b6" >"$TMP/s6"
+check "nvext Dynamo refuses is its 400" bash -c "[[ \$(cat '$TMP/s6') == 400 ]] && python3 -c 'import json; d = json.load(open(\"$TMP/b6\")); assert d[\"type\"] == \"Bad Request\" and d[\"code\"] == 400 and \"unknown field \`prefix_id\`\" in d[\"message\"]'"
+check "nvext Dynamo takes" bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' -d '{\"nvext\":{\"agent_hints\":{\"osl\":512}}}' '$CHAT') == 200 ]]"
+check "mock stats" bash -c "curl -s '$U/mock/stats' | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"nvext_rejected\"] == 1'"
 check "keep-alive reuse" bash -c "curl -s -D - -o /dev/null -o /dev/null -d '{}' '$CHAT' -d '{}' '$CHAT' | grep -qi '^x-mock-connection-requests: 2'"
 
 # Faults, by curl's exit code: 56 = connection reset (recv failure), 52 = empty reply,
