@@ -616,6 +616,7 @@ Config read_config(const Value& root, const std::string& source) {
                {"sona", [&c](const Value& v) { read_sona(v, c.sona); }},
                {"access_log", [&c](const Value& v) { read_access_log(v, c.access_log); }},
                {"shutdown_timeout", duration(c.shutdown_timeout)},
+               {"shutdown_delay", duration(c.shutdown_delay)},
            });
   for (const UpstreamRef& ref : refs) {
     if (upstream_lines.count(ref.name) != 0) continue;

@@ -214,6 +214,9 @@ struct Config {
   Sona sona;
   AccessLog access_log;
   Duration shutdown_timeout{std::chrono::seconds(30)};  // drain deadline on SIGTERM/SIGINT
+  // On SIGTERM/SIGINT, keep accepting (and serving) this long while /readyz says 503, before the
+  // drain starts: a load balancer that polls readiness stops routing here first. 0 = drain at once.
+  Duration shutdown_delay{0};
 
   bool operator==(const Config&) const = default;
 };

@@ -73,7 +73,7 @@ threads: 1
 upstreams:
   - name: mock
     url: http://127.0.0.1:$MOCK_PORT
-    hints: [nat_headers, nvext]
+    hints: [nvext, dynamo_headers]
 prediction:
   trie_file: $REPO/tests/unit/trie/data/nat_generated_prediction_trie.json
 learning:

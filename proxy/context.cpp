@@ -187,20 +187,50 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
                                                      "x-nat-call-index",
                                                      "x-nat-run-end",
                                                      "x-dynamo-session-final"};
-  // Values as Dynamo reads them: trimmed, and an empty one is absent.
+  // The slot of a context header name (-1: not one), by length first: most names of other
+  // lengths cost one switch.
+  const auto slot_of = [](std::string_view name) -> int {
+    const auto is = [&](std::string_view lower) { return token_equals_lower(name, lower); };
+    switch (name.size()) {
+      case 9:
+        return is(kNames[codex_thread]) ? codex_thread : -1;
+      case 11:
+        return is(kNames[prefix_id]) ? prefix_id : -1;
+      case 12:
+        return is(kNames[nat_run_id])         ? nat_run_id
+               : is(kNames[opencode_session]) ? opencode_session
+                                              : -1;
+      case 13:
+        return is(kNames[run_end]) ? run_end : -1;
+      case 16:
+        return is(kNames[call_index]) ? call_index : -1;
+      case 19:
+        return is(kNames[dynamo_session_id]) ? dynamo_session_id
+               : is(kNames[opencode_parent]) ? opencode_parent
+               : is(kNames[function_path])   ? function_path
+                                             : -1;
+      case 22:
+        return is(kNames[claude_agent])    ? claude_agent
+               : is(kNames[session_final]) ? session_final
+                                           : -1;
+      case 24:
+        return is(kNames[claude_session]) ? claude_session
+               : is(kNames[codex_parent]) ? codex_parent
+                                          : -1;
+      case 26:
+        return is(kNames[dynamo_parent]) ? dynamo_parent : -1;
+      case 29:
+        return is(kNames[claude_parent]) ? claude_parent : -1;
+      default:
+        return -1;
+    }
+  };
+  // Values as Dynamo reads them: trimmed, and an empty one is absent. The first field of a name
+  // counts.
   std::string_view found[slots] = {};
   headers.for_each([&](auto, std::string_view name, std::string_view value) {
-    // Every context header starts with "x-" but Codex's thread-id.
-    if (name.size() < 9 || (((name[0] | 0x20) != 'x' || name[1] != '-') && name.size() != 9)) {
-      return;
-    }
-    for (int i = 0; i < slots; ++i) {
-      // Inline, lengths first: names of other lengths cost one comparison each.
-      if (found[i].empty() && token_equals_lower(name, kNames[i])) {
-        found[i] = trim(value);
-        return;
-      }
-    }
+    const int i = slot_of(name);
+    if (i >= 0 && found[i].empty()) found[i] = trim(value);
   });
   // Dynamo's parse_bool_opt: 1, true, on, yes (any case) are true; anything else is not.
   const auto is_true = [](std::string_view v) {

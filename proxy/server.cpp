@@ -328,6 +328,16 @@ void Server::request_shutdown() {
 }
 
 asio::awaitable<void> Server::drain() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  // Stage 0 (shutdown_delay): /readyz already says 503; keep accepting and serving, each
+  // connection closing after its current response, while load balancers stop routing here.
+  if (const auto delay = runtime()->config->shutdown_delay; delay.count() > 0) {
+    spdlog::info("draining: /readyz reports 503; still serving new connections for {} ms",
+                 delay.count());
+    for (auto& w : workers_) asio::post(w->ioc(), [&w = *w] { w.begin_closing(); });
+    timer.expires_after(delay);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
   const auto deadline = std::chrono::steady_clock::now() + runtime()->config->shutdown_timeout;
   spdlog::info("draining: no new connections; waiting up to {} ms for in-flight requests",
                runtime()->config->shutdown_timeout.count());
@@ -342,7 +352,6 @@ asio::awaitable<void> Server::drain() {
     });
   }
   // Stage 2: wait for in-flight work, up to the deadline.
-  asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     const auto t = totals();
     if (t.connections_open == 0) break;

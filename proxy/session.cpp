@@ -360,8 +360,10 @@ Task<void> ClientSession::run() {
   counters.connections_open.fetch_add(1, std::memory_order_relaxed);
   counters.connections_accepted.fetch_add(1, std::memory_order_relaxed);
 
-  for (;;) {
-    if (worker_.draining()) break;
+  for (bool first = true;; first = false) {
+    // Draining: a connection ends after its current response, but one accepted just now (while
+    // shutdown_delay keeps accepting, or racing the listener's close) is served its request.
+    if (worker_.draining() && !first) break;
     rt_ = worker_.runtime_ptr();
     const config::Limits limits = rt_->config->limits;  // a copy: forward() may move rt_ on
 

@@ -103,6 +103,9 @@ class Worker {
   void flush_access_log();
   static constexpr std::size_t max_log_batch = 64 * 1024;
 
+  // Called on this worker's thread: from now on every connection closes after its current
+  // response (responses say Connection: close). Idle ones stay open until begin_drain.
+  void begin_closing() { draining_ = true; }
   // Called on this worker's thread: closes idle sessions; busy ones close after their response.
   void begin_drain();
   bool draining() const { return draining_; }

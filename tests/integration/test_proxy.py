@@ -461,6 +461,29 @@ class Signals(IntegrationTest):
         s.close()
         self.assertNotIn(b"data: [DONE]", buf)
 
+    def test_shutdown_delay_keeps_serving_while_readyz_reports_503(self):
+        up = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"ok"') or True))
+        augur = self.own(Augur(config([("up", up.url)], "shutdown_delay: 1500ms\n")))
+        kept = connect(augur.port)
+        self.addCleanup(kept.close)
+        kept.sendall(build_request("GET", "/v1/models"))
+        self.assertEqual(read_response(kept)[0].status, 200)
+        augur.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        self.assertEqual(request(augur.admin_port, "GET", "/readyz").status, 503)
+        # A new connection is still served, told to close; the kept one closes after its next
+        # response.
+        resp = request(augur.port, "GET", "/v1/models")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.header("connection"), "close")
+        kept.sendall(build_request("GET", "/v1/models"))
+        resp, _ = read_response(kept)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.header("connection"), "close")
+        self.assertEqual(augur.wait(timeout=20), 0)
+        with self.assertRaises(OSError):
+            request(augur.port, "GET", "/v1/models", timeout=2)
+
     def test_sighup_reload_picks_up_a_new_upstream(self):
         a = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"a"') or True))
         b = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"b"') or True))
