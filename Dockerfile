@@ -12,7 +12,7 @@ COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DAUGUR_BUILD_TESTS=OFF -DAUGUR_BUILD_BENCHMARKS=OFF \
  && cmake --build /build --target augur augur-mock-upstream \
- && strip /build/proxy/augur /build/loadtest/mock/augur-mock-upstream
+ && strip /build/app/augur /build/loadtest/mock/augur-mock-upstream
 
 FROM debian:bookworm-slim AS runtime
 # The runtime halves of the -dev packages above (what `ldd augur` resolves to on bookworm).
@@ -21,7 +21,7 @@ RUN apt-get update \
       libhiredis0.14 libjemalloc2 libyaml-cpp0.7 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/augur --create-home augur
-COPY --from=build /build/proxy/augur /build/loadtest/mock/augur-mock-upstream /usr/local/bin/
+COPY --from=build /build/app/augur /build/loadtest/mock/augur-mock-upstream /usr/local/bin/
 COPY config/augur.yaml /etc/augur/augur.yaml
 USER augur
 WORKDIR /var/lib/augur

@@ -23,8 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/redis_url.hpp"
 #include "config/scalars.hpp"
-#include "learning/store/redis_url.hpp"
 
 namespace augur::config {
 
@@ -462,7 +462,7 @@ void read_store(const Value& v, Store& s) {
                    [&s](const Value& x) {
                      text(s.url, /*allow_empty=*/false)(x);
                      // The store's own parser: what passes here is what the store can use.
-                     if (const auto parsed = store::parse_redis_url(s.url); !parsed) {
+                     if (const auto parsed = parse_redis_url(s.url); !parsed) {
                        x.fail(parsed.error());
                      }
                    }},

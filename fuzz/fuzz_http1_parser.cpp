@@ -1,7 +1,7 @@
 // Fuzzes Http1Parser (augur's HTTP/1.1 parser for client requests and upstream responses) against
 // Beast's basic_parser, the parser it replaced: both must accept or reject a message alike and give
 // the same head, body bytes and framing (keep_alive, chunked, upgrade, need_eof, content_length),
-// fed whole, split in two and, for short messages, a byte at a time (tests/unit/proxy/
+// fed whole, split in two and, for short messages, a byte at a time (proxy/
 // http1_reference.hpp holds the comparison and the deliberate differences it excludes).
 //
 // Input: a flags byte, a split byte, then the message bytes. Flags: bit 0 response (else request),
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.hpp"
-#include "tests/unit/proxy/http1_reference.hpp"
+#include "proxy/http/http1_reference.hpp"
 
 namespace {
 

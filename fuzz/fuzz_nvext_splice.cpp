@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.hpp"
-#include "proxy/inject.hpp"
-#include "proxy/request_info.hpp"
+#include "proxy/context/request_info.hpp"
+#include "proxy/hints/inject.hpp"
 
 namespace {
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "fuzz/fuzz_check.hpp"
-#include "proxy/context.hpp"
-#include "proxy/request_info.hpp"
+#include "proxy/context/call_context.hpp"
+#include "proxy/context/request_info.hpp"
 
 namespace {
 

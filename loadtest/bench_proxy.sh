@@ -9,7 +9,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-AUGUR_BIN=${AUGUR_BIN:-$REPO/build/proxy/augur}
+AUGUR_BIN=${AUGUR_BIN:-$REPO/build/app/augur}
 MOCK_BIN=${MOCK_BIN:-$REPO/build/loadtest/mock/augur-mock-upstream}
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 NGINX_TEMPLATE=$REPO/loadtest/nginx/proxy.conf.in

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-AUGUR_BIN=${AUGUR_BIN:-$REPO/build/proxy/augur}
+AUGUR_BIN=${AUGUR_BIN:-$REPO/build/app/augur}
 MOCK_BIN=${MOCK_BIN:-$REPO/build/loadtest/mock/augur-mock-upstream}
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 SECONDS_RUN=20  # wrk's measured run, wall time (callgrind runs the proxy ~50x slower)

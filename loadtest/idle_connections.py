@@ -216,7 +216,7 @@ def main():
                 f.write("listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\nthreads: 1\n"
                         f"upstreams:\n  - {{ name: mock, url: \"http://127.0.0.1:{mock_port}\" }}\n"
                         "limits: { idle_timeout: 10m }\n")
-            augur, line = start([binary("AUGUR_BIN", "build-release/proxy/augur", "build/proxy/augur"),
+            augur, line = start([binary("AUGUR_BIN", "build-release/app/augur", "build/app/augur"),
                                  "serve", "--config", config_path], "augur listening on")
             procs.append(augur)
             words = line.split()

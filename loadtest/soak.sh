@@ -15,7 +15,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-export AUGUR_BIN=${AUGUR_BIN:-$repo/build-release/proxy/augur}
+export AUGUR_BIN=${AUGUR_BIN:-$repo/build-release/app/augur}
 export MOCK_BIN=${MOCK_BIN:-$repo/build-release/loadtest/mock/augur-mock-upstream}
 
 duration=300 interval=10 warmup=60 max_growth=8192

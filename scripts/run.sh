@@ -12,4 +12,4 @@ build=${AUGUR_BUILD_DIR:-build-release}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAUGUR_BUILD_TESTS=OFF \
   -DAUGUR_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build "$build" --target augur augur-mock-upstream -j"$(nproc)"
-exec "$build/proxy/augur" serve "$@"
+exec "$build/app/augur" serve "$@"

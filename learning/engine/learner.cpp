@@ -65,26 +65,15 @@ void request_long_slice() {
 
 }  // namespace
 
-trie::BuilderLimits builder_limits(const config::Learning& l) {
-  trie::BuilderLimits b;
-  b.half_life = std::chrono::duration_cast<std::chrono::milliseconds>(l.half_life);
-  b.max_paths = l.max_paths;
-  b.max_call_indices = static_cast<std::uint32_t>(l.max_call_indices);
-  b.min_path_samples = static_cast<std::uint32_t>(l.min_path_samples);
-  b.max_new_paths_per_run = l.max_new_paths_per_run;
-  return b;
-}
-
-Learner::Learner(const config::Config& cfg, Publish publish)
-    : cfg_(cfg.learning),
-      store_cfg_(cfg.store),
-      sensitivity_scale_(cfg.prediction.sensitivity_scale),
-      limits_(builder_limits(cfg.learning)),
+Learner::Learner(LearnerOptions options, Publish publish)
+    : cfg_(std::move(options)),
+      store_cfg_(cfg_.store),
+      sensitivity_scale_(cfg_.sensitivity_scale),
+      limits_(cfg_.limits),
       publish_(std::move(publish)),
-      queue_(cfg.learning.queue_capacity),
-      builder_(sensitivity(cfg.prediction.sensitivity_scale), limits_),
-      tracker_(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.context.run_idle_timeout),
-               cfg.context.max_runs, max_calls_per_run,
+      queue_(cfg_.queue_capacity),
+      builder_(sensitivity(cfg_.sensitivity_scale), limits_),
+      tracker_(cfg_.run_idle_timeout, cfg_.max_runs, max_calls_per_run,
                [this](ClosedRun&& run) { on_closed(std::move(run)); }) {
   if (store_cfg_.kind == "redis") {
     redis_ = std::make_unique<RedisSync>(store_cfg_, cfg_, sensitivity(sensitivity_scale_), limits_,

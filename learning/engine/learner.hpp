@@ -13,9 +13,9 @@
 #include <string>
 #include <thread>
 
-#include "config/config.hpp"
 #include "learning/bounded_queue.hpp"
 #include "learning/engine/observation.hpp"
+#include "learning/engine/options.hpp"
 #include "learning/engine/run_tracker.hpp"
 #include "learning/engine/stats.hpp"
 #include "learning/engine/trajectory.hpp"
@@ -35,8 +35,8 @@ class Learner {
       std::function<void(const Trajectory&, const ClosedRun&, const std::vector<HintErrors>&)>;
   using Clock = std::chrono::system_clock;
 
-  // Reads the learning, store and context settings of `cfg` (later reloads do not change them).
-  Learner(const config::Config& cfg, Publish publish);
+  // Its settings are fixed at start (a config reload does not change them).
+  Learner(LearnerOptions options, Publish publish);
   ~Learner();
   Learner(const Learner&) = delete;
   Learner& operator=(const Learner&) = delete;
@@ -53,7 +53,7 @@ class Learner {
 
   const LearnerStats& stats() const { return stats_; }
   // The learning settings in force (read at construction; reloads do not change them).
-  const config::Learning& settings() const { return cfg_; }
+  const LearnerOptions& settings() const { return cfg_; }
 
   // Set before start(): who learns from trajectories next (SONA).
   void on_trajectory(OnTrajectory f) { on_trajectory_ = std::move(f); }
@@ -76,8 +76,8 @@ class Learner {
   void publish_bounds();
   void run();
 
-  const config::Learning cfg_;
-  const config::Store store_cfg_;
+  const LearnerOptions cfg_;
+  const StoreOptions& store_cfg_;  // cfg_.store
   const int sensitivity_scale_;
   const trie::BuilderLimits limits_;
   Publish publish_;

@@ -25,7 +25,7 @@ std::string default_replica() {
   return std::string(host[0] ? host : "augur") + "-" + std::to_string(::getpid());
 }
 
-store::RedisOptions options(const config::Store& s, const std::string& replica) {
+store::RedisOptions options(const StoreOptions& s, const std::string& replica) {
   store::RedisOptions o;
   o.url = s.url;
   o.key_prefix = s.key_prefix;
@@ -36,7 +36,7 @@ store::RedisOptions options(const config::Store& s, const std::string& replica) 
 
 }  // namespace
 
-RedisSync::RedisSync(const config::Store& store, const config::Learning& learning,
+RedisSync::RedisSync(const StoreOptions& store, const LearnerOptions& learning,
                      trie::SensitivityConfig sensitivity, trie::BuilderLimits limits,
                      LearnerStats& stats)
     : stats_(stats),
@@ -46,9 +46,8 @@ RedisSync::RedisSync(const config::Store& store, const config::Learning& learnin
       max_state_bytes_(learning.max_state_bytes),
       replica_(store.replica.empty() ? default_replica() : store.replica),
       // Held across ticks by the replica that has it, so leadership is stable while it lives.
-      lock_ttl_(std::max<std::chrono::milliseconds>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(learning.rebuild_interval) * 3,
-          std::chrono::seconds(5))),
+      lock_ttl_(std::max<std::chrono::milliseconds>(learning.rebuild_interval * 3,
+                                                    std::chrono::seconds(5))),
       store_(std::make_unique<store::RedisStore>(options(store, replica_))) {
   stats_.redis_up.store(0, std::memory_order_relaxed);
   subscriber_ = std::make_unique<store::TrieSubscriber>(

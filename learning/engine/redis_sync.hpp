@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "config/config.hpp"
+#include "learning/engine/options.hpp"
 #include "learning/engine/stats.hpp"
 #include "learning/trie/builder.hpp"
 #include "learning/trie/trie.hpp"
@@ -31,7 +31,7 @@ class RedisSync {
   using Clock = std::chrono::system_clock;
 
   // Throws std::invalid_argument for an unusable store.url. Does not connect yet.
-  RedisSync(const config::Store& store, const config::Learning& learning,
+  RedisSync(const StoreOptions& store, const LearnerOptions& learning,
             trie::SensitivityConfig sensitivity, trie::BuilderLimits limits, LearnerStats& stats);
   ~RedisSync();
   RedisSync(const RedisSync&) = delete;

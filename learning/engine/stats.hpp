@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "learning/single_writer_histogram.hpp"
+#include "common/single_writer_histogram.hpp"
 #include "learning/trie/builder.hpp"
 #include "learning/trie/prediction.hpp"
 

@@ -6,8 +6,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "config/config.hpp"
-
 namespace augur::sona {
 
 namespace {
@@ -69,21 +67,6 @@ std::optional<SonaConfig> preset(std::string_view name) {
     return c;
   }
   return std::nullopt;
-}
-
-SonaConfig from_config(const config::Sona& s) {
-  std::optional<SonaConfig> c = preset(s.preset);
-  if (!c) throw std::invalid_argument("unknown SONA preset \"" + s.preset + "\"");
-  if (s.embedding_dim) c->embedding_dim = *s.embedding_dim;
-  if (s.micro_lora_rank) c->micro_lora_rank = *s.micro_lora_rank;
-  if (s.pattern_clusters) {
-    c->pattern_clusters = *s.pattern_clusters;
-    c->max_patterns = 10 * *s.pattern_clusters;
-  }
-  if (s.trajectory_capacity) c->trajectory_capacity = *s.trajectory_capacity;
-  if (s.background_interval) c->background_interval = *s.background_interval;
-  if (s.min_confidence) c->min_confidence = *s.min_confidence;
-  return *c;
 }
 
 }  // namespace augur::sona

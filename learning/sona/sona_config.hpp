@@ -10,10 +10,6 @@
 #include <span>
 #include <string_view>
 
-namespace augur::config {
-struct Sona;
-}
-
 namespace augur::sona {
 
 struct SonaConfig {
@@ -52,9 +48,5 @@ std::span<const std::string_view> preset_names() noexcept;
 
 // The named preset; nullopt for an unknown name. Thread-safe.
 std::optional<SonaConfig> preset(std::string_view name);
-
-// The preset named in `c` with its overrides applied. Throws std::invalid_argument for an unknown
-// preset (the config loader already rejects those, naming file and line). Thread-safe.
-SonaConfig from_config(const config::Sona& c);
 
 }  // namespace augur::sona

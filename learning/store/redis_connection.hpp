@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "learning/store/redis_url.hpp"
-#include "learning/store/result.hpp"
+#include "common/redis_url.hpp"
+#include "common/result.hpp"
 
 struct redisContext;
 struct redisReply;

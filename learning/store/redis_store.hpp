@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "learning/store/redis_url.hpp"
-#include "learning/store/result.hpp"
+#include "common/redis_url.hpp"
+#include "common/result.hpp"
 
 struct redisContext;  // hiredis, kept out of this header
 

@@ -2,7 +2,7 @@
 # Evaluates augur's hints on a replayed agent workload: starts the mock upstream and augur (hints
 # as nat_headers, learning rebuilt every 2 s) on free loopback ports, runs replay.py with the
 # arguments given, prints its report, stops both. Builds nothing: point it at built binaries.
-#   AUGUR_BIN (default build-release/proxy/augur), MOCK_BIN (build-release/loadtest/mock/...)
+#   AUGUR_BIN (default build-release/app/augur), MOCK_BIN (build-release/loadtest/mock/...)
 #   AUGUR_REBUILD_INTERVAL: learning.rebuild_interval (default 2s)
 #   AUGUR_HALF_LIFE: learning.half_life (default: augur's, 10m; 0 = cumulative)
 #   AUGUR_CONFIG_EXTRA: YAML appended to augur's config, e.g. "sona: { enabled: false }"
@@ -13,7 +13,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-AUGUR_BIN=${AUGUR_BIN:-$repo/build-release/proxy/augur}
+AUGUR_BIN=${AUGUR_BIN:-$repo/build-release/app/augur}
 MOCK_BIN=${MOCK_BIN:-$repo/build-release/loadtest/mock/augur-mock-upstream}
 for bin in "$AUGUR_BIN" "$MOCK_BIN"; do
   [[ -x $bin ]] || { echo "run_eval.sh: $bin is not an executable (set AUGUR_BIN/MOCK_BIN)" >&2; exit 2; }

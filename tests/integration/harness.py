@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-AUGUR_BIN = os.environ.get("AUGUR_BIN", "build/proxy/augur")
+AUGUR_BIN = os.environ.get("AUGUR_BIN", "build/app/augur")
 MOCK_BIN = os.environ.get("MOCK_BIN", "build/loadtest/mock/augur-mock-upstream")
 STARTUP_TIMEOUT = 30.0
 DEADLINE = 90.0  # for waits on eventual state: generous, the machine may be busy compiling

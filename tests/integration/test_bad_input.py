@@ -205,7 +205,7 @@ class BadTrieFiles(IntegrationTest):
                 "root", by_index=f'{{"1": {PREDICTION}}}')))
             augur = self.own(Augur(config([upstream], f'prediction: {{ trie_file: "{good}" }}\n')))
             # A served request first: augur prints its ready line before it installs its signal
-            # handler, and a SIGHUP in between would kill it (a race noted for proxy/server.cpp).
+            # handler, and a SIGHUP in between would kill it (a race noted for proxy/server/server.cpp).
             request(augur.port, "POST", "/v1/chat/completions", chat_body())
             augur.rewrite_config(config([upstream], f'prediction: {{ trie_file: "{bad}" }}\n'))
             augur.signal(signal.SIGHUP)

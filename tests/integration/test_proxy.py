@@ -236,7 +236,7 @@ class KeepAlive(IntegrationTest):
 
 class EndOfStream(IntegrationTest):
     """A read that drains a socket makes augur's next read on it wait for epoll without trying
-    first (proxy/socket_read.hpp). The one thing epoll does not report again is an end of stream
+    first (proxy/net/socket_read.hpp). The one thing epoll does not report again is an end of stream
     that came in with the bytes of that read: these peers send their last bytes and their close
     together, and the timeouts are long, so a close augur overlooked would show as a hang."""
 

@@ -16,11 +16,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-config::Config learning_config() {
-  config::Config cfg;
-  cfg.learning.rebuild_runs = 1;
-  cfg.learning.rebuild_interval = std::chrono::hours(1);
-  cfg.learning.queue_capacity = 1024;
+LearnerOptions learning_config() {
+  LearnerOptions cfg;
+  cfg.rebuild_runs = 1;
+  cfg.rebuild_interval = std::chrono::hours(1);
+  cfg.queue_capacity = 1024;
   return cfg;
 }
 
@@ -75,16 +75,6 @@ std::filesystem::path temp_file(const char* name) {
 
 }  // namespace
 
-TEST_CASE("the config's learning defaults are the builder's documented defaults") {
-  const config::Learning c;
-  const trie::BuilderLimits l = trie::default_limits();
-  CHECK(std::chrono::duration_cast<std::chrono::milliseconds>(c.half_life) == l.half_life);
-  CHECK(c.max_paths == l.max_paths);
-  CHECK(c.max_call_indices == l.max_call_indices);
-  CHECK(c.min_path_samples == l.min_path_samples);
-  CHECK(c.max_new_paths_per_run == l.max_new_paths_per_run);
-}
-
 TEST_CASE("closed runs are learned and the rebuilt trie is published") {
   Published out;
   Learner l(learning_config(), out.sink());
@@ -124,7 +114,7 @@ TEST_CASE("the error of what was injected is measured per hint and source") {
 
 TEST_CASE("a full queue drops and counts instead of blocking") {
   auto cfg = learning_config();
-  cfg.learning.queue_capacity = 2;
+  cfg.queue_capacity = 2;
   Learner l(cfg, {});
   int accepted = 0;
   for (int i = 0; i < 5; ++i) {
@@ -174,11 +164,11 @@ TEST_CASE("a corrupt snapshot is moved aside and learning starts empty") {
 
 TEST_CASE("distinct paths from a misbehaving client stay within the bounds; stats say so") {
   auto cfg = learning_config();
-  cfg.learning.rebuild_runs = 0;
-  cfg.learning.rebuild_interval = std::chrono::milliseconds(1);
-  cfg.learning.queue_capacity = 4096;
-  cfg.learning.max_paths = 4;
-  cfg.learning.min_path_samples = 2;
+  cfg.rebuild_runs = 0;
+  cfg.rebuild_interval = std::chrono::milliseconds(1);
+  cfg.queue_capacity = 4096;
+  cfg.limits.max_paths = 4;
+  cfg.limits.min_path_samples = 2;
   Published out;
   Learner l(cfg, out.sink());
   for (int r = 0; r < 5; ++r) submit_run(l, "real" + std::to_string(r), 1'000'000 + r * 10'000);

@@ -1,5 +1,5 @@
 // parse_redis_url: what `store.url` accepts, and that every rejection says what is wrong.
-#include "learning/store/redis_url.hpp"
+#include "common/redis_url.hpp"
 
 #include <doctest/doctest.h>
 

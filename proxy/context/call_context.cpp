@@ -1,0 +1,451 @@
+// Request-context extraction and the live run table. Header parsing is deliberately forgiving (a
+// bad context header must never fail an agent's LLM call) but strict about what it keeps: ids and
+// names are bounded and limited to printable ASCII before they are stored or forwarded.
+#include "proxy/context/call_context.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <list>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include "common/printable.hpp"
+
+namespace augur::proxy {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// NAT's prefix id is "{run}-d{depth}"; the depth would split one run into one run per stack depth.
+std::string_view drop_depth_suffix(std::string_view id) {
+  std::size_t pos = id.rfind("-d");
+  if (pos == std::string_view::npos || pos + 2 == id.size()) return id;
+  for (std::size_t i = pos + 2; i < id.size(); ++i) {
+    if (id[i] < '0' || id[i] > '9') return id;
+  }
+  return id.substr(0, pos);
+}
+
+std::optional<std::uint32_t> parse_call_index(std::string_view v) {
+  v = trim(v);
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > kMaxCallIndex) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint32_t>(n);
+}
+
+void add_name(std::vector<std::string>& path, std::string_view raw) {
+  if (path.size() >= kMaxPathNames) return;
+  std::string name = sanitize_token(raw, kMaxNameBytes);
+  if (!name.empty()) path.push_back(std::move(name));
+}
+
+bool parse_path_array(std::string_view value, std::vector<std::string>& path) {
+  namespace dom = simdjson::dom;
+  thread_local dom::parser parser;
+  dom::element doc;
+  dom::array arr;
+  if (parser.parse(value.data(), value.size(), true).get(doc) != simdjson::SUCCESS ||
+      doc.get_array().get(arr) != simdjson::SUCCESS) {
+    return false;
+  }
+  std::vector<std::string> out;
+  for (dom::element e : arr) {
+    std::string_view s;
+    if (e.get_string().get(s) != simdjson::SUCCESS) return false;
+    add_name(out, s);
+  }
+  path = std::move(out);
+  return true;
+}
+
+// Names cannot contain control characters after sanitize_token, so the unit separator makes the
+// joined key unambiguous. Built in a per-thread buffer: only a path new to its run stores a copy.
+std::string_view path_key(std::span<const std::string> path) {
+  thread_local std::string key;
+  key.clear();
+  if (key.capacity() > 64 * 1024) key.shrink_to_fit();
+  for (const auto& name : path) {
+    key += name;
+    key += '\x1f';
+  }
+  return key;
+}
+
+// Lets the per-path map be searched with a string_view (no key string per lookup).
+struct ViewHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+std::uint32_t saturating_inc(std::uint32_t v) { return v == UINT32_MAX ? v : v + 1; }
+
+}  // namespace
+
+std::string sanitize_token(std::string_view raw, std::size_t max_bytes) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  raw = trim(raw);
+  // The usual id or name: printable and short enough, so it is kept as it is (one copy).
+  if (raw.size() <= max_bytes && printable_ascii(raw)) return std::string(raw);
+  std::string out;
+  out.reserve(std::min(raw.size(), max_bytes));
+  for (unsigned char c : raw) {
+    const bool plain = c >= 0x20 && c <= 0x7E;
+    if (out.size() + (plain ? 1 : 3) > max_bytes) break;
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  // Cutting may expose inner blanks at the end; keep the "trimmed" promise.
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+std::vector<std::string> parse_function_path(std::string_view value) {
+  std::vector<std::string> path;
+  value = trim(value);
+  if (value.empty()) return path;
+  path.reserve(std::min<std::size_t>(
+      kMaxPathNames, 1 + static_cast<std::size_t>(std::count(value.begin(), value.end(), '/'))));
+  // A value that merely starts with '[' but is not an array of strings is read as a slash path, so
+  // odd names still give a stable (if odd) path rather than collapsing to root.
+  if (value.front() == '[' && parse_path_array(value, path)) return path;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t slash = value.find('/', start);
+    if (slash == std::string_view::npos) slash = value.size();
+    add_name(path, value.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return path;
+}
+
+std::string generate_run_id() {
+  // Random per process (replicas must not collide in shared Redis run records), counter per call.
+  static const std::uint64_t process_tag = [] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }();
+  static std::atomic<std::uint64_t> counter{0};
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "augur-%016llx-%llx",
+                        static_cast<unsigned long long>(process_tag),
+                        static_cast<unsigned long long>(counter.fetch_add(1)) + 1);
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
+  // The context headers' first values, found in one pass over the fields (every one starts with
+  // "x-"), not one lookup per name.
+  enum Slot {
+    nat_run_id,
+    prefix_id,
+    dynamo_session_id,
+    dynamo_parent,
+    claude_session,
+    claude_agent,
+    claude_parent,
+    codex_thread,
+    codex_parent,
+    opencode_session,
+    opencode_parent,
+    function_path,
+    call_index,
+    run_end,
+    session_final,
+    slots
+  };
+  static constexpr std::string_view kNames[slots] = {"x-nat-run-id",
+                                                     "x-prefix-id",
+                                                     "x-dynamo-session-id",
+                                                     "x-dynamo-parent-session-id",
+                                                     "x-claude-code-session-id",
+                                                     "x-claude-code-agent-id",
+                                                     "x-claude-code-parent-agent-id",
+                                                     "thread-id",
+                                                     "x-codex-parent-thread-id",
+                                                     "x-session-id",
+                                                     "x-parent-session-id",
+                                                     "x-nat-function-path",
+                                                     "x-nat-call-index",
+                                                     "x-nat-run-end",
+                                                     "x-dynamo-session-final"};
+  // The slot of a context header name (-1: not one), by length first: most names of other
+  // lengths cost one switch.
+  const auto slot_of = [](std::string_view name) -> int {
+    const auto is = [&](std::string_view lower) { return token_equals_lower(name, lower); };
+    switch (name.size()) {
+      case 9:
+        return is(kNames[codex_thread]) ? codex_thread : -1;
+      case 11:
+        return is(kNames[prefix_id]) ? prefix_id : -1;
+      case 12:
+        return is(kNames[nat_run_id])         ? nat_run_id
+               : is(kNames[opencode_session]) ? opencode_session
+                                              : -1;
+      case 13:
+        return is(kNames[run_end]) ? run_end : -1;
+      case 16:
+        return is(kNames[call_index]) ? call_index : -1;
+      case 19:
+        return is(kNames[dynamo_session_id]) ? dynamo_session_id
+               : is(kNames[opencode_parent]) ? opencode_parent
+               : is(kNames[function_path])   ? function_path
+                                             : -1;
+      case 22:
+        return is(kNames[claude_agent])    ? claude_agent
+               : is(kNames[session_final]) ? session_final
+                                           : -1;
+      case 24:
+        return is(kNames[claude_session]) ? claude_session
+               : is(kNames[codex_parent]) ? codex_parent
+                                          : -1;
+      case 26:
+        return is(kNames[dynamo_parent]) ? dynamo_parent : -1;
+      case 29:
+        return is(kNames[claude_parent]) ? claude_parent : -1;
+      default:
+        return -1;
+    }
+  };
+  // Values as Dynamo reads them: trimmed, and an empty one is absent. The first field of a name
+  // counts.
+  std::string_view found[slots] = {};
+  headers.for_each([&](auto, std::string_view name, std::string_view value) {
+    const int i = slot_of(name);
+    if (i >= 0 && found[i].empty()) found[i] = trim(value);
+  });
+  // Dynamo's parse_bool_opt: 1, true, on, yes (any case) are true; anything else is not.
+  const auto is_true = [](std::string_view v) {
+    return v == "1" || ascii_iequals(v, "true") || ascii_iequals(v, "on") ||
+           ascii_iequals(v, "yes");
+  };
+  const auto id_of = [](std::string_view raw) { return sanitize_token(raw, kMaxRunIdBytes); };
+
+  ClientContext ctx;
+  // The run and parent as Dynamo's agents.rs maps the session headers (first match wins).
+  std::string_view run, parent;
+  if (!found[nat_run_id].empty() || !found[prefix_id].empty()) {
+    run = !found[nat_run_id].empty() ? found[nat_run_id] : found[prefix_id];
+    parent = found[dynamo_parent];
+  } else if (!found[dynamo_session_id].empty()) {
+    run = found[dynamo_session_id];
+    parent = found[dynamo_parent];
+  } else if (!found[claude_session].empty()) {
+    const std::string_view root = found[claude_session];
+    run = !found[claude_agent].empty() ? found[claude_agent] : root;
+    // A sub-agent (agent id apart from the session): its parent header, else the root session.
+    if (run != root) parent = !found[claude_parent].empty() ? found[claude_parent] : root;
+  } else if (!found[codex_thread].empty()) {
+    run = found[codex_thread];
+    parent = found[codex_parent];
+  } else if (!found[opencode_session].empty()) {
+    run = found[opencode_session];
+    parent = found[opencode_parent];
+  }
+  if (!run.empty()) {
+    if (std::string id = id_of(run); !id.empty()) ctx.run_id = std::move(id);
+  }
+  if (ctx.run_id && !parent.empty() && parent != run) ctx.parent_id = id_of(parent);
+  if (!ctx.run_id && !info.nvext_prefix_id.empty()) {
+    std::string id = sanitize_token(drop_depth_suffix(trim(info.nvext_prefix_id)), kMaxRunIdBytes);
+    if (!id.empty()) ctx.run_id = std::move(id);
+  }
+  if (!found[function_path].empty()) ctx.path = parse_function_path(found[function_path]);
+  if (!found[call_index].empty()) ctx.call_index = parse_call_index(found[call_index]);
+  ctx.run_end = is_true(found[run_end]) || is_true(found[session_final]);
+  return ctx;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RunTable
+
+namespace {
+struct RunState {
+  std::string id;
+  std::size_t id_hash = 0;
+  Clock::time_point last_seen;
+  std::uint32_t calls = 0;
+  std::unordered_map<std::string, std::uint32_t, ViewHash, std::equal_to<>>
+      per_path;  // path_key -> calls so far
+};
+// An index key: a view of a run id with its hash, so a lookup does not hash the id again.
+struct HashedId {
+  std::string_view id;
+  std::size_t hash;
+  bool operator==(const HashedId& o) const { return hash == o.hash && id == o.id; }
+};
+struct HashedIdHash {
+  std::size_t operator()(const HashedId& k) const noexcept { return k.hash; }
+};
+
+std::size_t hash_id(std::string_view run_id) { return std::hash<std::string_view>{}(run_id); }
+}  // namespace
+
+struct RunTable::Shard {
+  mutable std::mutex mu;
+  std::list<RunState>
+      lru;  // front = most recently used; list nodes never move, so views stay valid
+  std::unordered_map<HashedId, std::list<RunState>::iterator, HashedIdHash>
+      index;  // keys view RunState::id
+  std::uint64_t evicted = 0;
+
+  void erase(std::list<RunState>::iterator it) {
+    index.erase(HashedId{it->id, it->id_hash});
+    lru.erase(it);
+  }
+};
+
+RunTable::RunTable(std::size_t max_runs, Clock::duration idle_timeout, std::size_t shards)
+    : idle_timeout_(idle_timeout) {
+  max_runs = std::max<std::size_t>(max_runs, 1);
+  // More shards than runs would make the bound meaningless (each shard holds at least one run).
+  shards = std::clamp<std::size_t>(shards, 1, max_runs);
+  per_shard_cap_ = (max_runs + shards - 1) / shards;
+  shards_.reserve(shards);
+  for (std::size_t i = 0; i < shards; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+RunTable::~RunTable() = default;
+
+RunTable::Shard& RunTable::shard_for(std::size_t run_hash) const {
+  return *shards_[run_hash % shards_.size()];
+}
+
+RunTable::Assignment RunTable::record_call(std::string_view run_id,
+                                           std::span<const std::string> path,
+                                           std::optional<std::uint32_t> index_override,
+                                           bool run_end, Clock::time_point now) {
+  const std::string_view key = path_key(path);  // built outside the lock
+  const HashedId hashed{run_id, hash_id(run_id)};
+  Shard& shard = shard_for(hashed.hash);
+  std::lock_guard lock(shard.mu);
+
+  auto found = shard.index.find(hashed);
+  if (found == shard.index.end()) {
+    if (run_end)
+      return {index_override.value_or(1), 1};  // first call is also the last: keep nothing
+    if (shard.lru.size() >= per_shard_cap_) {
+      shard.erase(std::prev(shard.lru.end()));
+      ++shard.evicted;
+    }
+    shard.lru.emplace_front();
+    RunState& fresh = shard.lru.front();
+    fresh.id.assign(run_id);
+    fresh.id_hash = hashed.hash;
+    found = shard.index.emplace(HashedId{fresh.id, fresh.id_hash}, shard.lru.begin()).first;
+  } else if (found->second != shard.lru.begin()) {
+    shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
+  }
+  RunState& run = *found->second;
+  run.last_seen = now;
+  run.calls = saturating_inc(run.calls);
+
+  Assignment a{index_override.value_or(1), run.calls};
+  if (auto it = run.per_path.find(key); it != run.per_path.end()) {
+    it->second = index_override ? *index_override : saturating_inc(it->second);
+    a.call_index = it->second;
+  } else if (run.per_path.size() < kMaxPathsPerRun) {
+    run.per_path.emplace(std::string(key), a.call_index);
+  }
+  if (run_end) shard.erase(found->second);
+  return a;
+}
+
+void RunTable::touch(std::string_view run_id, Clock::time_point now) {
+  const HashedId hashed{run_id, hash_id(run_id)};
+  Shard& shard = shard_for(hashed.hash);
+  std::lock_guard lock(shard.mu);
+  auto found = shard.index.find(hashed);
+  if (found == shard.index.end()) return;
+  found->second->last_seen = std::max(found->second->last_seen, now);
+  shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
+}
+
+void RunTable::forget(std::string_view run_id) {
+  const HashedId hashed{run_id, hash_id(run_id)};
+  Shard& shard = shard_for(hashed.hash);
+  std::lock_guard lock(shard.mu);
+  if (auto found = shard.index.find(hashed); found != shard.index.end()) shard.erase(found->second);
+}
+
+std::vector<std::string> RunTable::expire(Clock::time_point now) {
+  std::vector<std::string> expired;
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    std::lock_guard lock(shard.mu);
+    // The list is in last-use order, so the idle runs are a suffix. Concurrent callers may pass
+    // slightly out-of-order `now`s; a run that lands out of place is caught by a later sweep.
+    while (!shard.lru.empty() && now - shard.lru.back().last_seen >= idle_timeout_) {
+      auto last = std::prev(shard.lru.end());
+      // Before the move: the index key is a view of this string.
+      shard.index.erase(HashedId{last->id, last->id_hash});
+      expired.push_back(std::move(last->id));
+      shard.lru.erase(last);
+    }
+  }
+  return expired;
+}
+
+std::size_t RunTable::size() const {
+  std::size_t n = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    n += shard->lru.size();
+  }
+  return n;
+}
+
+std::uint64_t RunTable::evicted() const {
+  std::uint64_t n = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    n += shard->evicted;
+  }
+  return n;
+}
+
+CallContext extract_context(const RequestHead& headers, const RequestInfo& info, RunTable& runs,
+                            Clock::time_point now) {
+  ClientContext client = parse_client_context(headers, info);
+  CallContext ctx;
+  ctx.path = std::move(client.path);
+  ctx.run_end = client.run_end;
+  ctx.client_final = client.run_end;
+  ctx.parent_id = std::move(client.parent_id);
+  if (!client.run_id) {
+    // A call with no run id is a run of its own: one call, already over.
+    ctx.run_id = generate_run_id();
+    ctx.run_id_from_client = false;
+    ctx.call_index = client.call_index.value_or(1);
+    ctx.calls_in_run = 1;
+    ctx.run_end = true;
+    return ctx;
+  }
+  ctx.run_id = std::move(*client.run_id);
+  ctx.run_id_from_client = true;
+  RunTable::Assignment a =
+      runs.record_call(ctx.run_id, ctx.path, client.call_index, ctx.run_end, now);
+  ctx.call_index = a.call_index;
+  ctx.calls_in_run = a.calls_in_run;
+  return ctx;
+}
+
+}  // namespace augur::proxy

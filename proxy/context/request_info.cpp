@@ -1,0 +1,150 @@
+// simdjson adapter for RequestInfo: one validating DOM parse of the request body, then a handful of
+// key lookups. The DOM parser (not On Demand) is used on purpose: it checks the whole document, so
+// `json == true` guarantees the nvext splice in inject.cpp works on well-formed JSON.
+#include "proxy/context/request_info.hpp"
+
+#include <simdjson.h>
+
+#include <limits>
+#include <new>
+
+namespace augur::proxy {
+namespace {
+
+namespace dom = simdjson::dom;
+
+// Parsers keep their buffers between documents, which is what makes reuse cheap; a thread keeps one
+// sized for ordinary requests, and rare huge bodies get a throw-away parser so a single long prompt
+// does not pin tens of MB per io thread for the life of the process.
+constexpr std::size_t kReusableParserLimit = 1u << 20;
+
+std::optional<std::int64_t> as_int(dom::element e) {
+  std::int64_t i = 0;
+  if (e.get_int64().get(i) == simdjson::SUCCESS) return i;
+  std::uint64_t u = 0;
+  if (e.get_uint64().get(u) == simdjson::SUCCESS) return std::numeric_limits<std::int64_t>::max();
+  double d = 0;
+  // Some clients send 256.0; accept integral doubles in range, nothing else.
+  if (e.get_double().get(d) == simdjson::SUCCESS && d >= -9.0e18 && d <= 9.0e18 &&
+      d == static_cast<double>(static_cast<std::int64_t>(d))) {
+    return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+// One pass over the top-level members (a lookup per key would rescan the object each time). The
+// first occurrence of a duplicated key wins, as a lookup would have it.
+void read_fields(dom::object root, RequestInfo& info) {
+  enum : unsigned {
+    model = 1,
+    max_completion = 2,
+    max = 4,
+    stream = 8,
+    options = 16,
+    messages = 32,
+    tools = 64,
+    nvext = 128
+  };
+  unsigned seen = 0;
+  std::optional<std::int64_t> max_completion_tokens, max_tokens;
+  const auto first = [&seen](unsigned bit) {
+    const bool was = seen & bit;
+    seen |= bit;
+    return !was;
+  };
+  std::string_view s;
+  bool b = false;
+  dom::array arr;
+  dom::object obj;
+  bool nvext_key = false;
+  for (const dom::key_value_pair field : root) {
+    const std::string_view key = field.key;
+    const dom::element e = field.value;
+    if (key == "model") {
+      if (first(model) && e.get_string().get(s) == simdjson::SUCCESS) info.model.assign(s);
+    } else if (key == "max_completion_tokens") {
+      if (first(max_completion)) max_completion_tokens = as_int(e);
+    } else if (key == "max_tokens") {
+      if (first(max)) max_tokens = as_int(e);
+    } else if (key == "stream") {
+      if (first(stream) && e.get_bool().get(b) == simdjson::SUCCESS) info.stream = b;
+    } else if (key == "stream_options") {
+      if (first(options) && e.get_object().get(obj) == simdjson::SUCCESS &&
+          obj["include_usage"].get_bool().get(b) == simdjson::SUCCESS) {
+        info.include_usage = b;
+      }
+    } else if (key == "messages") {
+      if (first(messages) && e.get_array().get(arr) == simdjson::SUCCESS) {
+        info.message_count = arr.size();
+      }
+    } else if (key == "tools") {
+      if (first(tools) && e.get_array().get(arr) == simdjson::SUCCESS) {
+        info.has_tools = arr.begin() != arr.end();
+      }
+    } else if (key == "nvext") {
+      nvext_key = true;
+      if (!first(nvext) || e.get_object().get(obj) != simdjson::SUCCESS) continue;
+      info.has_nvext = true;
+      dom::object hints;
+      dom::element id;
+      if (obj["agent_hints"].get_object().get(hints) == simdjson::SUCCESS &&
+          hints["prefix_id"].get(id) == simdjson::SUCCESS &&
+          id.get_string().get(s) == simdjson::SUCCESS) {
+        info.nvext_prefix_id.assign(s);
+      }
+    }
+  }
+  info.max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
+  info.no_nvext_key = !nvext_key;
+}
+
+RequestInfo parse_with(dom::parser& parser, std::string_view body) {
+  RequestInfo info;
+  dom::element doc;
+  // realloc_if_needed: copies into a padded buffer (simdjson reads up to 64 bytes past the end).
+  if (parser.parse(body.data(), body.size(), true).get(doc) != simdjson::SUCCESS) return info;
+  dom::object root;
+  if (doc.get_object().get(root) != simdjson::SUCCESS) return info;
+  info.json = true;
+  read_fields(root, info);
+  return info;
+}
+
+}  // namespace
+
+RequestInfo parse_request_body(std::string_view body) {
+  // simdjson rejects an empty document itself, but skipping it avoids touching the parser at all
+  // for the common GET / empty-body case.
+  if (body.empty()) return {};
+  try {
+    if (body.size() > kReusableParserLimit) {
+      dom::parser once;
+      return parse_with(once, body);
+    }
+    thread_local dom::parser parser;
+    return parse_with(parser, body);
+  } catch (const std::bad_alloc&) {
+    // Only allocation can throw here (all lookups use error codes): treat as "not JSON" so the
+    // request is forwarded untouched rather than failed.
+    return {};
+  }
+}
+
+Dialect dialect_of(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  const auto ends_with = [&](std::string_view tail) {
+    return path.size() >= tail.size() && path.substr(path.size() - tail.size()) == tail;
+  };
+  if (ends_with("/chat/completions")) return Dialect::chat_completions;
+  if (ends_with("/v1/completions") || path == "/completions") return Dialect::completions;
+  if (ends_with("/v1/responses") || path == "/responses") return Dialect::responses;
+  if (ends_with("/v1/messages") || path == "/messages") return Dialect::messages;
+  return Dialect::none;
+}
+
+bool is_llm_call(bool post, std::string_view target, const RequestInfo& info) {
+  return post && info.json && dialect_of(target) != Dialect::none;
+}
+
+}  // namespace augur::proxy

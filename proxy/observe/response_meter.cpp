@@ -1,0 +1,265 @@
+#include "proxy/observe/response_meter.hpp"
+
+#include <bit>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace augur::proxy {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+constexpr std::uint8_t overflowed = 0xff;  // token_len_ when the string is not a key we want
+
+// The first '"' (or, when kBackslash, '"' or '\\') at or after p, or end: the bytes the lexer
+// stops at, found 16 at a time instead of one per trip through the state switch. Most JSON
+// strings and gaps are a few bytes long, where a memchr call costs more than the whole scan. Each
+// call looks at every byte before its answer once and the caller moves past the answer, so the
+// work stays linear however many escapes a string holds.
+template <bool kBackslash>
+const char* find_stop(const char* p, const char* const end) noexcept {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (; end - p >= 16; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hit = _mm_cmpeq_epi8(v, quote);
+    if constexpr (kBackslash) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, backslash));
+    if (const int mask = _mm_movemask_epi8(hit); mask != 0)
+      return p + std::countr_zero(static_cast<unsigned>(mask));
+  }
+#endif
+  for (; p < end; ++p) {
+    if (*p == '"' || (kBackslash && *p == '\\')) return p;
+  }
+  return end;
+}
+
+}  // namespace
+
+ResponseMeter::Key ResponseMeter::key_of(std::string_view s) noexcept {
+  if (s == "content") return Key::content;
+  if (s == "text") return Key::text;
+  if (s == "completion_tokens") return Key::completion_tokens;
+  return Key::none;
+}
+
+bool ResponseMeter::feed(std::string_view piece) {
+  if (!stream_) {
+    find_usage(piece);
+    return false;
+  }
+  const std::uint64_t deltas_before = deltas_;
+  lex(piece);
+  return deltas_before == 0 && deltas_ > 0;
+}
+
+namespace {
+
+constexpr std::string_view kUsageKey = "\"completion_tokens\"";
+
+// Where kUsageKey next occurs in [p, end), or end. Quotes are too common to anchor on alone
+// (string_view::find stops at each one): 16 positions at a time are tested on the key's first two
+// and last two bytes at once, and only those candidates are compared whole.
+const char* find_key(const char* p, const char* const end) noexcept {
+  constexpr std::size_t n = kUsageKey.size();
+#if defined(__SSE2__)
+  const __m128i first = _mm_set1_epi8(kUsageKey[0]), second = _mm_set1_epi8(kUsageKey[1]);
+  const __m128i penult = _mm_set1_epi8(kUsageKey[n - 2]), last = _mm_set1_epi8(kUsageKey[n - 1]);
+  const auto at = [](const char* q) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  };
+  for (; end - p >= static_cast<std::ptrdiff_t>(n + 15); p += 16) {
+    const __m128i hit = _mm_and_si128(
+        _mm_and_si128(_mm_cmpeq_epi8(at(p), first), _mm_cmpeq_epi8(at(p + 1), second)),
+        _mm_and_si128(_mm_cmpeq_epi8(at(p + n - 2), penult), _mm_cmpeq_epi8(at(p + n - 1), last)));
+    for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hit)); mask != 0; mask &= mask - 1) {
+      const char* const q = p + std::countr_zero(mask);
+      if (std::memcmp(q + 2, kUsageKey.data() + 2, n - 4) == 0) return q;
+    }
+  }
+#endif
+  for (; end - p >= static_cast<std::ptrdiff_t>(n); ++p) {
+    if (*p == kUsageKey[0] && std::memcmp(p, kUsageKey.data(), n) == 0) return p;
+  }
+  return end;
+}
+
+}  // namespace
+
+bool ResponseMeter::read_usage(const char* begin, const char* key, const char* end,
+                               std::string_view before) {
+  // An odd run of backslashes escapes the quote: the name is inside a string then.
+  std::size_t backslashes = 0;
+  for (const char* q = key; q > begin && q[-1] == '\\'; --q) ++backslashes;
+  if (key - begin == static_cast<std::ptrdiff_t>(backslashes)) {
+    for (auto it = before.rbegin(); it != before.rend() && *it == '\\'; ++it) ++backslashes;
+  }
+  if (backslashes % 2 != 0) return true;
+  const char* p = key + kUsageKey.size();
+  while (p < end && is_space(*p)) ++p;
+  if (p == end) return false;
+  if (*p != ':') return true;
+  ++p;
+  while (p < end && is_space(*p)) ++p;
+  std::uint64_t number = 0;
+  const char* const digits = p;
+  for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+    if (number < (std::uint64_t{1} << 52)) number = number * 10 + static_cast<unsigned>(*p - '0');
+  }
+  if (p == end) return false;  // the number (or what precedes it) may go on in the next piece
+  if (p != digits) usage_ = number;
+  return true;
+}
+
+void ResponseMeter::find_usage(std::string_view piece) {
+  const std::string_view carried(carry_, carry_len_);
+  // Keys that start in the carried bytes: searched in carried bytes + the piece's first bytes. A
+  // key the previous piece already read whole is read again with the same result.
+  if (carry_len_ > 0) {
+    char window[2 * kCarry];
+    const std::size_t head = std::min(piece.size(), kCarry);
+    std::memcpy(window, carry_, carry_len_);
+    std::memcpy(window + carry_len_, piece.data(), head);
+    const std::string_view w(window, carry_len_ + head);
+    const char* const w_end = w.data() + w.size();
+    for (const char* k = find_key(w.data(), w_end); k < w.data() + carry_len_;
+         k = find_key(k + 1, w_end)) {
+      read_usage(w.data(), k, w_end, {});
+    }
+  }
+  const char* const end = piece.data() + piece.size();
+  for (const char* k = find_key(piece.data(), end); k != end; k = find_key(k + 1, end)) {
+    read_usage(piece.data(), k, end, carried);
+  }
+  // Keep the last kCarry bytes of carried + piece.
+  if (piece.size() >= kCarry) {
+    std::memcpy(carry_, piece.data() + piece.size() - kCarry, kCarry);
+    carry_len_ = kCarry;
+  } else {
+    const std::size_t keep = std::min<std::size_t>(carry_len_, kCarry - piece.size());
+    std::memmove(carry_, carry_ + carry_len_ - keep, keep);
+    std::memcpy(carry_ + keep, piece.data(), piece.size());
+    carry_len_ = static_cast<std::uint8_t>(keep + piece.size());
+  }
+}
+
+void ResponseMeter::lex(std::string_view piece) {
+  const char* p = piece.data();
+  const char* const end = p + piece.size();
+  while (p < end) {
+    const char c = *p;
+    switch (state_) {
+      case State::out:
+        // Outside strings only a quote matters: skip to it.
+        p = find_stop<false>(p, end);
+        if (p == end) continue;
+        ++p;
+        state_ = State::in_string;
+        escape_ = false;
+        token_len_ = 0;
+        continue;
+      case State::in_string: {
+        if (escape_) {
+          escape_ = false;
+          token_len_ = overflowed;  // keys we look for have no escapes
+          ++p;
+          continue;
+        }
+        // Plain content up to the next quote or backslash, in one step.
+        const char* const stop = find_stop<true>(p, end);
+        const auto n = static_cast<std::size_t>(stop - p);
+        if (stop != end && *stop == '"') {
+          // The string ends in this piece: a key held whole in it needs no copy.
+          if (token_len_ == 0) {
+            last_string_ = key_of({p, n});
+          } else if (token_len_ != overflowed && token_len_ + n <= sizeof token_) {
+            std::memcpy(token_ + token_len_, p, n);
+            last_string_ = key_of({token_, token_len_ + n});
+          } else {
+            last_string_ = Key::none;
+          }
+          state_ = State::after_key;
+          p = stop + 1;
+          continue;
+        }
+        if (token_len_ != overflowed) {
+          if (token_len_ + n <= sizeof token_) {
+            std::memcpy(token_ + token_len_, p, n);
+            token_len_ = static_cast<std::uint8_t>(token_len_ + n);
+          } else {
+            token_len_ = overflowed;
+          }
+        }
+        p = stop;
+        if (p != end) {  // a backslash
+          escape_ = true;
+          ++p;
+        }
+        continue;
+      }
+      case State::after_key:
+        if (is_space(c)) {
+          ++p;
+        } else if (c == ':' && last_string_ != Key::none) {
+          state_ = State::value;
+          key_ = last_string_;
+          value_started_ = false;
+          in_number_ = false;
+          number_ = 0;
+          ++p;
+        } else {
+          state_ = State::out;  // not a key we want (or not a key): reread c outside strings
+        }
+        continue;
+      case State::value:
+        if (key_ == Key::completion_tokens) {
+          if (c >= '0' && c <= '9') {
+            if (number_ < (std::uint64_t{1} << 52)) number_ = number_ * 10 + (c - '0');
+            in_number_ = true;
+            ++p;
+          } else if (is_space(c) && !in_number_) {
+            ++p;
+          } else {
+            if (in_number_) usage_ = number_;
+            state_ = State::out;
+          }
+          continue;
+        }
+        // "content" / "text": a non-empty string value is one delta.
+        if (!value_started_) {
+          if (is_space(c)) {
+            ++p;
+          } else if (c == '"') {
+            value_started_ = true;
+            ++p;
+          } else {
+            state_ = State::out;  // null, a number, an array...
+          }
+          continue;
+        }
+        if (c == '"') {
+          state_ = State::out;  // ""
+          ++p;
+          continue;
+        }
+        if (stream_) ++deltas_;
+        state_ = State::in_string;  // skip the rest of the value as an ordinary string
+        escape_ = false;
+        token_len_ = overflowed;
+        continue;  // reread c inside the string (it may be a backslash)
+    }
+  }
+}
+
+std::optional<std::uint64_t> ResponseMeter::output_tokens() const {
+  if (usage_) return usage_;
+  if (stream_ && deltas_ > 0) return deltas_;
+  return std::nullopt;
+}
+
+}  // namespace augur::proxy
