@@ -151,96 +151,85 @@ std::string generate_run_id() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
-  // The context headers' first values, found in one pass over the fields (every one starts with
-  // "x-"), not one lookup per name.
-  enum Slot {
-    nat_run_id,
-    prefix_id,
-    dynamo_session_id,
-    dynamo_parent,
-    claude_session,
-    claude_agent,
-    claude_parent,
-    codex_thread,
-    codex_parent,
-    opencode_session,
-    opencode_parent,
-    function_path,
-    call_index,
-    run_end,
-    session_final,
-    slots
-  };
-  static constexpr std::string_view kNames[slots] = {"x-nat-run-id",
-                                                     "x-prefix-id",
-                                                     "x-dynamo-session-id",
-                                                     "x-dynamo-parent-session-id",
-                                                     "x-claude-code-session-id",
-                                                     "x-claude-code-agent-id",
-                                                     "x-claude-code-parent-agent-id",
-                                                     "thread-id",
-                                                     "x-codex-parent-thread-id",
-                                                     "x-session-id",
-                                                     "x-parent-session-id",
-                                                     "x-nat-function-path",
-                                                     "x-nat-call-index",
-                                                     "x-nat-run-end",
-                                                     "x-dynamo-session-final"};
-  // The slot of a context header name (-1: not one), by length first: most names of other
-  // lengths cost one switch.
-  const auto slot_of = [](std::string_view name) -> int {
-    const auto is = [&](std::string_view lower) { return token_equals_lower(name, lower); };
-    switch (name.size()) {
-      case 9:
-        return is(kNames[codex_thread]) ? codex_thread : -1;
-      case 11:
-        return is(kNames[prefix_id]) ? prefix_id : -1;
-      case 12:
-        return is(kNames[nat_run_id])         ? nat_run_id
-               : is(kNames[opencode_session]) ? opencode_session
-                                              : -1;
-      case 13:
-        return is(kNames[run_end]) ? run_end : -1;
-      case 16:
-        return is(kNames[call_index]) ? call_index : -1;
-      case 19:
-        return is(kNames[dynamo_session_id]) ? dynamo_session_id
-               : is(kNames[opencode_parent]) ? opencode_parent
-               : is(kNames[function_path])   ? function_path
-                                             : -1;
-      case 22:
-        return is(kNames[claude_agent])    ? claude_agent
-               : is(kNames[session_final]) ? session_final
-                                           : -1;
-      case 24:
-        return is(kNames[claude_session]) ? claude_session
-               : is(kNames[codex_parent]) ? codex_parent
-                                          : -1;
-      case 26:
-        return is(kNames[dynamo_parent]) ? dynamo_parent : -1;
-      case 29:
-        return is(kNames[claude_parent]) ? claude_parent : -1;
-      default:
-        return -1;
-    }
-  };
-  // Values as Dynamo reads them: trimmed, and an empty one is absent. The first field of a name
-  // counts.
-  std::string_view found[slots] = {};
-  headers.for_each([&](auto, std::string_view name, std::string_view value) {
-    const int i = slot_of(name);
-    if (i >= 0 && found[i].empty()) found[i] = trim(value);
-  });
-  // Dynamo's parse_bool_opt: 1, true, on, yes (any case) are true; anything else is not.
-  const auto is_true = [](std::string_view v) {
-    return v == "1" || ascii_iequals(v, "true") || ascii_iequals(v, "on") ||
-           ascii_iequals(v, "yes");
-  };
-  const auto id_of = [](std::string_view raw) { return sanitize_token(raw, kMaxRunIdBytes); };
+namespace {
 
-  ClientContext ctx;
-  // The run and parent as Dynamo's agents.rs maps the session headers (first match wins).
+// The context headers augur reads, found in one pass over the fields (every one starts with "x-"
+// but thread-id), not one lookup per name.
+enum Slot {
+  nat_run_id,
+  prefix_id,
+  dynamo_session_id,
+  dynamo_parent,
+  claude_session,
+  claude_agent,
+  claude_parent,
+  codex_thread,
+  codex_parent,
+  opencode_session,
+  opencode_parent,
+  function_path,
+  call_index,
+  run_end,
+  session_final,
+  slots
+};
+constexpr std::string_view kNames[slots] = {"x-nat-run-id",
+                                            "x-prefix-id",
+                                            "x-dynamo-session-id",
+                                            "x-dynamo-parent-session-id",
+                                            "x-claude-code-session-id",
+                                            "x-claude-code-agent-id",
+                                            "x-claude-code-parent-agent-id",
+                                            "thread-id",
+                                            "x-codex-parent-thread-id",
+                                            "x-session-id",
+                                            "x-parent-session-id",
+                                            "x-nat-function-path",
+                                            "x-nat-call-index",
+                                            "x-nat-run-end",
+                                            "x-dynamo-session-final"};
+
+// The slot of a context header name (-1: not one), by length first: most names of other
+// lengths cost one switch.
+int slot_of(std::string_view name) {
+  const auto is = [&](std::string_view lower) { return token_equals_lower(name, lower); };
+  switch (name.size()) {
+    case 9:
+      return is(kNames[codex_thread]) ? codex_thread : -1;
+    case 11:
+      return is(kNames[prefix_id]) ? prefix_id : -1;
+    case 12:
+      return is(kNames[nat_run_id])         ? nat_run_id
+             : is(kNames[opencode_session]) ? opencode_session
+                                            : -1;
+    case 13:
+      return is(kNames[run_end]) ? run_end : -1;
+    case 16:
+      return is(kNames[call_index]) ? call_index : -1;
+    case 19:
+      return is(kNames[dynamo_session_id]) ? dynamo_session_id
+             : is(kNames[opencode_parent]) ? opencode_parent
+             : is(kNames[function_path])   ? function_path
+                                           : -1;
+    case 22:
+      return is(kNames[claude_agent])    ? claude_agent
+             : is(kNames[session_final]) ? session_final
+                                         : -1;
+    case 24:
+      return is(kNames[claude_session]) ? claude_session
+             : is(kNames[codex_parent]) ? codex_parent
+                                        : -1;
+    case 26:
+      return is(kNames[dynamo_parent]) ? dynamo_parent : -1;
+    case 29:
+      return is(kNames[claude_parent]) ? claude_parent : -1;
+    default:
+      return -1;
+  }
+}
+
+// The run and parent as Dynamo's agents.rs maps the session headers (first match wins).
+std::pair<std::string_view, std::string_view> session_of(const std::string_view (&found)[slots]) {
   std::string_view run, parent;
   if (!found[nat_run_id].empty() || !found[prefix_id].empty()) {
     run = !found[nat_run_id].empty() ? found[nat_run_id] : found[prefix_id];
@@ -260,6 +249,28 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
     run = found[opencode_session];
     parent = found[opencode_parent];
   }
+  return {run, parent};
+}
+
+}  // namespace
+
+ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
+  // Values as Dynamo reads them: trimmed, and an empty one is absent. The first field of a name
+  // counts.
+  std::string_view found[slots] = {};
+  headers.for_each([&](auto, std::string_view name, std::string_view value) {
+    const int i = slot_of(name);
+    if (i >= 0 && found[i].empty()) found[i] = trim(value);
+  });
+  // Dynamo's parse_bool_opt: 1, true, on, yes (any case) are true; anything else is not.
+  const auto is_true = [](std::string_view v) {
+    return v == "1" || ascii_iequals(v, "true") || ascii_iequals(v, "on") ||
+           ascii_iequals(v, "yes");
+  };
+  const auto id_of = [](std::string_view raw) { return sanitize_token(raw, kMaxRunIdBytes); };
+
+  ClientContext ctx;
+  const auto [run, parent] = session_of(found);
   if (!run.empty()) {
     if (std::string id = id_of(run); !id.empty()) ctx.run_id = std::move(id);
   }

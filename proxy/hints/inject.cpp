@@ -259,6 +259,104 @@ bool written_by(unsigned formats, std::string_view name) {
          ((formats & format_bit(config::HintFormat::dynamo_headers)) && in(kDynamoHeaders));
 }
 
+// Appends hint headers to a request head, counting them. Every hint header name is unknown to
+// Beast (inject_test checks), so no lookup is needed.
+class HeaderWriter {
+ public:
+  HeaderWriter(RequestHead& headers, InjectResult& result) : headers_(headers), result_(result) {}
+
+  void put(std::string_view name, std::string_view value) {
+    headers_.insert(http::field::unknown, name, value);
+    ++result_.headers_set;
+  }
+
+  void put_int(std::string_view name, std::int64_t v) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+    put(name, {digits, static_cast<std::size_t>(end - digits)});
+  }
+
+  // "remaining=A, osl=B, iat=C" (an RFC 8941 dictionary of integers).
+  void put_triple(std::string_view name, std::int64_t a, std::int64_t b, std::int64_t c) {
+    char text[96];
+    char* p = text;
+    const auto field = [&](std::string_view key, std::int64_t v, bool last) {
+      std::memcpy(p, key.data(), key.size());
+      p += key.size();
+      p = std::to_chars(p, p + 20, v).ptr;
+      if (!last) p = std::copy_n(", ", 2, p);
+    };
+    field("remaining=", a, false);
+    field("osl=", b, false);
+    field("iat=", c, true);
+    put(name, {text, static_cast<std::size_t>(p - text)});
+  }
+
+  // Hints built by hand may carry anything; a header value must never carry CR/LF.
+  std::string_view safe_id(const std::string& id) {
+    if (!has_unsafe_byte(id)) return id;
+    sanitized_ = sanitize_token(id, kMaxRunIdBytes);
+    return sanitized_;
+  }
+
+ private:
+  RequestHead& headers_;
+  InjectResult& result_;
+  std::string sanitized_;
+};
+
+std::int64_t samples(const Hints::Evidence& e) {
+  return static_cast<std::int64_t>(std::min<std::uint64_t>(e.samples, INT64_MAX));
+}
+
+void write_nat_headers(HeaderWriter& out, const Hints& h) {
+  out.put_int(kNatHeaders[0], h.remaining);
+  out.put_int(kNatHeaders[1], h.iat_ms);
+  out.put_int(kNatHeaders[2], h.osl);
+  out.put_int(kNatHeaders[3], h.latency_sensitivity);
+  out.put_int(kNatHeaders[4], h.call_index);
+  out.put(kNatHeaders[5], trie::to_string(h.source));
+  out.put_triple(kEvidenceHeaders[0], samples(h.remaining_evidence), samples(h.osl_evidence),
+                 samples(h.iat_evidence));
+  out.put_triple(kEvidenceHeaders[1], h.remaining_evidence.spread, h.osl_evidence.spread,
+                 h.iat_evidence.spread);
+}
+
+void write_prefix_headers(HeaderWriter& out, const Hints& h) {
+  out.put(kPrefixHeaders[0], out.safe_id(h.prefix_id));
+  out.put_int(kPrefixHeaders[1], h.total_requests);
+  out.put(kPrefixHeaders[2], osl_bucket(h.osl));
+  out.put(kPrefixHeaders[3], iat_bucket(h.iat_ms));
+  out.put_int(kPrefixHeaders[4], h.latency_sensitivity);
+}
+
+void write_dynamo_headers(HeaderWriter& out, const Hints& h) {
+  if (h.priority) {
+    out.put_int(kDynamoHeaders[0], *h.priority);
+    if (h.strict_priority) out.put_int(kDynamoHeaders[1], std::max(*h.priority, 0));
+  }
+  // Only a run the client named is a session Dynamo can follow (a generated id would open a
+  // session per call that nothing ever ends).
+  if (h.session_known) {
+    out.put(kDynamoHeaders[2], out.safe_id(h.prefix_id));
+    if (!h.parent_id.empty()) out.put(kDynamoHeaders[3], out.safe_id(h.parent_id));
+    if (h.session_final) out.put(kDynamoHeaders[4], "true");
+  }
+}
+
+// The nvext members in the body, and a Content-Length that matches the new body.
+void write_nvext_body(RequestHead& headers, std::string& body, const Hints& h,
+                      config::HintFormat format, const RequestInfo& info, InjectResult& result) {
+  result.body = write_nvext(body, h, format, info, result.cache_control);
+  if (result.body != BodyOutcome::nvext_written) return;
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
+  headers.erase_if([](http::field id, std::string_view) {
+    return id == http::field::content_length || id == http::field::transfer_encoding;
+  });
+  headers.insert(http::field::content_length, {digits, static_cast<std::size_t>(end - digits)});
+}
+
 }  // namespace
 
 InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h,
@@ -273,90 +371,23 @@ InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h
       ~(format_bit(config::HintFormat::nvext) | format_bit(config::HintFormat::nvext_nat))) {
     headers.erase_if([&](http::field, std::string_view name) { return written_by(formats, name); });
   }
-  // Every hint header name is unknown to Beast (request_head_test checks), so no lookup is needed.
-  const auto put = [&](std::string_view name, std::string_view value) {
-    headers.insert(http::field::unknown, name, value);
-    ++result.headers_set;
-  };
-  // Hints built by hand may carry anything; a header value must never carry CR/LF.
-  std::string sanitized;
-  const auto safe_id = [&](const std::string& id) -> std::string_view {
-    if (!has_unsafe_byte(id)) return id;
-    sanitized = sanitize_token(id, kMaxRunIdBytes);
-    return sanitized;
-  };
-  const auto put_int = [&](std::string_view name, std::int64_t v) {
-    char digits[24];
-    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
-    put(name, {digits, static_cast<std::size_t>(end - digits)});
-  };
-  // "remaining=A, osl=B, iat=C" (an RFC 8941 dictionary of integers).
-  const auto put_triple = [&](std::string_view name, std::int64_t a, std::int64_t b,
-                              std::int64_t c) {
-    char text[96];
-    char* p = text;
-    const auto field = [&](std::string_view key, std::int64_t v, bool last) {
-      std::memcpy(p, key.data(), key.size());
-      p += key.size();
-      p = std::to_chars(p, p + 20, v).ptr;
-      if (!last) p = std::copy_n(", ", 2, p);
-    };
-    field("remaining=", a, false);
-    field("osl=", b, false);
-    field("iat=", c, true);
-    put(name, {text, static_cast<std::size_t>(p - text)});
-  };
-  const auto samples = [](const Hints::Evidence& e) {
-    return static_cast<std::int64_t>(std::min<std::uint64_t>(e.samples, INT64_MAX));
-  };
+  HeaderWriter out(headers, result);
   for (config::HintFormat format : rules.hints) {
     if (!(formats & format_bit(format))) continue;
     formats &= ~format_bit(format);
     switch (format) {
       case config::HintFormat::nat_headers:
-        put_int(kNatHeaders[0], h.remaining);
-        put_int(kNatHeaders[1], h.iat_ms);
-        put_int(kNatHeaders[2], h.osl);
-        put_int(kNatHeaders[3], h.latency_sensitivity);
-        put_int(kNatHeaders[4], h.call_index);
-        put(kNatHeaders[5], trie::to_string(h.source));
-        put_triple(kEvidenceHeaders[0], samples(h.remaining_evidence), samples(h.osl_evidence),
-                   samples(h.iat_evidence));
-        put_triple(kEvidenceHeaders[1], h.remaining_evidence.spread, h.osl_evidence.spread,
-                   h.iat_evidence.spread);
+        write_nat_headers(out, h);
         break;
       case config::HintFormat::prefix_headers:
-        put(kPrefixHeaders[0], safe_id(h.prefix_id));
-        put_int(kPrefixHeaders[1], h.total_requests);
-        put(kPrefixHeaders[2], osl_bucket(h.osl));
-        put(kPrefixHeaders[3], iat_bucket(h.iat_ms));
-        put_int(kPrefixHeaders[4], h.latency_sensitivity);
+        write_prefix_headers(out, h);
         break;
       case config::HintFormat::dynamo_headers:
-        if (h.priority) {
-          put_int(kDynamoHeaders[0], *h.priority);
-          if (h.strict_priority) put_int(kDynamoHeaders[1], std::max(*h.priority, 0));
-        }
-        // Only a run the client named is a session Dynamo can follow (a generated id would open
-        // a session per call that nothing ever ends).
-        if (h.session_known) {
-          put(kDynamoHeaders[2], safe_id(h.prefix_id));
-          if (!h.parent_id.empty()) put(kDynamoHeaders[3], safe_id(h.parent_id));
-          if (h.session_final) put(kDynamoHeaders[4], "true");
-        }
+        write_dynamo_headers(out, h);
         break;
       case config::HintFormat::nvext:
       case config::HintFormat::nvext_nat:
-        result.body = write_nvext(body, h, format, info, result.cache_control);
-        if (result.body == BodyOutcome::nvext_written) {
-          char digits[24];
-          const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
-          headers.erase_if([](http::field id, std::string_view) {
-            return id == http::field::content_length || id == http::field::transfer_encoding;
-          });
-          headers.insert(http::field::content_length,
-                         {digits, static_cast<std::size_t>(end - digits)});
-        }
+        write_nvext_body(headers, body, h, format, info, result);
         break;
     }
   }

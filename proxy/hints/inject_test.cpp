@@ -671,3 +671,14 @@ TEST_CASE(
   }
   CHECK(spliced > 1000);
 }
+
+TEST_CASE("names augur writes are unknown to Beast, so they may be set by name alone") {
+  for (std::string_view name : kHintHeaders) {
+    CAPTURE(name);
+    CHECK(http::string_to_field(name) == http::field::unknown);
+  }
+  CHECK(http::string_to_field("x-nat-call-index") == http::field::unknown);
+  CHECK(http::string_to_field("x-prefix-id") == http::field::unknown);
+  CHECK(http::string_to_field("x-forwarded-for") == http::field::unknown);
+  CHECK(http::string_to_field("x-forwarded-proto") == http::field::unknown);
+}

@@ -10,7 +10,6 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/hints/inject.hpp"
 #include "proxy/http/http_util.hpp"
 
 namespace http = boost::beast::http;
@@ -189,15 +188,4 @@ TEST_CASE("token_equals_lower agrees with ascii_iequals on token names") {
       }
     }
   }
-}
-
-TEST_CASE("names augur writes are unknown to Beast, so they may be set by name alone") {
-  for (std::string_view name : kHintHeaders) {
-    CAPTURE(name);
-    CHECK(http::string_to_field(name) == http::field::unknown);
-  }
-  CHECK(http::string_to_field("x-nat-call-index") == http::field::unknown);
-  CHECK(http::string_to_field("x-prefix-id") == http::field::unknown);
-  CHECK(http::string_to_field("x-forwarded-for") == http::field::unknown);
-  CHECK(http::string_to_field("x-forwarded-proto") == http::field::unknown);
 }

@@ -234,6 +234,12 @@ class Collector : public prom::Collectable {
     add_gauge(out, "augur_inflight_requests", "Requests being handled now.",
               static_cast<double>(src_.inflight));
 
+    collect_connections(out);
+    collect_hint_sources(hints, out);
+  }
+
+  // Client connections refused and pooled upstream connections discarded.
+  void collect_connections(std::vector<prom::MetricFamily>& out) const {
     auto refused =
         family("augur_connections_refused_total", "Client connections closed at once, by reason.",
                prom::MetricType::Counter);
@@ -249,7 +255,10 @@ class Collector : public prom::Collectable {
       discarded.metric.back().counter.value = static_cast<double>(n);
     }
     out.push_back(std::move(discarded));
+  }
 
+  static void collect_hint_sources(const std::array<std::uint64_t, kSources>& hints,
+                                   std::vector<prom::MetricFamily>& out) {
     auto by_source = family("augur_hints_total",
                             "Requests forwarded with hints, by where the prediction came from.",
                             prom::MetricType::Counter);

@@ -77,6 +77,7 @@ void Worker::flush_access_log() {
 
 void Worker::begin_drain() {
   draining_ = true;
+  drained_ = true;
   for (auto& s : sessions_) {
     if (s.idle) s.close_idle();
   }

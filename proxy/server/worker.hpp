@@ -103,12 +103,16 @@ class Worker {
   void flush_access_log();
   static constexpr std::size_t max_log_batch = 64 * 1024;
 
-  // Called on this worker's thread: from now on every connection closes after its current
-  // response (responses say Connection: close). Idle ones stay open until begin_drain.
+  // Called on this worker's thread (shutdown_delay): from now on responses say Connection:
+  // close. A connection whose response already said keep-alive is served one more request, so a
+  // client sending it at once does not race a close; idle ones stay open until begin_drain.
   void begin_closing() { draining_ = true; }
   // Called on this worker's thread: closes idle sessions; busy ones close after their response.
   void begin_drain();
+  // Responses say Connection: close (from begin_closing on).
   bool draining() const { return draining_; }
+  // Connections end after their current response (from begin_drain on).
+  bool drained() const { return drained_; }
 
   void start_maintenance();  // periodic idle-pool sweep and client watches
   void stop_maintenance();
@@ -136,6 +140,7 @@ class Worker {
   std::vector<std::unique_ptr<char[]>> free_buffers_;
   boost::intrusive::list<SessionLink, boost::intrusive::constant_time_size<false>> sessions_;
   bool draining_ = false;
+  bool drained_ = false;
   LogLimiter accept_log_;
   LogLimiter refusal_log_;
   asio::steady_timer sweep_timer_{ioc_};

@@ -484,6 +484,32 @@ class Signals(IntegrationTest):
         with self.assertRaises(OSError):
             request(augur.port, "GET", "/v1/models", timeout=2)
 
+    def test_shutdown_delay_serves_the_next_request_of_a_connection_busy_at_sigterm(self):
+        # A response that began before SIGTERM already told its client to keep alive; a client
+        # that sends its next request right after must have it served (told to close), not see
+        # the connection closed under it.
+        def handler(req, conn):
+            if req["target"] == "/slow":
+                time.sleep(0.8)
+            respond(conn, body=b'"ok"')
+            return True
+
+        up = self.own(ScriptedUpstream(handler))
+        augur = self.own(Augur(config([("up", up.url)], "shutdown_delay: 2s\n")))
+        kept = connect(augur.port)
+        self.addCleanup(kept.close)
+        kept.sendall(build_request("GET", "/slow"))
+        time.sleep(0.3)
+        augur.signal(signal.SIGTERM)
+        first, _ = read_response(kept)
+        self.assertEqual(first.status, 200)
+        self.assertNotEqual(first.header("connection"), "close")
+        kept.sendall(build_request("GET", "/v1/models"))
+        second, _ = read_response(kept)
+        self.assertEqual(second.status, 200)
+        self.assertEqual(second.header("connection"), "close")
+        self.assertEqual(augur.wait(timeout=20), 0)
+
     def test_sighup_reload_picks_up_a_new_upstream(self):
         a = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"a"') or True))
         b = self.own(ScriptedUpstream(lambda req, conn: respond(conn, body=b'"b"') or True))
