@@ -414,6 +414,21 @@ asio::awaitable<bool> reject(Server& s, Connection<Stream>& c, error_code ec) {
   co_return false;
 }
 
+// Writes c.scratch as one HTTP chunk: "<hex size>\r\n" + event(s) + "\r\n" (and the last chunk).
+template <class Stream>
+asio::awaitable<bool> send_scratch_chunk(Server& s, Connection<Stream>& c, bool last) {
+  char size_line[24];
+  auto res = std::to_chars(size_line, size_line + 16, c.scratch.size(), 16);
+  *res.ptr++ = '\r';
+  *res.ptr++ = '\n';
+  static constexpr std::string_view kEnd = "\r\n";
+  static constexpr std::string_view kEndLast = "\r\n0\r\n\r\n";
+  const std::array<asio::const_buffer, 3> bufs{
+      asio::buffer(size_line, static_cast<std::size_t>(res.ptr - size_line)),
+      asio::buffer(c.scratch), asio::buffer(last ? kEndLast : kEnd)};
+  co_return co_await write_buffers(s, c, bufs);
+}
+
 // Streams a completion as SSE (chunked), or, for a non-streaming request, sends the JSON body;
 // mid-stream faults cut either after `fault_after` events (or half the body).
 template <class Stream>
@@ -453,27 +468,13 @@ asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c, const Re
   c.head += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
   if (!co_await write_buffers(s, c, asio::buffer(c.head))) co_return false;
 
-  // One HTTP chunk per event: "<hex size>\r\n" + event + "\r\n".
-  auto send_chunk = [&](bool last) -> asio::awaitable<bool> {
-    char size_line[24];
-    auto res = std::to_chars(size_line, size_line + 16, c.scratch.size(), 16);
-    *res.ptr++ = '\r';
-    *res.ptr++ = '\n';
-    static constexpr std::string_view kEnd = "\r\n";
-    static constexpr std::string_view kEndLast = "\r\n0\r\n\r\n";
-    const std::array<asio::const_buffer, 3> bufs{
-        asio::buffer(size_line, static_cast<std::size_t>(res.ptr - size_line)),
-        asio::buffer(c.scratch), asio::buffer(last ? kEndLast : kEnd)};
-    co_return co_await write_buffers(s, c, bufs);
-  };
-
   const std::int64_t fault_after = ctl.fault_after.value_or(kDefaultFaultAfter);
   for (std::int64_t i = 0; i < info.completion_tokens; ++i) {
     if (mid_fault && i == fault_after) co_return co_await fire();
     if (!co_await sleep_for(c, i == 0 ? b.first_token_delay : b.chunk_delay)) co_return false;
     c.scratch.clear();
     append_token_event(c.scratch, info, i);
-    if (!co_await send_chunk(false)) co_return false;
+    if (!co_await send_scratch_chunk(s, c, false)) co_return false;
   }
   if (mid_fault) co_return co_await fire();
 
@@ -481,7 +482,157 @@ asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c, const Re
   append_finish_event(c.scratch, info);
   if (include_usage) append_usage_event(c.scratch, info);
   c.scratch += "data: [DONE]\n\n";
-  co_return co_await send_chunk(true);
+  co_return co_await send_scratch_chunk(s, c, true);
+}
+
+// An error in the request's dialect: Anthropic's envelope on /v1/messages, OpenAI's otherwise.
+template <class Stream>
+asio::awaitable<bool> send_dialect_error(Server& s, Connection<Stream>& c, const Request& req,
+                                         Dialect dialect, int status, std::string_view message,
+                                         bool keep_alive) {
+  if (dialect != Dialect::messages) {
+    co_return co_await send_error(s, c, &req, status, message, keep_alive);
+  }
+  begin_head(s, c, status, "application/json", keep_alive);
+  c.body.clear();
+  append_anthropic_error_body(c.body, message, status);
+  c.body.pop_back();  // reopen the envelope to add the echo member
+  append_mock_echo(s, c, req);
+  c.body += '}';
+  co_return co_await send_body(s, c);
+}
+
+// send_completion() for the Responses and Messages dialects: the same pacing (latency before
+// this; first-token delay, then chunk delay between deltas) and the same mid-stream faults, with
+// the events before the first delta sent along with the headers.
+template <class Stream>
+asio::awaitable<bool> send_dialect(Server& s, Connection<Stream>& c, const Request& req,
+                                   const DialectInfo& info, const Behaviour& b, const Controls& ctl,
+                                   bool stream, bool keep_alive) {
+  const bool mid_fault =
+      ctl.fault == Fault::reset_mid_stream || ctl.fault == Fault::hang_mid_stream;
+  auto fire = [&]() -> asio::awaitable<bool> {
+    if (ctl.fault == Fault::reset_mid_stream) {
+      abort_connection(c);
+    } else {
+      co_await wait_until_peer_leaves(c);
+    }
+    co_return false;
+  };
+
+  if (!stream) {
+    c.body.clear();
+    append_dialect_open(c.body, info);
+    append_mock_echo(s, c, req);
+    append_padding_and_close(
+        c.body, static_cast<std::size_t>(std::min(ctl.body_size.value_or(0), kMaxPaddedBody)));
+    begin_head(s, c, 200, "application/json", keep_alive);
+    if (!mid_fault) co_return co_await send_body(s, c);
+    c.head += "content-length: ";
+    append_int(c.head, static_cast<std::int64_t>(c.body.size()));
+    c.head += "\r\n\r\n";
+    const std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head),
+                                                 asio::buffer(c.body.data(), c.body.size() / 2)};
+    if (!co_await write_buffers(s, c, bufs)) co_return false;
+    co_return co_await fire();
+  }
+
+  begin_head(s, c, 200, "text/event-stream", keep_alive);
+  c.head += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+  if (!co_await write_buffers(s, c, asio::buffer(c.head))) co_return false;
+  c.scratch.clear();
+  append_dialect_prelude(c.scratch, info);
+  if (!co_await send_scratch_chunk(s, c, false)) co_return false;
+
+  const std::int64_t fault_after = ctl.fault_after.value_or(kDefaultFaultAfter);
+  const std::int64_t deltas = dialect_delta_count(info);
+  for (std::int64_t i = 0; i < deltas; ++i) {
+    if (mid_fault && i == fault_after) co_return co_await fire();
+    if (!co_await sleep_for(c, i == 0 ? b.first_token_delay : b.chunk_delay)) co_return false;
+    c.scratch.clear();
+    append_dialect_delta(c.scratch, info, i);
+    if (!co_await send_scratch_chunk(s, c, false)) co_return false;
+  }
+  if (mid_fault) co_return co_await fire();
+
+  c.scratch.clear();
+  append_dialect_epilogue(c.scratch, info);
+  co_return co_await send_scratch_chunk(s, c, true);
+}
+
+// What a completion-like request gets: the options (with the length spread), the behaviour
+// model, then the x-mock-* headers.
+template <class Stream>
+Behaviour decide_behaviour(Server& s, Connection<Stream>& c, const Request& req,
+                           std::string_view model, bool stream, const Controls& ctl) {
+  Behaviour b;
+  b.tokens = s.opts.tokens;
+  b.latency = s.opts.latency;
+  b.first_token_delay = s.opts.first_token_delay;
+  b.chunk_delay = s.opts.chunk_delay;
+  if (s.opts.tokens_spread > 0) {
+    const double u =
+        static_cast<double>(splitmix64(s.opts.seed ^ fnv1a(req.body)) >> 11) * 0x1.0p-53;
+    b.tokens = std::max<std::int64_t>(
+        0, std::llround(static_cast<double>(b.tokens) * (1 + s.opts.tokens_spread * (2 * u - 1))));
+  }
+  if (s.opts.behaviour) {
+    RequestView view;
+    view.method = req.method;
+    view.target = req.target;
+    view.body = req.body;
+    view.model = model;
+    view.stream = stream;
+    view.connection_id = c.id;
+    view.request_on_connection = c.served;
+    view.request_ = &req;
+    b = s.opts.behaviour(view, b);
+  }
+  if (ctl.tokens) b.tokens = *ctl.tokens;
+  if (ctl.latency_ms) b.latency = Millis(*ctl.latency_ms);
+  if (ctl.first_token_delay_ms) b.first_token_delay = Millis(*ctl.first_token_delay_ms);
+  if (ctl.chunk_delay_ms) b.chunk_delay = Millis(*ctl.chunk_delay_ms);
+  return b;
+}
+
+// POST /v1/responses and /v1/messages: a text answer, or a tool call while the conversation holds
+// fewer tool results than x-mock-tool-rounds asks for. Returns whether the answer was written.
+template <class Stream>
+asio::awaitable<bool> serve_dialect(Server& s, Connection<Stream>& c, const Request& req,
+                                    Dialect dialect, const Controls& ctl, bool keep_alive) {
+  const DialectFields fields = scan_dialect_request(req.body, dialect);
+  if (!fields.is_object) {
+    co_return co_await send_dialect_error(
+        s, c, req, dialect, 400, "We could not parse the JSON body of your request.", keep_alive);
+  }
+  const Behaviour b = decide_behaviour(s, c, req, fields.model, fields.stream, ctl);
+  if (!co_await sleep_for(c, b.latency)) co_return false;
+  if (ctl.status && *ctl.status >= 400 && *ctl.status <= 599) {
+    co_return co_await send_dialect_error(s, c, req, dialect, static_cast<int>(*ctl.status),
+                                          "mock: x-mock-status " + std::to_string(*ctl.status),
+                                          keep_alive);
+  }
+
+  DialectInfo info;
+  info.dialect = dialect;
+  info.id = s.next_response.fetch_add(1, std::memory_order_relaxed);
+  info.created = static_cast<std::int64_t>(std::time(nullptr));
+  info.model = fields.model.empty() ? std::string_view(s.model_json) : fields.model;
+  info.seed = s.opts.seed;
+  info.input_tokens = std::max<std::int64_t>(1, static_cast<std::int64_t>(req.body.size() / 4));
+  info.output_tokens = b.tokens;
+  if (fields.max_tokens && *fields.max_tokens < b.tokens) {
+    info.output_tokens = *fields.max_tokens;
+    info.truncated = true;
+  }
+  const std::optional<std::int64_t> rounds = parse_count(req.find("x-mock-tool-rounds"));
+  info.tool_call = rounds && !fields.tool_name.empty() && fields.tool_results < *rounds;
+  info.tool_name = fields.tool_name;
+  info.instructions = fields.instructions;
+  info.max_output_tokens = fields.max_tokens_raw;
+  info.tools = fields.tools;
+  info.previous_response_id = fields.previous_response_id;
+  co_return co_await send_dialect(s, c, req, info, b, ctl, fields.stream, keep_alive);
 }
 
 // Beast's http::async_read without its composed operation: the bytes already buffered are parsed
@@ -589,6 +740,10 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
   const bool chat = method == "POST" && path == "/v1/chat/completions";
   const bool legacy = method == "POST" && path == "/v1/completions";
   if (!chat && !legacy) {
+    if (method == "POST" && (path == "/v1/responses" || path == "/v1/messages")) {
+      const Dialect dialect = path == "/v1/responses" ? Dialect::responses : Dialect::messages;
+      co_return finish(co_await serve_dialect(s, c, req, dialect, ctl, keep_alive));
+    }
     if (!co_await sleep_for(c, Millis(ctl.latency_ms.value_or(0)))) co_return false;
     if (ctl.status && *ctl.status >= 400 && *ctl.status <= 599) {
       co_return finish(co_await send_error(s, c, &req, static_cast<int>(*ctl.status),
@@ -634,33 +789,7 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
     }
   }
 
-  Behaviour b;
-  b.tokens = s.opts.tokens;
-  b.latency = s.opts.latency;
-  b.first_token_delay = s.opts.first_token_delay;
-  b.chunk_delay = s.opts.chunk_delay;
-  if (s.opts.tokens_spread > 0) {
-    const double u =
-        static_cast<double>(splitmix64(s.opts.seed ^ fnv1a(req.body)) >> 11) * 0x1.0p-53;
-    b.tokens = std::max<std::int64_t>(
-        0, std::llround(static_cast<double>(b.tokens) * (1 + s.opts.tokens_spread * (2 * u - 1))));
-  }
-  if (s.opts.behaviour) {
-    RequestView view;
-    view.method = method;
-    view.target = target;
-    view.body = req.body;
-    view.model = fields.model;
-    view.stream = fields.stream;
-    view.connection_id = c.id;
-    view.request_on_connection = c.served;
-    view.request_ = &req;
-    b = s.opts.behaviour(view, b);
-  }
-  if (ctl.tokens) b.tokens = *ctl.tokens;
-  if (ctl.latency_ms) b.latency = Millis(*ctl.latency_ms);
-  if (ctl.first_token_delay_ms) b.first_token_delay = Millis(*ctl.first_token_delay_ms);
-  if (ctl.chunk_delay_ms) b.chunk_delay = Millis(*ctl.chunk_delay_ms);
+  const Behaviour b = decide_behaviour(s, c, req, fields.model, fields.stream, ctl);
 
   if (!co_await sleep_for(c, b.latency)) co_return false;
   if (ctl.status && *ctl.status >= 400 && *ctl.status <= 599) {

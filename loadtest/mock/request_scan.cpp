@@ -66,7 +66,7 @@ class Cursor {
         ok = object([](std::string_view, std::string_view) {}, depth + 1);
         break;
       case '[':
-        ok = array(depth + 1);
+        ok = array([](std::string_view) {}, depth + 1);
         break;
       case 't':
         ok = literal("true");
@@ -82,6 +82,20 @@ class Cursor {
     }
     if (ok) raw = s_.substr(start, i_ - start);
     return ok;
+  }
+
+  // Calls on_item(raw_value) for each element of an array, in order.
+  template <class OnItem>
+  bool array(OnItem&& on_item, int depth) {
+    if (!eat('[')) return false;
+    if (eat(']')) return true;
+    for (;;) {
+      std::string_view item;
+      if (!value(item, depth)) return false;
+      on_item(item);
+      if (eat(',')) continue;
+      return eat(']');
+    }
   }
 
   // Calls on_member(raw_key, raw_value) for each member, in order.
@@ -135,17 +149,6 @@ class Cursor {
     return false;
   }
 
-  bool array(int depth) {
-    if (!eat('[')) return false;
-    if (eat(']')) return true;
-    for (;;) {
-      std::string_view ignored;
-      if (!value(ignored, depth)) return false;
-      if (eat(',')) continue;
-      return eat(']');
-    }
-  }
-
   bool literal(std::string_view word) {
     if (s_.substr(i_, word.size()) != word) return false;
     i_ += word.size();
@@ -187,7 +190,114 @@ std::optional<std::int64_t> to_count(std::string_view raw) {
   return v;
 }
 
+// Contents of a raw JSON string value (quotes stripped, escapes kept); null data() otherwise.
+std::string_view string_contents(std::string_view raw) {
+  return raw.size() >= 2 && raw.front() == '"' ? raw.substr(1, raw.size() - 2) : std::string_view{};
+}
+
+// Calls on_member for each member of `raw` when it is an object (values already validated).
+template <class OnMember>
+void members(std::string_view raw, OnMember&& on_member) {
+  if (raw.empty() || raw.front() != '{') return;
+  Cursor(raw).object(on_member, 1);
+}
+
+// Calls on_item for each element of `raw` when it is an array.
+template <class OnItem>
+void items(std::string_view raw, OnItem&& on_item) {
+  if (raw.empty() || raw.front() != '[') return;
+  Cursor(raw).array(on_item, 1);
+}
+
+// The first tool's name: "name" (Responses and Messages tools) or "function"."name" (the Chat
+// Completions shape some clients send to /v1/responses too).
+std::string_view first_tool_name(std::string_view tools) {
+  std::string_view name;
+  items(tools, [&](std::string_view tool) {
+    if (!name.empty()) return;
+    members(tool, [&](std::string_view key, std::string_view val) {
+      if (!name.empty()) return;
+      if (key == "name") {
+        name = string_contents(val);
+      } else if (key == "function") {
+        members(val, [&](std::string_view k, std::string_view v) {
+          if (k == "name" && name.empty()) name = string_contents(v);
+        });
+      }
+    });
+  });
+  return name;
+}
+
+// Input items of type function_call_output (Responses "input" array).
+std::int64_t count_function_call_outputs(std::string_view input) {
+  std::int64_t n = 0;
+  items(input, [&](std::string_view item) {
+    members(item, [&](std::string_view key, std::string_view val) {
+      if (key == "type" && val == R"("function_call_output")") ++n;
+    });
+  });
+  return n;
+}
+
+// tool_result content blocks of user messages (Messages "messages" array).
+std::int64_t count_tool_results(std::string_view messages) {
+  std::int64_t n = 0;
+  items(messages, [&](std::string_view message) {
+    bool user = false;
+    std::int64_t in_message = 0;
+    members(message, [&](std::string_view key, std::string_view val) {
+      if (key == "role") {
+        user = val == R"("user")";
+      } else if (key == "content") {
+        items(val, [&](std::string_view block) {
+          members(block, [&](std::string_view k, std::string_view v) {
+            if (k == "type" && v == R"("tool_result")") ++in_message;
+          });
+        });
+      }
+    });
+    if (user) n += in_message;
+  });
+  return n;
+}
+
 }  // namespace
+
+DialectFields scan_dialect_request(std::string_view body, Dialect dialect) {
+  DialectFields f;
+  const bool responses = dialect == Dialect::responses;
+  const std::string_view max_key = responses ? "max_output_tokens" : "max_tokens";
+  const std::string_view instructions_key = responses ? "instructions" : "system";
+  std::string_view conversation;
+  Cursor cur(body);
+  const bool ok = cur.object(
+      [&](std::string_view key, std::string_view val) {
+        if (key == "model") {
+          f.model = string_contents(val);
+        } else if (key == "stream") {
+          f.stream = val == "true";
+        } else if (key == max_key) {
+          f.max_tokens_raw = val;
+          f.max_tokens = to_count(val);
+        } else if (key == instructions_key) {
+          f.instructions = val;
+        } else if (key == "tools") {
+          f.tools = val;
+        } else if (key == (responses ? "input" : "messages")) {
+          conversation = val;
+        } else if (responses && key == "previous_response_id") {
+          f.previous_response_id = string_contents(val);
+        }
+      },
+      0);
+  f.is_object = ok && cur.at_end();
+  if (!f.is_object) return f;
+  f.tool_name = first_tool_name(f.tools);
+  f.tool_results =
+      responses ? count_function_call_outputs(conversation) : count_tool_results(conversation);
+  return f;
+}
 
 RequestFields scan_request(std::string_view body) {
   RequestFields f;

@@ -128,6 +128,389 @@ void append_usage_event(std::string& out, const CompletionInfo& info) {
   out += "}\n\n";
 }
 
+namespace {
+
+// Writes "event: <type>\ndata: {"type":"<type>"" and, for Responses, the sequence_number; the
+// caller adds the rest of the object and close_event().
+void open_event(std::string& out, std::string_view type, const std::int64_t* sequence) {
+  out += "event: ";
+  out += type;
+  out += "\ndata: {\"type\":\"";
+  out += type;
+  out += '"';
+  if (sequence != nullptr) {
+    out += R"(,"sequence_number":)";
+    append_int(out, *sequence);
+  }
+}
+
+void close_event(std::string& out) { out += "}\n\n"; }
+
+void append_id(std::string& out, std::string_view prefix, std::uint64_t id) {
+  out += prefix;
+  append_int(out, static_cast<std::int64_t>(id));
+}
+
+// A raw JSON value from the request (or `otherwise` when absent). Line breaks in it can only be
+// whitespace between tokens (inside strings they are escaped); they become spaces, as an SSE data
+// line must not contain one.
+void append_raw_or(std::string& out, std::string_view raw, std::string_view otherwise) {
+  if (raw.data() == nullptr) {
+    out += otherwise;
+    return;
+  }
+  const std::size_t at = out.size();
+  out += raw;
+  for (std::size_t i = at; i < out.size(); ++i) {
+    if (out[i] == '\n' || out[i] == '\r') out[i] = ' ';
+  }
+}
+
+void append_text(std::string& out, const DialectInfo& info) {
+  for (std::int64_t i = 0; i < info.output_tokens; ++i) append_token(out, info.seed, i);
+}
+
+// --- OpenAI Responses ---
+
+// The arguments of every tool call, as a JSON string.
+constexpr std::string_view kToolArgumentsJson = R"("{}")";
+
+// Events before the first delta: created, in_progress, output_item.added, and for a message
+// content_part.added.
+std::int64_t responses_prelude_count(const DialectInfo& info) { return info.tool_call ? 3 : 4; }
+
+void append_item_id(std::string& out, const DialectInfo& info) {
+  append_id(out, info.tool_call ? "fc_mock-" : "msg_mock-", info.id);
+}
+
+void append_output_text_part(std::string& out, const DialectInfo& info, bool done) {
+  out += R"({"type":"output_text","annotations":[],"logprobs":[],"text":")";
+  if (done) append_text(out, info);
+  out += R"("})";
+}
+
+// One output item: in progress (empty) or done (whole).
+void append_output_item(std::string& out, const DialectInfo& info, bool done) {
+  out += R"({"id":")";
+  append_item_id(out, info);
+  if (info.tool_call) {
+    out += R"(","type":"function_call","status":")";
+    out += done ? "completed" : "in_progress";
+    out += R"(","arguments":)";
+    out += done ? kToolArgumentsJson : R"("")";
+    out += R"(,"call_id":")";
+    append_id(out, "call_mock-", info.id);
+    out += R"(","name":")";
+    out += info.tool_name;
+    out += R"("})";
+    return;
+  }
+  out += R"(","type":"message","status":")";
+  out += !done ? "in_progress" : info.truncated ? "incomplete" : "completed";
+  out += R"(","content":[)";
+  if (done) append_output_text_part(out, info, true);
+  out += R"(],"role":"assistant"})";
+}
+
+// The `response` object; `done` adds the output and usage (in_progress has neither).
+void append_response_object(std::string& out, const DialectInfo& info, bool done) {
+  const bool incomplete = done && info.truncated && !info.tool_call;
+  out += R"({"id":")";
+  append_id(out, "resp_mock-", info.id);
+  out += R"(","object":"response","created_at":)";
+  append_int(out, info.created);
+  out += R"(,"status":")";
+  out += !done ? "in_progress" : incomplete ? "incomplete" : "completed";
+  out += R"(","error":null,"incomplete_details":)";
+  out += incomplete ? R"({"reason":"max_output_tokens"})" : "null";
+  out += R"(,"instructions":)";
+  append_raw_or(out, info.instructions, "null");
+  out += R"(,"max_output_tokens":)";
+  append_raw_or(out, info.max_output_tokens, "null");
+  out += R"(,"model":")";
+  out += info.model;
+  out += R"(","output":[)";
+  if (done) append_output_item(out, info, true);
+  out += R"(],"parallel_tool_calls":true,"previous_response_id":)";
+  if (info.previous_response_id.data() != nullptr) {
+    out += '"';
+    out += info.previous_response_id;
+    out += '"';
+  } else {
+    out += "null";
+  }
+  out += R"(,"reasoning":{"effort":null,"summary":null},"store":true,"temperature":1.0,)"
+         R"("text":{"format":{"type":"text"}},"tool_choice":"auto","tools":)";
+  append_raw_or(out, info.tools, "[]");
+  out += R"(,"top_p":1.0,"truncation":"disabled","usage":)";
+  if (done) {
+    const std::int64_t output = dialect_output_tokens(info);
+    out += R"({"input_tokens":)";
+    append_int(out, info.input_tokens);
+    out += R"(,"input_tokens_details":{"cached_tokens":0},"output_tokens":)";
+    append_int(out, output);
+    out += R"(,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":)";
+    append_int(out, info.input_tokens + output);
+    out += '}';
+  } else {
+    out += "null";
+  }
+  out += R"(,"user":null,"metadata":{})";
+}
+
+// "item_id":"…","output_index":0 (and "content_index":0 for message parts).
+void append_item_ref(std::string& out, const DialectInfo& info, bool content_index) {
+  out += R"(,"item_id":")";
+  append_item_id(out, info);
+  out += R"(","output_index":0)";
+  if (content_index) out += R"(,"content_index":0)";
+}
+
+void append_responses_prelude(std::string& out, const DialectInfo& info) {
+  std::int64_t seq = 0;
+  for (const std::string_view type : {"response.created", "response.in_progress"}) {
+    open_event(out, type, &seq);
+    out += R"(,"response":)";
+    append_response_object(out, info, false);
+    out += '}';
+    close_event(out);
+    ++seq;
+  }
+  open_event(out, "response.output_item.added", &seq);
+  out += R"(,"output_index":0,"item":)";
+  append_output_item(out, info, false);
+  close_event(out);
+  ++seq;
+  if (!info.tool_call) {
+    open_event(out, "response.content_part.added", &seq);
+    append_item_ref(out, info, true);
+    out += R"(,"part":)";
+    append_output_text_part(out, info, false);
+    close_event(out);
+  }
+}
+
+void append_responses_delta(std::string& out, const DialectInfo& info, std::int64_t index) {
+  const std::int64_t seq = responses_prelude_count(info) + index;
+  if (info.tool_call) {
+    open_event(out, "response.function_call_arguments.delta", &seq);
+    append_item_ref(out, info, false);
+    out += R"(,"delta":)";
+    out += kToolArgumentsJson;
+  } else {
+    open_event(out, "response.output_text.delta", &seq);
+    append_item_ref(out, info, true);
+    out += R"(,"delta":")";
+    append_token(out, info.seed, index);
+    out += R"(","logprobs":[])";
+  }
+  close_event(out);
+}
+
+void append_responses_epilogue(std::string& out, const DialectInfo& info) {
+  std::int64_t seq = responses_prelude_count(info) + dialect_delta_count(info);
+  if (info.tool_call) {
+    open_event(out, "response.function_call_arguments.done", &seq);
+    append_item_ref(out, info, false);
+    out += R"(,"name":")";
+    out += info.tool_name;
+    out += R"(","arguments":)";
+    out += kToolArgumentsJson;
+    close_event(out);
+    ++seq;
+  } else {
+    open_event(out, "response.output_text.done", &seq);
+    append_item_ref(out, info, true);
+    out += R"(,"text":")";
+    append_text(out, info);
+    out += R"(","logprobs":[])";
+    close_event(out);
+    ++seq;
+    open_event(out, "response.content_part.done", &seq);
+    append_item_ref(out, info, true);
+    out += R"(,"part":)";
+    append_output_text_part(out, info, true);
+    close_event(out);
+    ++seq;
+  }
+  open_event(out, "response.output_item.done", &seq);
+  out += R"(,"output_index":0,"item":)";
+  append_output_item(out, info, true);
+  close_event(out);
+  ++seq;
+  // The real API ends a response cut by max_output_tokens with response.incomplete.
+  open_event(out, info.truncated && !info.tool_call ? "response.incomplete" : "response.completed",
+             &seq);
+  out += R"(,"response":)";
+  append_response_object(out, info, true);
+  out += '}';
+  close_event(out);
+}
+
+// --- Anthropic Messages ---
+
+std::string_view stop_reason(const DialectInfo& info) {
+  return info.tool_call ? "tool_use" : info.truncated ? "max_tokens" : "end_turn";
+}
+
+// The content block as content_block_start shows it (empty) or the whole one.
+void append_content_block(std::string& out, const DialectInfo& info, bool done) {
+  if (info.tool_call) {
+    out += R"({"type":"tool_use","id":")";
+    append_id(out, "toolu_mock-", info.id);
+    out += R"(","name":")";
+    out += info.tool_name;
+    out += R"(","input":{}})";
+  } else {
+    out += R"({"type":"text","text":")";
+    if (done) append_text(out, info);
+    out += R"("})";
+  }
+}
+
+// The message without its closing '}': content empty and no stop_reason while streaming.
+void append_message_open(std::string& out, const DialectInfo& info, bool done) {
+  out += R"({"id":")";
+  append_id(out, "msg_mock-", info.id);
+  out += R"(","type":"message","role":"assistant","model":")";
+  out += info.model;
+  out += R"(","content":[)";
+  if (done) append_content_block(out, info, true);
+  out += R"(],"stop_reason":)";
+  if (done) {
+    out += '"';
+    out += stop_reason(info);
+    out += '"';
+  } else {
+    out += "null";
+  }
+  out += R"(,"stop_sequence":null,"usage":{"input_tokens":)";
+  append_int(out, info.input_tokens);
+  out += R"(,"output_tokens":)";
+  append_int(out, done ? dialect_output_tokens(info) : 1);
+  out += '}';
+}
+
+void append_messages_prelude(std::string& out, const DialectInfo& info) {
+  open_event(out, "message_start", nullptr);
+  out += R"(,"message":)";
+  append_message_open(out, info, false);
+  out += '}';
+  close_event(out);
+  open_event(out, "content_block_start", nullptr);
+  out += R"(,"index":0,"content_block":)";
+  append_content_block(out, info, false);
+  close_event(out);
+  open_event(out, "ping", nullptr);
+  close_event(out);
+}
+
+void append_messages_delta(std::string& out, const DialectInfo& info, std::int64_t index) {
+  open_event(out, "content_block_delta", nullptr);
+  if (info.tool_call) {
+    out += R"(,"index":0,"delta":{"type":"input_json_delta","partial_json":)";
+    out += kToolArgumentsJson;
+    out += '}';
+  } else {
+    out += R"(,"index":0,"delta":{"type":"text_delta","text":")";
+    append_token(out, info.seed, index);
+    out += R"("})";
+  }
+  close_event(out);
+}
+
+void append_messages_epilogue(std::string& out, const DialectInfo& info) {
+  open_event(out, "content_block_stop", nullptr);
+  out += R"(,"index":0)";
+  close_event(out);
+  open_event(out, "message_delta", nullptr);
+  out += R"(,"delta":{"stop_reason":")";
+  out += stop_reason(info);
+  out += R"(","stop_sequence":null},"usage":{"output_tokens":)";
+  append_int(out, dialect_output_tokens(info));
+  out += '}';
+  close_event(out);
+  open_event(out, "message_stop", nullptr);
+  close_event(out);
+}
+
+}  // namespace
+
+std::int64_t dialect_output_tokens(const DialectInfo& info) {
+  return info.tool_call ? 1 : info.output_tokens;
+}
+
+std::int64_t dialect_delta_count(const DialectInfo& info) {
+  return info.tool_call ? 1 : info.output_tokens;
+}
+
+void append_dialect_open(std::string& out, const DialectInfo& info) {
+  if (info.dialect == Dialect::responses) {
+    append_response_object(out, info, true);
+  } else {
+    append_message_open(out, info, true);
+  }
+}
+
+void append_dialect_prelude(std::string& out, const DialectInfo& info) {
+  if (info.dialect == Dialect::responses) {
+    append_responses_prelude(out, info);
+  } else {
+    append_messages_prelude(out, info);
+  }
+}
+
+void append_dialect_delta(std::string& out, const DialectInfo& info, std::int64_t index) {
+  if (info.dialect == Dialect::responses) {
+    append_responses_delta(out, info, index);
+  } else {
+    append_messages_delta(out, info, index);
+  }
+}
+
+void append_dialect_epilogue(std::string& out, const DialectInfo& info) {
+  if (info.dialect == Dialect::responses) {
+    append_responses_epilogue(out, info);
+  } else {
+    append_messages_epilogue(out, info);
+  }
+}
+
+void append_anthropic_error_body(std::string& out, std::string_view message, int status) {
+  std::string_view type;
+  switch (status) {
+    case 400:
+    case 422:
+      type = "invalid_request_error";
+      break;
+    case 413:
+      type = "request_too_large";
+      break;
+    case 401:
+      type = "authentication_error";
+      break;
+    case 403:
+      type = "permission_error";
+      break;
+    case 404:
+      type = "not_found_error";
+      break;
+    case 429:
+      type = "rate_limit_error";
+      break;
+    case 529:
+      type = "overloaded_error";
+      break;
+    default:
+      type = status >= 500 ? "api_error" : "invalid_request_error";
+  }
+  out += R"({"type":"error","error":{"type":")";
+  out += type;
+  out += R"(","message":")";
+  append_json_chars(out, message);
+  out += R"("}})";
+}
+
 void append_error_body(std::string& out, std::string_view message, std::string_view type,
                        std::string_view code) {
   out += R"({"error":{"message":")";

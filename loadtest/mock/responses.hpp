@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "loadtest/mock/request_scan.hpp"
+
 namespace augur::mock {
 
 // What a completion response says about itself; shared by the full body and the stream events.
@@ -42,6 +44,41 @@ void append_token_event(std::string& out, const CompletionInfo& info, std::int64
 void append_finish_event(std::string& out, const CompletionInfo& info);
 // The usage chunk: "choices": [] and "usage": {...}.
 void append_usage_event(std::string& out, const CompletionInfo& info);
+
+// One answer in the Responses or Messages dialect: a text message of `output_tokens` words, or
+// (tool_call) a call of tool `tool_name` with arguments "{}", which counts as one output token.
+struct DialectInfo {
+  Dialect dialect = Dialect::responses;
+  std::uint64_t id = 0;      // rendered resp_mock-<id>, msg_mock-<id>, fc_mock-<id>, …
+  std::int64_t created = 0;  // unix seconds (Responses created_at)
+  std::string_view model;    // already JSON-escaped
+  std::uint64_t seed = 0;
+  std::int64_t input_tokens = 0;
+  std::int64_t output_tokens = 0;  // text tokens; ignored for a tool call
+  bool truncated = false;          // the request's max_output_tokens / max_tokens cut the text
+  bool tool_call = false;
+  std::string_view tool_name;  // JSON-escaped
+  // Echoed into a Responses object (raw JSON values; null data() = absent, written as null or []).
+  std::string_view instructions, max_output_tokens, tools, previous_response_id;
+};
+
+// Output tokens the answer reports in its usage: the text's, or 1 for a tool call.
+std::int64_t dialect_output_tokens(const DialectInfo& info);
+
+// Whole non-streaming body without its closing '}' (a Responses `response` object or a Messages
+// `message`), like append_completion_open().
+void append_dialect_open(std::string& out, const DialectInfo& info);
+
+// Streaming, as SSE events "event: <type>\ndata: {...}\n\n": the events before the first delta,
+// delta `index` (0 ≤ index < dialect_delta_count(); one text word, or the tool call's arguments),
+// and the events after the last delta. Every Responses event carries its sequence_number.
+std::int64_t dialect_delta_count(const DialectInfo& info);
+void append_dialect_prelude(std::string& out, const DialectInfo& info);
+void append_dialect_delta(std::string& out, const DialectInfo& info, std::int64_t index);
+void append_dialect_epilogue(std::string& out, const DialectInfo& info);
+
+// Anthropic's error body: {"type":"error","error":{"type":…,"message":…}}; `message` is escaped.
+void append_anthropic_error_body(std::string& out, std::string_view message, int status);
 
 // {"error":{"message":…,"type":…,"param":null,"code":…}}; `message` is escaped here. An empty
 // `code` is written as null.
