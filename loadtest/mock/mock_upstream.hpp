@@ -1,7 +1,8 @@
-// augur's bundled OpenAI-compatible mock upstream: chat/completions (JSON and SSE), models,
-// healthz, with per-request control headers for latency, length, status and connection faults, and
-// an echo of what it received so tests can see exactly what a proxy forwarded. It is the upstream
-// in proxy benchmarks and tests, and augur runs it in-process when no real upstream is configured.
+// augur's bundled OpenAI-compatible mock upstream: chat/completions, the OpenAI Responses and
+// Anthropic Messages dialects (JSON and SSE, tool-call rounds included), models, healthz, with
+// per-request control headers for latency, length, status and connection faults, and an echo of
+// what it received so tests can see exactly what a proxy forwarded. It is the upstream in proxy
+// benchmarks and tests, and augur runs it in-process when no real upstream is configured.
 //
 // The library runs on an io_context it is given: it owns no threads and no signal handlers.
 // Request/response contract (control headers, echo, stream layout): loadtest/mock/README.md.

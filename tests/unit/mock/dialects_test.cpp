@@ -103,7 +103,8 @@ TEST_CASE("scan_dialect_request: Responses fields") {
   const auto f = scan_dialect_request(
       R"({"model":"gpt-x","input":[{"role":"user","content":"hi"},)"
       R"({"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},)"
-      R"({"type":"function_call_output","call_id":"c1","output":"{\"type\":\"function_call_output\"}"},)"
+      R"({"type":"function_call_output","call_id":"c1",)"
+      R"("output":"{\"type\":\"function_call_output\"}"},)"
       R"({"type":"function_call_output","call_id":"c2","output":"x"}],)"
       R"("instructions":"be\nbrief","stream":true,"max_output_tokens":5,)"
       R"("tools":[{"type":"web_search"},{"type":"function","name":"get_weather"}],)"
@@ -151,7 +152,8 @@ TEST_CASE("scan_dialect_request: Messages fields") {
       R"({"model":"claude","max_tokens":64,"system":[{"type":"text","text":"sys"}],)"
       R"("tools":[{"name":"get_weather","input_schema":{"type":"object"}}],"stream":true,)"
       R"("messages":[{"role":"user","content":"hi"},)"
-      R"({"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"get_weather","input":{}}]},)"
+      R"({"role":"assistant",)"
+      R"("content":[{"type":"tool_use","id":"t1","name":"get_weather","input":{}}]},)"
       R"({"content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"},)"
       R"({"type":"text","text":"and"}],"role":"user"},)"
       R"({"role":"assistant","content":[{"type":"tool_result","tool_use_id":"x"}]}]})",
