@@ -22,7 +22,7 @@ inline constexpr std::string_view kDefaultWorkflowName = "augur";
 
 inline constexpr std::string_view kTrieBuildHelp =
     "Build a NAT prediction_trie.json from run records (JSON Lines, one run per line), exactly as "
-    "the live proxy learns with its default learning settings (path bounds, 10 min half-life by "
+    "the live proxy learns with its default learning settings (path bounds, 2 min half-life by "
     "each run's end time; every path in the file is admitted at once). --out - writes to stdout.";
 inline constexpr std::string_view kTrieLookupHelp =
     "Look up the prediction for a function path (\"a/b\" or a JSON array [\"a\",\"b\"]; empty = "

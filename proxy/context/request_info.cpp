@@ -62,7 +62,8 @@ void read_fields(dom::object root, RequestInfo& info) {
     const dom::element e = field.value;
     if (key == "model") {
       if (first(model) && e.get_string().get(s) == simdjson::SUCCESS) info.model.assign(s);
-    } else if (key == "max_completion_tokens") {
+    } else if (key == "max_completion_tokens" || key == "max_output_tokens") {
+      // Chat completions' newer name, and Responses' (Messages uses max_tokens).
       if (first(max_completion)) max_completion_tokens = as_int(e);
     } else if (key == "max_tokens") {
       if (first(max)) max_tokens = as_int(e);
@@ -73,9 +74,13 @@ void read_fields(dom::object root, RequestInfo& info) {
           obj["include_usage"].get_bool().get(b) == simdjson::SUCCESS) {
         info.include_usage = b;
       }
-    } else if (key == "messages") {
-      if (first(messages) && e.get_array().get(arr) == simdjson::SUCCESS) {
+    } else if (key == "messages" || key == "input") {
+      // Chat's and Messages' message list, Responses' input items (or one input string).
+      if (!first(messages)) continue;
+      if (e.get_array().get(arr) == simdjson::SUCCESS) {
         info.message_count = arr.size();
+      } else if (e.is_string()) {
+        info.message_count = 1;
       }
     } else if (key == "tools") {
       if (first(tools) && e.get_array().get(arr) == simdjson::SUCCESS) {
@@ -130,21 +135,8 @@ RequestInfo parse_request_body(std::string_view body) {
   }
 }
 
-Dialect dialect_of(std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  const auto ends_with = [&](std::string_view tail) {
-    return path.size() >= tail.size() && path.substr(path.size() - tail.size()) == tail;
-  };
-  if (ends_with("/chat/completions")) return Dialect::chat_completions;
-  if (ends_with("/v1/completions") || path == "/completions") return Dialect::completions;
-  if (ends_with("/v1/responses") || path == "/responses") return Dialect::responses;
-  if (ends_with("/v1/messages") || path == "/messages") return Dialect::messages;
-  return Dialect::none;
-}
-
-bool is_llm_call(bool post, std::string_view target, const RequestInfo& info) {
-  return post && info.json && dialect_of(target) != Dialect::none;
+bool is_llm_call(bool post, const RequestInfo& info) {
+  return post && info.json && info.dialect != Dialect::none;
 }
 
 }  // namespace augur::proxy

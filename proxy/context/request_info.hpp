@@ -9,18 +9,21 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/http/dialect.hpp"
+
 namespace augur::proxy {
 
 struct RequestInfo {
   // The body is one valid JSON object (UTF-8 checked, nesting within the parser's depth limit).
   // Only then may the nvext splice touch it; every other field is defaulted when this is false.
   bool json = false;
-  std::string model;                       // "" when absent or not a string
-  std::optional<std::int64_t> max_tokens;  // max_completion_tokens, else max_tokens
+  Dialect dialect = Dialect::none;  // the request target's API (set by the caller: dialect_of)
+  std::string model;                // "" when absent or not a string
+  std::optional<std::int64_t> max_tokens;  // max_completion_tokens, max_output_tokens, max_tokens
   bool stream = false;
   bool include_usage = false;     // stream_options.include_usage
   std::string nvext_prefix_id;    // nvext.agent_hints.prefix_id, raw ("" when absent)
-  std::size_t message_count = 0;  // elements of `messages` when it is an array
+  std::size_t message_count = 0;  // elements of `messages` (Responses: `input`) when an array
   bool has_tools = false;         // `tools` is a non-empty array
   bool has_nvext = false;         // `nvext` is an object
   // Every top-level key was seen and none is `nvext` (hand-built RequestInfos leave this false, so
@@ -28,15 +31,9 @@ struct RequestInfo {
   bool no_nvext_key = false;
 };
 
-// The LLM API a request target speaks, by its path's last segments (under any base path; the
-// query is ignored): OpenAI chat completions and completions, OpenAI Responses, Anthropic
-// Messages. none for every other endpoint (models, embeddings, health checks...).
-enum class Dialect : std::uint8_t { none, chat_completions, completions, responses, messages };
-Dialect dialect_of(std::string_view target);
-
-// Whether a request is an LLM call: a POST (`post`) of a JSON object to one of the dialects
-// above. Only those are counted in runs, get hints and are learned from.
-bool is_llm_call(bool post, std::string_view target, const RequestInfo& info);
+// Whether a request is an LLM call: a POST (`post`) of a JSON object to an LLM API
+// (`info.dialect`). Only those are counted in runs, get hints and are learned from.
+bool is_llm_call(bool post, const RequestInfo& info);
 
 // Reads the fields above from `body`. Anything that is not a JSON object (empty, truncated, not
 // UTF-8, nested too deeply, a bare array…) yields a RequestInfo with json == false; fields of the

@@ -43,6 +43,11 @@ BodyOutcome write_nvext(std::string& body, const Hints& h, config::HintFormat fo
                         const RequestInfo& info, bool& cache_control) {
   cache_control = false;
   if (!info.json) return BodyOutcome::skipped_not_json;
+  // nvext is an extension of OpenAI's chat completions and completions bodies (Dynamo, vLLM);
+  // Responses and Messages servers reject members they do not know, so those get headers only.
+  if (info.dialect == Dialect::responses || info.dialect == Dialect::messages) {
+    return BodyOutcome::skipped_dialect;
+  }
   const bool nat = format == config::HintFormat::nvext_nat;
   // The leaf values' JSON texts, rendered into one reused buffer (no string per value); views are
   // taken once it has stopped growing.

@@ -44,7 +44,9 @@ const char* find_stop(const char* p, const char* const end) noexcept {
 ResponseMeter::Key ResponseMeter::key_of(std::string_view s) noexcept {
   if (s == "content") return Key::content;
   if (s == "text") return Key::text;
+  if (s == "delta") return Key::delta;
   if (s == "completion_tokens") return Key::completion_tokens;
+  if (s == "output_tokens") return Key::output_tokens;
   return Key::none;
 }
 
@@ -60,11 +62,17 @@ bool ResponseMeter::feed(std::string_view piece) {
 
 namespace {
 
-constexpr std::string_view kUsageKey = "\"completion_tokens\"";
+constexpr std::string_view kCompletionTokens = "\"completion_tokens\"";
+constexpr std::string_view kOutputTokens = "\"output_tokens\"";
+
+std::string_view usage_key(bool output_tokens) {
+  return output_tokens ? kOutputTokens : kCompletionTokens;
+}
 
 // Where kUsageKey next occurs in [p, end), or end. Quotes are too common to anchor on alone
 // (string_view::find stops at each one): 16 positions at a time are tested on the key's first two
 // and last two bytes at once, and only those candidates are compared whole.
+template <const std::string_view& kUsageKey>
 const char* find_key(const char* p, const char* const end) noexcept {
   constexpr std::size_t n = kUsageKey.size();
 #if defined(__SSE2__)
@@ -100,7 +108,7 @@ bool ResponseMeter::read_usage(const char* begin, const char* key, const char* e
     for (auto it = before.rbegin(); it != before.rend() && *it == '\\'; ++it) ++backslashes;
   }
   if (backslashes % 2 != 0) return true;
-  const char* p = key + kUsageKey.size();
+  const char* p = key + usage_key(output_tokens_).size();
   while (p < end && is_space(*p)) ++p;
   if (p == end) return false;
   if (*p != ':') return true;
@@ -117,6 +125,7 @@ bool ResponseMeter::read_usage(const char* begin, const char* key, const char* e
 }
 
 void ResponseMeter::find_usage(std::string_view piece) {
+  const auto find = output_tokens_ ? find_key<kOutputTokens> : find_key<kCompletionTokens>;
   const std::string_view carried(carry_, carry_len_);
   // Keys that start in the carried bytes: searched in carried bytes + the piece's first bytes. A
   // key the previous piece already read whole is read again with the same result.
@@ -127,13 +136,12 @@ void ResponseMeter::find_usage(std::string_view piece) {
     std::memcpy(window + carry_len_, piece.data(), head);
     const std::string_view w(window, carry_len_ + head);
     const char* const w_end = w.data() + w.size();
-    for (const char* k = find_key(w.data(), w_end); k < w.data() + carry_len_;
-         k = find_key(k + 1, w_end)) {
+    for (const char* k = find(w.data(), w_end); k < w.data() + carry_len_; k = find(k + 1, w_end)) {
       read_usage(w.data(), k, w_end, {});
     }
   }
   const char* const end = piece.data() + piece.size();
-  for (const char* k = find_key(piece.data(), end); k != end; k = find_key(k + 1, end)) {
+  for (const char* k = find(piece.data(), end); k != end; k = find(k + 1, end)) {
     read_usage(piece.data(), k, end, carried);
   }
   // Keep the last kCarry bytes of carried + piece.
@@ -220,7 +228,7 @@ void ResponseMeter::lex(std::string_view piece) {
         }
         continue;
       case State::value:
-        if (key_ == Key::completion_tokens) {
+        if (key_ == Key::completion_tokens || key_ == Key::output_tokens) {
           if (c >= '0' && c <= '9') {
             if (number_ < (std::uint64_t{1} << 52)) number_ = number_ * 10 + (c - '0');
             in_number_ = true;
@@ -228,13 +236,21 @@ void ResponseMeter::lex(std::string_view piece) {
           } else if (is_space(c) && !in_number_) {
             ++p;
           } else {
-            if (in_number_) usage_ = number_;
+            // Only the dialect's own name counts (Responses' and Messages' streams never carry
+            // completion_tokens, nor chat streams output_tokens, but a tool's text might).
+            if (in_number_ && (key_ == Key::output_tokens) == output_tokens_) {
+              usage_ = number_;
+            }
             state_ = State::out;
           }
           continue;
         }
-        // "content" / "text": a non-empty string value is one delta.
+        // The dialect's content keys: a non-empty string value is one delta.
         if (!value_started_) {
+          if ((delta_keys_ & key_bit(key_)) == 0) {
+            state_ = State::out;  // reread c outside strings
+            continue;
+          }
           if (is_space(c)) {
             ++p;
           } else if (c == '"') {

@@ -1,11 +1,14 @@
 // Reads what learning needs from a response body as it is relayed, without buffering it: the
-// output token count (`usage.completion_tokens`, from a JSON body or a stream's usage chunk) and,
-// for event streams, the content deltas (counted as tokens when no usage arrives; the first one is
-// the call's first token). Streams go through a small JSON lexer that carries its state across
-// pieces, so a key split between two reads is still found. A JSON body needs only its
-// "completion_tokens" key, found by a substring search (in valid JSON an unescaped quote followed
-// by that name and a colon can only open that key), with the last bytes of each piece kept so a
-// key split between reads is still found.
+// output token count (the usage the API dialect reports: `usage.completion_tokens` for chat
+// completions and completions, `usage.output_tokens` for OpenAI Responses and Anthropic Messages,
+// from a JSON body or a stream's usage event, the last value seen) and, for event streams, the
+// content deltas (counted as tokens when no usage arrives; the first one is the call's first
+// token). Content deltas are non-empty string values of "content" (chat), "text" (completions,
+// Messages' text_delta) and "delta" (Responses' response.output_text.delta). Streams go through a
+// small JSON lexer that carries its state across pieces, so a key split between two reads is still
+// found. A JSON body needs only its usage key, found by a substring search (in valid JSON an
+// unescaped quote followed by that name and a colon can only open that key), with the last bytes
+// of each piece kept so a key split between reads is still found.
 #pragma once
 
 #include <cstddef>
@@ -13,36 +16,49 @@
 #include <optional>
 #include <string_view>
 
+#include "proxy/http/dialect.hpp"
+
 namespace augur::proxy {
 
 class ResponseMeter {
  public:
-  // Starts a new response; `event_stream` is whether it is text/event-stream.
-  void reset(bool event_stream) {
+  // Starts a new response; `event_stream` is whether it is text/event-stream, `dialect` the API
+  // of the request it answers (none: read as chat completions).
+  void reset(bool event_stream, Dialect dialect = Dialect::chat_completions) {
     *this = ResponseMeter{};
     stream_ = event_stream;
+    output_tokens_ = dialect == Dialect::responses || dialect == Dialect::messages;
+    delta_keys_ = dialect == Dialect::responses  ? key_bit(Key::delta)
+                  : dialect == Dialect::messages ? key_bit(Key::text)
+                                                 : key_bit(Key::content) | key_bit(Key::text);
   }
 
   // Feeds the next piece of body as relayed. Returns true when this piece held the response's first
   // non-empty content delta (streams only). Never fails: bytes that are not JSON are skipped.
   bool feed(std::string_view piece);
 
-  // usage.completion_tokens when the body carried it (the last value seen); else, for streams, the
-  // number of non-empty content deltas when there was at least one; else nullopt.
+  // The dialect's usage count when the body carried it (the last value seen); else, for streams,
+  // the number of non-empty content deltas when there was at least one; else nullopt.
   std::optional<std::uint64_t> output_tokens() const;
 
  private:
   enum class State : std::uint8_t { out, in_string, after_key, value };
-  enum class Key : std::uint8_t { none, content, text, completion_tokens };
+  enum class Key : std::uint8_t { none, content, text, delta, completion_tokens, output_tokens };
 
-  static Key key_of(std::string_view s) noexcept;  // a closed string's key, if one we want
+  static Key key_of(std::string_view s) noexcept;
+  static constexpr std::uint8_t key_bit(Key k) {
+    return std::uint8_t(1u << unsigned(k));
+  }  // a closed string's key, if one we want
   void lex(std::string_view piece);
   void find_usage(std::string_view piece);
-  // Reads `"completion_tokens" ws : ws digits` at `key` in [begin, end); false when the data ends
+  // Reads `"<usage key>" ws : ws digits` at `key` in [begin, end); false when the data ends
   // before the value does. `before` is what precedes `begin` (for counting backslashes).
   bool read_usage(const char* begin, const char* key, const char* end, std::string_view before);
 
   bool stream_ = false;
+  bool output_tokens_ = false;  // usage is "output_tokens" (else "completion_tokens")
+  // The keys whose string values are content deltas (key_bit).
+  std::uint8_t delta_keys_ = key_bit(Key::content) | key_bit(Key::text);
   State state_ = State::out;
   bool escape_ = false;
   Key key_ = Key::none;          // the key whose value is being read (state value)

@@ -89,3 +89,112 @@ TEST_CASE("reset starts a new response") {
   m.feed(R"({"usage":{"completion_tokens":7}})");
   CHECK(m.output_tokens() == 7u);
 }
+
+namespace {
+
+using augur::proxy::Dialect;
+
+// OpenAI Responses, streamed: deltas in response.output_text.delta, the full text again in the
+// done events, usage only in response.completed.
+const std::string kResponsesStream =
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
+    "\"response\":{\"id\":\"resp_1\",\"output\":[],\"usage\":null}}\n\n"
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+    "\"sequence_number\":1,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,"
+    "\"delta\":\"Hel\"}\n\n"
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+    "\"sequence_number\":2,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,"
+    "\"delta\":\"lo\"}\n\n"
+    "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\","
+    "\"sequence_number\":3,\"text\":\"Hello\"}\n\n";
+const std::string kResponsesCompleted =
+    "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":4,"
+    "\"response\":{\"id\":\"resp_1\",\"output\":[{\"type\":\"message\",\"content\":[{\"type\":"
+    "\"output_text\",\"text\":\"Hello\"}]}],\"usage\":{\"input_tokens\":9,\"output_tokens\":7,"
+    "\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":16}}}\n\n";
+
+// Anthropic Messages, streamed: message_start carries an early output_tokens, message_delta the
+// final one; text arrives in content_block_delta's text_delta.
+const std::string kMessagesStream =
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+    "\"content\":[],\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n"
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+    "\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+    "\"delta\":{\"type\":\"text_delta\",\"text\":\" there\"}}\n\n"
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n";
+const std::string kMessagesEnd =
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+    "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":12}}\n\n"
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+}  // namespace
+
+TEST_CASE("Responses: usage.output_tokens of a JSON body, not completion_tokens") {
+  const std::string body =
+      R"({"id":"resp_1","object":"response","output":[{"type":"message","content":[{"type":)"
+      R"("output_text","text":"\"completion_tokens\": 3"}]}],"usage":{"input_tokens":5,)"
+      R"("output_tokens":41,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":46}})";
+  for (std::size_t step : {1u, 5u, 4096u}) {
+    ResponseMeter m;
+    m.reset(false, Dialect::responses);
+    feed_in_pieces(m, body, step);
+    CHECK(m.output_tokens() == 41u);
+  }
+  ResponseMeter chat;  // the same body read as chat completions has no usage of its own
+  chat.reset(false, Dialect::chat_completions);
+  chat.feed(body);
+  CHECK(!chat.output_tokens());
+}
+
+TEST_CASE("Responses stream: deltas time the first token, response.completed's usage counts") {
+  for (std::size_t step : {1u, 7u, 4096u}) {
+    ResponseMeter m;
+    m.reset(true, Dialect::responses);
+    const int first = feed_in_pieces(m, kResponsesStream, step);
+    // Without usage yet: the two deltas, not the done event's full text.
+    CHECK(m.output_tokens() == 2u);
+    const auto piece_start = static_cast<std::size_t>(first) * step;
+    CHECK(piece_start <= kResponsesStream.find("Hel"));
+    CHECK(kResponsesStream.find("Hel") < piece_start + step);
+    feed_in_pieces(m, kResponsesCompleted, step);
+    CHECK(m.output_tokens() == 7u);
+  }
+}
+
+TEST_CASE("Messages: usage.output_tokens of a JSON body") {
+  const std::string body =
+      R"({"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":)"
+      R"("hi"}],"stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":23}})";
+  ResponseMeter m;
+  m.reset(false, Dialect::messages);
+  m.feed(body);
+  CHECK(m.output_tokens() == 23u);
+}
+
+TEST_CASE("Messages stream: text deltas time the first token, the final message_delta counts") {
+  for (std::size_t step : {1u, 9u, 4096u}) {
+    ResponseMeter m;
+    m.reset(true, Dialect::messages);
+    const int first = feed_in_pieces(m, kMessagesStream, step);
+    // message_start's early output_tokens (1) is what is known before the end.
+    CHECK(m.output_tokens() == 1u);
+    const auto piece_start = static_cast<std::size_t>(first) * step;
+    CHECK(piece_start <= kMessagesStream.find("Hi"));
+    CHECK(kMessagesStream.find("Hi") < piece_start + step);
+    feed_in_pieces(m, kMessagesEnd, step);
+    CHECK(m.output_tokens() == 12u);
+  }
+}
+
+TEST_CASE("a chat stream is read as before: content deltas, completion_tokens usage") {
+  ResponseMeter m;
+  m.reset(true, Dialect::chat_completions);
+  m.feed(kStream);
+  CHECK(m.output_tokens() == 3u);
+  m.feed("data: {\"usage\":{\"output_tokens\":99,\"completion_tokens\":4}}\n\n");
+  CHECK(m.output_tokens() == 4u);
+}

@@ -62,7 +62,8 @@ void ClientSession::describe(RequestContext& rc) {
   rc.record.target.assign(head_.target());         // kept for the record and every failover attempt
   rc.record.method.assign(head_.method_string());  // a copy: the head's arena grows below
   rc.info = parse_request_body(body_);
-  rc.llm_call = is_llm_call(head_.method() == http::verb::post, rc.record.target, rc.info);
+  rc.info.dialect = dialect_of(rc.record.target);
+  rc.llm_call = is_llm_call(head_.method() == http::verb::post, rc.info);
   rc.record.llm_call = rc.llm_call;
 }
 

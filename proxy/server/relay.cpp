@@ -191,7 +191,7 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, Requ
 
   const bool event_stream = p.event_stream();
   const bool upstream_keep_alive = p.keep_alive();
-  rc.meter.reset(event_stream);
+  rc.meter.reset(event_stream, rc.info.dialect);
   bool chunked_out = false;
   const bool client_keep_alive = p.write_head(head_buf_, head_.method() == http::verb::head,
                                               head_.version(), rc.client_keep_alive, chunked_out);

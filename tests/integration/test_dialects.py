@@ -1,0 +1,123 @@
+"""The OpenAI Responses and Anthropic Messages APIs through the real proxy, streamed and not,
+against the mock upstream speaking both: each call is counted in its run and gets hint headers,
+its output tokens are learned from the dialect's usage (Responses' usage.output_tokens, in
+response.completed when streamed; Messages' final message_delta), no nvext member is written into
+bodies whose servers reject unknown members, and the response reaches the client byte for byte."""
+
+import json
+import re
+import time
+import unittest
+
+from harness import Augur, IntegrationTest, Mock, config, request, sse_events
+
+# Three calls per run on path "agent": 100, 200, 300 output tokens; the third ends the run.
+TOKENS = [100, 200, 300]
+
+DIALECTS = {
+    "responses": ("/v1/responses",
+                  lambda stream: {"model": "m", "input": "What is the weather?",
+                                  "instructions": "You are terse.", "stream": stream}),
+    "messages": ("/v1/messages",
+                 lambda stream: {"model": "m", "max_tokens": 1024, "stream": stream,
+                                 "system": "You are terse.",
+                                 "messages": [{"role": "user", "content": "Hello"}]}),
+}
+
+
+def body_of(dialect, stream):
+    return json.dumps(DIALECTS[dialect][1](stream)).encode()
+
+
+class DialectsThroughTheProxy(IntegrationTest):
+    def start(self, hints="[nat_headers, nvext, dynamo_headers]", mock_args=()):
+        mock = self.own(Mock(*mock_args))
+        up = f'{{ name: mock, url: "{mock.url}", hints: {hints} }}'
+        augur = self.own(Augur(config(
+            [up], "learning: { rebuild_interval: 1h, rebuild_runs: 1 }\n")))
+        return augur, mock
+
+    def call(self, augur, dialect, stream, run, tokens, last=False):
+        """One call of a run; returns the x-nat-* headers the mock received."""
+        headers = {"x-nat-run-id": run, "x-nat-function-path": "agent",
+                   "x-mock-tokens": str(tokens)}
+        if last:
+            headers["x-nat-run-end"] = "true"
+        resp = request(augur.port, "POST", DIALECTS[dialect][0], body_of(dialect, stream),
+                       headers)
+        self.assertEqual(resp.status, 200, resp.body)
+        got = json.loads(resp.header("x-mock-request-headers"))
+        return {k[len("x-nat-"):]: v for k, v in got.items() if k.startswith("x-nat-")}
+
+    def run_agent(self, augur, dialect, stream, run):
+        return [self.call(augur, dialect, stream, run, t, last=(i == len(TOKENS) - 1))
+                for i, t in enumerate(TOKENS)]
+
+    def test_output_tokens_are_learned_from_each_dialects_usage(self):
+        for dialect in DIALECTS:
+            for stream in (False, True):
+                with self.subTest(dialect=dialect, stream=stream):
+                    augur, _ = self.start()
+                    first = self.run_agent(augur, dialect, stream, "cold")
+                    # Every call is a call of its run, with hints.
+                    self.assertEqual([h["call-index"] for h in first], ["1", "2", "3"])
+                    self.assertEqual({h["prediction-source"] for h in first}, {"static"})
+                    deadline = time.monotonic() + 30
+                    n = 0
+                    while True:
+                        hints = self.run_agent(augur, dialect, stream, f"warm{n}")
+                        n += 1
+                        if all(h["prediction-source"] == "exact" for h in hints):
+                            break
+                        self.assertLess(time.monotonic(), deadline, "never learned")
+                        time.sleep(0.05)
+                    self.assertEqual([h["remaining-llm-calls"] for h in hints], ["2", "1", "0"])
+                    self.assertEqual([h["expected-output-tokens"] for h in hints],
+                                     ["100", "200", "300"])
+
+    def test_nvext_goes_only_into_chat_completions_bodies(self):
+        augur, _ = self.start()
+        headers = {"x-nat-run-id": "r1", "x-nat-function-path": "agent"}
+        for dialect in DIALECTS:
+            with self.subTest(dialect=dialect):
+                resp = request(augur.port, "POST", DIALECTS[dialect][0],
+                               body_of(dialect, False), headers)
+                self.assertEqual(resp.status, 200, resp.body)
+                seen = resp.json()["mock"]
+                self.assertEqual(json.loads(seen["request_body"]),
+                                 DIALECTS[dialect][1](False))  # untouched
+                self.assertIn("x-nat-expected-output-tokens", seen["request_headers"])
+                self.assertIn("x-dynamo-session-id", seen["request_headers"])
+        chat = {"model": "m", "messages": [{"role": "user", "content": "Hello"}]}
+        resp = request(augur.port, "POST", "/v1/chat/completions", json.dumps(chat).encode(),
+                       headers)
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertIn("nvext", json.loads(resp.json()["mock"]["request_body"]))
+
+    def test_responses_reach_the_client_byte_for_byte(self):
+        augur, mock = self.start(mock_args=("--no-echo",))
+
+        def normalised(body):
+            # The mock numbers its ids and stamps the time; nothing else differs.
+            body = re.sub(rb"mock-\d+", b"mock-N", body)
+            return re.sub(rb'"created_at":\d+', b'"created_at":T', body)
+
+        for dialect in DIALECTS:
+            for stream in (False, True):
+                with self.subTest(dialect=dialect, stream=stream):
+                    path, body = DIALECTS[dialect][0], body_of(dialect, stream)
+                    headers = {"x-mock-tokens": "9", "x-nat-run-id": "r2"}
+                    direct = request(mock.port, "POST", path, body, headers)
+                    proxied = request(augur.port, "POST", path, body, headers)
+                    self.assertEqual(direct.status, 200)
+                    self.assertEqual(proxied.status, 200)
+                    self.assertEqual(proxied.header("content-type"),
+                                     direct.header("content-type"))
+                    self.assertEqual(normalised(proxied.body), normalised(direct.body))
+                    if stream:
+                        events = sse_events(proxied)
+                        self.assertGreater(len(events), 5)
+
+
+if __name__ == "__main__":
+    unittest.main()
