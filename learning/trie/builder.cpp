@@ -768,7 +768,7 @@ std::string Builder::state_within(std::size_t max_bytes) {
   return text;
 }
 
-Builder::BuiltTrie Builder::build_within(std::size_t max_bytes, std::string workflow_name,
+Builder::BuiltTrie Builder::build_within(std::size_t max_bytes, const std::string& workflow_name,
                                          std::chrono::system_clock::time_point now) {
   BuiltTrie out;
   out.trie = build(workflow_name, now);

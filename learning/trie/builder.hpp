@@ -278,7 +278,7 @@ class Builder {
     Trie trie;
     std::string json;  // serialize_trie(trie)
   };
-  BuiltTrie build_within(std::size_t max_bytes, std::string workflow_name,
+  BuiltTrie build_within(std::size_t max_bytes, const std::string& workflow_name,
                          std::chrono::system_clock::time_point now);
 
   // A call's values, as kept for a candidate path until it is admitted.
