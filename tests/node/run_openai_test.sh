@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Installs the openai npm client into a scratch folder in the build tree, starts augur on its
-# embedded default (bundled mock upstream) on ephemeral ports, and runs node's test runner.
+# Installs the npm clients of package.json (openai, @anthropic-ai/sdk, the Vercel AI SDK) into a
+# scratch folder in the build tree, starts augur on its embedded default (bundled mock upstream) on
+# ephemeral ports, and runs node's test runner over every *.test.mjs here.
 set -euo pipefail
 augur_bin=$(realpath "$1")  # the script changes directory below
 src_dir=$(cd "$(dirname "$0")" && pwd)
 work_dir=$2
 mkdir -p "$work_dir"
-cp "$src_dir/package.json" "$src_dir/openai.test.mjs" "$work_dir/"
+cp "$src_dir/package.json" "$src_dir"/*.test.mjs "$work_dir/"
 cd "$work_dir"
-if [ ! -d node_modules/openai ]; then
+# Installed again whenever package.json changes (the stamp is the package.json installed from).
+if ! cmp -s package.json node_modules/.augur-installed-from 2>/dev/null; then
   npm install --no-audit --no-fund --loglevel=error >/dev/null
+  cp package.json node_modules/.augur-installed-from
 fi
 
 out=$(mktemp)
@@ -23,4 +26,4 @@ for _ in $(seq 1 300); do
 done
 port=$(sed -n 's/^augur listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$out")
 [ -n "$port" ] || { echo "augur did not report its port"; exit 1; }
-AUGUR_URL="http://127.0.0.1:$port" node --test openai.test.mjs
+AUGUR_URL="http://127.0.0.1:$port" node --test ./*.test.mjs
