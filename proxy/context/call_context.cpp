@@ -9,6 +9,7 @@
 #include <atomic>
 #include <charconv>
 #include <cstdio>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <random>
@@ -324,9 +325,17 @@ struct RunTable::Shard {
   }
 };
 
+struct RunTable::ResponseLinks {
+  mutable std::mutex mu;
+  std::unordered_map<std::string, std::string> run_of;  // response id -> run id
+  std::deque<std::string> order;                        // response ids, oldest first
+  std::size_t cap = 1;
+};
+
 RunTable::RunTable(std::size_t max_runs, Clock::duration idle_timeout, std::size_t shards)
-    : idle_timeout_(idle_timeout) {
+    : idle_timeout_(idle_timeout), links_(std::make_unique<ResponseLinks>()) {
   max_runs = std::max<std::size_t>(max_runs, 1);
+  links_->cap = max_runs;
   // More shards than runs would make the bound meaningless (each shard holds at least one run).
   shards = std::clamp<std::size_t>(shards, 1, max_runs);
   per_shard_cap_ = (max_runs + shards - 1) / shards;
@@ -415,6 +424,29 @@ std::vector<std::string> RunTable::expire(Clock::time_point now) {
   return expired;
 }
 
+void RunTable::link_response(std::string_view response_id, std::string_view run_id) {
+  auto& l = *links_;
+  std::lock_guard lock(l.mu);
+  auto [it, added] = l.run_of.try_emplace(std::string(response_id), run_id);
+  if (!added) {
+    it->second.assign(run_id);
+    return;
+  }
+  l.order.emplace_back(response_id);
+  if (l.order.size() > l.cap) {
+    l.run_of.erase(l.order.front());
+    l.order.pop_front();
+  }
+}
+
+std::optional<std::string> RunTable::run_of_response(std::string_view response_id) const {
+  const auto& l = *links_;
+  std::lock_guard lock(l.mu);
+  const auto it = l.run_of.find(std::string(response_id));
+  if (it == l.run_of.end()) return std::nullopt;
+  return it->second;
+}
+
 std::size_t RunTable::size() const {
   std::size_t n = 0;
   for (const auto& shard : shards_) {
@@ -441,6 +473,19 @@ CallContext extract_context(const RequestHead& headers, const RequestInfo& info,
   ctx.run_end = client.run_end;
   ctx.client_final = client.run_end;
   ctx.parent_id = std::move(client.parent_id);
+  if (!client.run_id && info.dialect == Dialect::responses) {
+    // Responses chain their calls through previous_response_id: the run of the response named,
+    // else a new run augur follows (no client id: no router session for it).
+    std::optional<std::string> run;
+    if (!info.previous_response_id.empty()) run = runs.run_of_response(info.previous_response_id);
+    ctx.run_id = run ? std::move(*run) : generate_run_id();
+    ctx.run_id_from_client = true;
+    const RunTable::Assignment a =
+        runs.record_call(ctx.run_id, ctx.path, client.call_index, ctx.run_end, now);
+    ctx.call_index = a.call_index;
+    ctx.calls_in_run = a.calls_in_run;
+    return ctx;
+  }
   if (!client.run_id) {
     // A call with no run id is a run of its own: one call, already over.
     ctx.run_id = generate_run_id();
@@ -452,6 +497,7 @@ CallContext extract_context(const RequestHead& headers, const RequestInfo& info,
   }
   ctx.run_id = std::move(*client.run_id);
   ctx.run_id_from_client = true;
+  ctx.run_named_by_client = true;
   RunTable::Assignment a =
       runs.record_call(ctx.run_id, ctx.path, client.call_index, ctx.run_end, now);
   ctx.call_index = a.call_index;

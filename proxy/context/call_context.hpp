@@ -31,14 +31,17 @@ inline constexpr std::size_t kMaxPathsPerRun = 1024;
 inline constexpr std::uint32_t kMaxCallIndex = 1'000'000;
 
 struct CallContext {
-  std::string run_id;               // never empty; printable ASCII only (safe for headers and JSON)
-  bool run_id_from_client = false;  // false: generated, the call is a run of its own
-  std::string parent_id;            // the parent run, when the client said; "" otherwise
-  std::vector<std::string> path;    // function names, root first; empty = root
-  std::uint32_t call_index = 1;     // 1-based, per (run id, path)
-  std::uint32_t calls_in_run = 1;   // calls this run has made so far, this one included
-  bool run_end = false;             // the run ends with this call (client said so, or no run id)
-  bool client_final = false;        // the client marked this call as its run's last
+  std::string run_id;  // never empty; printable ASCII only (safe for headers and JSON)
+  // The run goes on beyond this call (the client named it, or a Responses chain may continue
+  // it); false: a generated id, the call is a run of its own.
+  bool run_id_from_client = false;
+  bool run_named_by_client = false;  // the id is the client's (a session a router can follow)
+  std::string parent_id;             // the parent run, when the client said; "" otherwise
+  std::vector<std::string> path;     // function names, root first; empty = root
+  std::uint32_t call_index = 1;      // 1-based, per (run id, path)
+  std::uint32_t calls_in_run = 1;    // calls this run has made so far, this one included
+  bool run_end = false;              // the run ends with this call (client said so, or no run id)
+  bool client_final = false;         // the client marked this call as its run's last
 };
 
 // What the client told us, before any counting. Pure function of the request.
@@ -112,19 +115,29 @@ class RunTable {
   std::size_t size() const;
   std::uint64_t evicted() const;  // runs dropped because the table was full, since construction
 
+  // Responses chaining: the run a response belongs to, by the response's id, so a call naming it
+  // in previous_response_id continues that run. Holds as many links as the table holds runs; the
+  // oldest go first. Thread-safe.
+  void link_response(std::string_view response_id, std::string_view run_id);
+  std::optional<std::string> run_of_response(std::string_view response_id) const;
+
  private:
   struct Shard;
+  struct ResponseLinks;
   // The run id's hash picks its shard and keys that shard's index: computed once per call.
   Shard& shard_for(std::size_t run_hash) const;
 
   std::size_t per_shard_cap_;
   Clock::duration idle_timeout_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<ResponseLinks> links_;
 };
 
 // parse_client_context + RunTable::record_call. A call without a run id gets a generated id, index
-// 1, calls_in_run 1 and run_end true, and is not stored in the table (it can have no second call).
-// Thread-safe; never throws except std::bad_alloc.
+// 1, calls_in_run 1 and run_end true, and is not stored in the table (it can have no second call),
+// except a Responses call: one naming a response augur relayed (previous_response_id) continues
+// that response's run, any other starts a run augur follows (later calls may continue it; the
+// idle timeout ends it). Thread-safe; never throws except std::bad_alloc.
 CallContext extract_context(const RequestHead& headers, const RequestInfo& info, RunTable& runs,
                             Clock::time_point now);
 

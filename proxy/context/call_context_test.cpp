@@ -182,6 +182,50 @@ TEST_CASE("a call without a run id is a run of its own") {
   CHECK(table.size() == 0);  // nothing to remember
 }
 
+TEST_CASE("Responses calls chain through previous_response_id into one followed run") {
+  RunTable table(100, 30s);
+  RequestHead h;
+  RequestInfo first;
+  first.dialect = Dialect::responses;
+  const auto c1 = extract_context(h, first, table, t0);
+  CHECK(c1.run_id_from_client);  // followed: a later call may continue it
+  CHECK_FALSE(c1.run_named_by_client);
+  CHECK(c1.call_index == 1);
+  CHECK_FALSE(c1.run_end);
+  table.link_response("resp_1", c1.run_id);
+
+  RequestInfo next = first;
+  next.previous_response_id = "resp_1";
+  const auto c2 = extract_context(h, next, table, t0);
+  CHECK(c2.run_id == c1.run_id);
+  CHECK(c2.call_index == 2);
+  CHECK(c2.calls_in_run == 2);
+
+  next.previous_response_id = "resp_unknown";  // not one augur relayed: a new run
+  const auto c3 = extract_context(h, next, table, t0);
+  CHECK(c3.run_id != c1.run_id);
+  CHECK(c3.call_index == 1);
+
+  RequestInfo chat;  // other dialects without a run id stay runs of their own
+  chat.dialect = Dialect::chat_completions;
+  chat.previous_response_id = "resp_1";
+  CHECK(extract_context(h, chat, table, t0).run_end);
+}
+
+TEST_CASE("response links are bounded by the table's run capacity, oldest dropped first") {
+  RunTable table(3, 30s);
+  for (int i = 0; i < 5; ++i) {
+    table.link_response("resp_" + std::to_string(i), "run-" + std::to_string(i));
+  }
+  CHECK_FALSE(table.run_of_response("resp_0"));
+  CHECK_FALSE(table.run_of_response("resp_1"));
+  CHECK(table.run_of_response("resp_2") == "run-2");
+  CHECK(table.run_of_response("resp_4") == "run-4");
+  table.link_response("resp_4", "run-x");  // relinked, not added twice
+  CHECK(table.run_of_response("resp_4") == "run-x");
+  CHECK(table.run_of_response("resp_2") == "run-2");
+}
+
 TEST_CASE("idle runs expire on the injected clock; touch keeps a run alive") {
   RunTable table(100, 30s);
   table.record_call("old", Path{}, std::nullopt, false, t0);

@@ -32,6 +32,9 @@ std::optional<std::int64_t> as_int(dom::element e) {
   return std::nullopt;
 }
 
+// A response id longer than this is cut (OpenAI's are ~50 bytes); it is only a lookup key.
+constexpr std::size_t kMaxResponseIdBytes = 128;
+
 // One pass over the top-level members (a lookup per key would rescan the object each time). The
 // first occurrence of a duplicated key wins, as a lookup would have it.
 void read_fields(dom::object root, RequestInfo& info) {
@@ -85,6 +88,10 @@ void read_fields(dom::object root, RequestInfo& info) {
     } else if (key == "tools") {
       if (first(tools) && e.get_array().get(arr) == simdjson::SUCCESS) {
         info.has_tools = arr.begin() != arr.end();
+      }
+    } else if (key == "previous_response_id") {
+      if (e.get_string().get(s) == simdjson::SUCCESS && info.previous_response_id.empty()) {
+        info.previous_response_id.assign(s.substr(0, kMaxResponseIdBytes));
       }
     } else if (key == "nvext") {
       nvext_key = true;

@@ -21,11 +21,12 @@ struct RequestInfo {
   std::string model;                // "" when absent or not a string
   std::optional<std::int64_t> max_tokens;  // max_completion_tokens, max_output_tokens, max_tokens
   bool stream = false;
-  bool include_usage = false;     // stream_options.include_usage
-  std::string nvext_prefix_id;    // nvext.agent_hints.prefix_id, raw ("" when absent)
-  std::size_t message_count = 0;  // elements of `messages` (Responses: `input`) when an array
-  bool has_tools = false;         // `tools` is a non-empty array
-  bool has_nvext = false;         // `nvext` is an object
+  bool include_usage = false;        // stream_options.include_usage
+  std::string nvext_prefix_id;       // nvext.agent_hints.prefix_id, raw ("" when absent)
+  std::string previous_response_id;  // Responses: the response this call continues ("" if none)
+  std::size_t message_count = 0;     // elements of `messages` (Responses: `input`) when an array
+  bool has_tools = false;            // `tools` is a non-empty array
+  bool has_nvext = false;            // `nvext` is an object
   // Every top-level key was seen and none is `nvext` (hand-built RequestInfos leave this false, so
   // the nvext splice scans the body itself).
   bool no_nvext_key = false;

@@ -122,7 +122,7 @@ Hints resolve_hints(const trie::Prediction* p, trie::Source source, const CallCo
   h.prefix_id =
       has_unsafe_byte(ctx.run_id) ? sanitize_token(ctx.run_id, kMaxRunIdBytes) : ctx.run_id;
   h.parent_id = ctx.parent_id;
-  h.session_known = ctx.run_id_from_client;
+  h.session_known = ctx.run_named_by_client;
   h.client_final = ctx.client_final;
   h.call_index = ctx.call_index;
   h.calls_in_run = ctx.calls_in_run;

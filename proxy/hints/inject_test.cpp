@@ -33,6 +33,7 @@ CallContext context(std::uint32_t calls_in_run, std::uint32_t call_index = 2) {
   CallContext c;
   c.run_id = "run-1";
   c.run_id_from_client = true;
+  c.run_named_by_client = true;
   c.call_index = call_index;
   c.calls_in_run = calls_in_run;
   return c;

@@ -47,11 +47,12 @@ ResponseMeter::Key ResponseMeter::key_of(std::string_view s) noexcept {
   if (s == "delta") return Key::delta;
   if (s == "completion_tokens") return Key::completion_tokens;
   if (s == "output_tokens") return Key::output_tokens;
+  if (s == "id") return Key::id;
   return Key::none;
 }
 
 bool ResponseMeter::feed(std::string_view piece) {
-  if (!stream_) {
+  if (!stream_ && !capture_id_) {
     find_usage(piece);
     return false;
   }
@@ -178,12 +179,14 @@ void ResponseMeter::lex(std::string_view piece) {
         if (escape_) {
           escape_ = false;
           token_len_ = overflowed;  // keys we look for have no escapes
+          capturing_ = false;       // nor do ids (one with an escape is not kept)
           ++p;
           continue;
         }
         // Plain content up to the next quote or backslash, in one step.
         const char* const stop = find_stop<true>(p, end);
         const auto n = static_cast<std::size_t>(stop - p);
+        if (capturing_) capture(p, n, stop != end && *stop == '"');
         if (stop != end && *stop == '"') {
           // The string ends in this piece: a key held whole in it needs no copy.
           if (token_len_ == 0) {
@@ -245,6 +248,23 @@ void ResponseMeter::lex(std::string_view piece) {
           }
           continue;
         }
+        if (key_ == Key::id) {
+          // The first id's string value is captured as the string is read (in_string).
+          if (is_space(c)) {
+            ++p;
+            continue;
+          }
+          state_ = State::out;
+          if (c == '"' && capture_id_ && !id_done_) {
+            capturing_ = true;
+            id_len_ = 0;
+            state_ = State::in_string;
+            escape_ = false;
+            token_len_ = overflowed;
+            ++p;
+          }
+          continue;
+        }
         // The dialect's content keys: a non-empty string value is one delta.
         if (!value_started_) {
           if ((delta_keys_ & key_bit(key_)) == 0) {
@@ -272,6 +292,20 @@ void ResponseMeter::lex(std::string_view piece) {
         token_len_ = overflowed;
         continue;  // reread c inside the string (it may be a backslash)
     }
+  }
+}
+
+// Appends n bytes of the id being read; `closed`: its closing quote follows them.
+void ResponseMeter::capture(const char* p, std::size_t n, bool closed) {
+  if (id_len_ + n > kMaxIdBytes) {
+    capturing_ = false;  // too long to be a response id: not kept
+    return;
+  }
+  std::memcpy(id_ + id_len_, p, n);
+  id_len_ = static_cast<std::uint8_t>(id_len_ + n);
+  if (closed) {
+    capturing_ = false;
+    id_done_ = id_len_ > 0;
   }
 }
 

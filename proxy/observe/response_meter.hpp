@@ -28,6 +28,7 @@ class ResponseMeter {
     *this = ResponseMeter{};
     stream_ = event_stream;
     output_tokens_ = dialect == Dialect::responses || dialect == Dialect::messages;
+    capture_id_ = dialect == Dialect::responses;
     delta_keys_ = dialect == Dialect::responses  ? key_bit(Key::delta)
                   : dialect == Dialect::messages ? key_bit(Key::text)
                                                  : key_bit(Key::content) | key_bit(Key::text);
@@ -41,22 +42,45 @@ class ResponseMeter {
   // the number of non-empty content deltas when there was at least one; else nullopt.
   std::optional<std::uint64_t> output_tokens() const;
 
+  // Responses: the response's id (the body's first "id", which is the response object's in a JSON
+  // body and in a stream's response.created event); "" when none was read whole.
+  std::string_view response_id() const {
+    return id_done_ ? std::string_view(id_, id_len_) : std::string_view();
+  }
+
+  static constexpr std::size_t kMaxIdBytes = 128;
+
  private:
   enum class State : std::uint8_t { out, in_string, after_key, value };
-  enum class Key : std::uint8_t { none, content, text, delta, completion_tokens, output_tokens };
+  enum class Key : std::uint8_t {
+    none,
+    content,
+    text,
+    delta,
+    completion_tokens,
+    output_tokens,
+    id
+  };
 
   static Key key_of(std::string_view s) noexcept;
   static constexpr std::uint8_t key_bit(Key k) {
     return std::uint8_t(1u << unsigned(k));
   }  // a closed string's key, if one we want
   void lex(std::string_view piece);
+  void capture(const char* p, std::size_t n, bool closed);
   void find_usage(std::string_view piece);
   // Reads `"<usage key>" ws : ws digits` at `key` in [begin, end); false when the data ends
   // before the value does. `before` is what precedes `begin` (for counting backslashes).
   bool read_usage(const char* begin, const char* key, const char* end, std::string_view before);
 
   bool stream_ = false;
-  bool output_tokens_ = false;  // usage is "output_tokens" (else "completion_tokens")
+  bool output_tokens_ = false;
+  // Responses: JSON bodies go through the lexer too, and the first "id" value is kept.
+  bool capture_id_ = false;
+  bool capturing_ = false;  // inside the id's string value
+  bool id_done_ = false;
+  std::uint8_t id_len_ = 0;
+  char id_[kMaxIdBytes] = {};  // usage is "output_tokens" (else "completion_tokens")
   // The keys whose string values are content deltas (key_bit).
   std::uint8_t delta_keys_ = key_bit(Key::content) | key_bit(Key::text);
   State state_ = State::out;

@@ -198,3 +198,41 @@ TEST_CASE("a chat stream is read as before: content deltas, completion_tokens us
   m.feed("data: {\"usage\":{\"output_tokens\":99,\"completion_tokens\":4}}\n\n");
   CHECK(m.output_tokens() == 4u);
 }
+
+TEST_CASE("Responses: the response's id is read from a JSON body and from a stream") {
+  const std::string body =
+      R"({"id":"resp_abc123","object":"response","output":[{"type":"message","id":"msg_9",)"
+      R"("content":[{"type":"output_text","text":"hi"}]}],"usage":{"output_tokens":3}})";
+  for (std::size_t step : {1u, 4u, 4096u}) {
+    ResponseMeter m;
+    m.reset(false, Dialect::responses);
+    feed_in_pieces(m, body, step);
+    CHECK(m.response_id() == "resp_abc123");  // the response's, not the message's
+    CHECK(m.output_tokens() == 3u);
+  }
+  for (std::size_t step : {1u, 13u, 4096u}) {
+    ResponseMeter m;
+    m.reset(true, Dialect::responses);
+    feed_in_pieces(m, kResponsesStream, step);
+    CHECK(m.response_id() == "resp_1");
+  }
+  ResponseMeter chat;  // other dialects keep no id
+  chat.reset(false, Dialect::chat_completions);
+  chat.feed(body);
+  CHECK(chat.response_id().empty());
+}
+
+TEST_CASE("Responses: an id with an escape, or longer than the bound, is not kept") {
+  ResponseMeter escaped;
+  escaped.reset(false, Dialect::responses);
+  escaped.feed(R"({"id":"resp_\u0041","usage":{"output_tokens":1}})");
+  CHECK(escaped.response_id().empty());
+  ResponseMeter long_id;
+  long_id.reset(false, Dialect::responses);
+  long_id.feed(R"({"id":")" + std::string(ResponseMeter::kMaxIdBytes + 1, 'x') + R"("})");
+  CHECK(long_id.response_id().empty());
+  ResponseMeter fits;
+  fits.reset(false, Dialect::responses);
+  fits.feed(R"({"id":")" + std::string(ResponseMeter::kMaxIdBytes, 'x') + R"("})");
+  CHECK(fits.response_id().size() == ResponseMeter::kMaxIdBytes);
+}

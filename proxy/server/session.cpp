@@ -197,6 +197,7 @@ void ClientSession::begin_request(bool client_keep_alive) {
   rc_.started = Clock::now();
   rc_.connect_time = {};
   rc_.record = RequestRecord{};
+  rc_.meter.reset(false);  // a request that gets no response must not keep the last one's
   rc_.record.call.started_at_ms = unix_ms(std::chrono::system_clock::now());
 }
 
@@ -209,6 +210,10 @@ void ClientSession::finish_request() {
   record.call.ended_at_ms = record.call.started_at_ms +
                             std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
   record.call.output_tokens = rc_.meter.output_tokens();
+  // A Responses call's response id: a later call naming it continues this run.
+  if (const auto id = rc_.meter.response_id(); !id.empty() && rc_.llm_call) {
+    worker_.server().runs().link_response(id, record.call.run_id);
+  }
   worker_.finish(record);
 }
 

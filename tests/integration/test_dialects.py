@@ -75,6 +75,49 @@ class DialectsThroughTheProxy(IntegrationTest):
                     self.assertEqual([h["expected-output-tokens"] for h in hints],
                                      ["100", "200", "300"])
 
+    def test_responses_chained_by_previous_response_id_are_one_run(self):
+        mock = self.own(Mock())
+        up = f'{{ name: mock, url: "{mock.url}", hints: [nat_headers] }}'
+        augur = self.own(Augur(config(
+            [up], "learning: { rebuild_interval: 1h, rebuild_runs: 1 }\n"
+                  "context: { run_idle_timeout: 1s }\n")))
+
+        def call(previous=None, stream=False, tokens=10):
+            body = {"model": "m", "input": "next step", "stream": stream}
+            if previous:
+                body["previous_response_id"] = previous
+            resp = request(augur.port, "POST", "/v1/responses", json.dumps(body).encode(),
+                           {"x-mock-tokens": str(tokens)})
+            self.assertEqual(resp.status, 200, resp.body)
+            seen = json.loads(resp.header("x-mock-request-headers"))
+            if stream:
+                created = json.loads(sse_events(resp)[0].split("data: ", 1)[1])
+                rid = created["response"]["id"]
+            else:
+                rid = resp.json()["id"]
+            return rid, seen["x-nat-call-index"], seen["x-nat-remaining-llm-calls"]
+
+        def chain(n):
+            """n calls, each continuing the last; the second one streamed. Their hints."""
+            rid, hints = None, []
+            for i in range(n):
+                rid, index, remaining = call(rid, stream=(i == 1), tokens=10 * (i + 1))
+                hints.append((index, remaining))
+            return hints
+
+        self.assertEqual([h[0] for h in chain(3)], ["1", "2", "3"])
+        self.assertEqual(call()[1], "1")  # a call naming no response starts a run of its own
+        self.assertEqual(call("resp_not_relayed_by_augur")[1], "1")
+        # The chains end after the idle timeout and are learned: a chain's first call is then
+        # predicted to have two more calls after it.
+        deadline = time.monotonic() + 30
+        while True:
+            time.sleep(1.2)
+            hints = chain(3)
+            if hints[0][1] == "2" or time.monotonic() > deadline:
+                break
+        self.assertEqual(hints, [("1", "2"), ("2", "1"), ("3", "0")])
+
     def test_nvext_goes_only_into_chat_completions_bodies(self):
         augur, _ = self.start()
         headers = {"x-nat-run-id": "r1", "x-nat-function-path": "agent"}
