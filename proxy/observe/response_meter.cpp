@@ -255,7 +255,8 @@ void ResponseMeter::lex(std::string_view piece) {
             continue;
           }
           state_ = State::out;
-          if (c == '"' && capture_id_ && !id_done_) {
+          if (c == '"' && capture_id_ && !id_tried_) {
+            id_tried_ = true;  // only the first id is the response's
             capturing_ = true;
             id_len_ = 0;
             state_ = State::in_string;

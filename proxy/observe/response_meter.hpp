@@ -78,6 +78,7 @@ class ResponseMeter {
   // Responses: JSON bodies go through the lexer too, and the first "id" value is kept.
   bool capture_id_ = false;
   bool capturing_ = false;  // inside the id's string value
+  bool id_tried_ = false;   // the first id's value was reached (kept or not)
   bool id_done_ = false;
   std::uint8_t id_len_ = 0;
   char id_[kMaxIdBytes] = {};  // usage is "output_tokens" (else "completion_tokens")

@@ -225,7 +225,8 @@ TEST_CASE("Responses: the response's id is read from a JSON body and from a stre
 TEST_CASE("Responses: an id with an escape, or longer than the bound, is not kept") {
   ResponseMeter escaped;
   escaped.reset(false, Dialect::responses);
-  escaped.feed(R"({"id":"resp_\u0041","usage":{"output_tokens":1}})");
+  // The message's id later in the body is not taken for the response's.
+  escaped.feed(R"({"id":"resp_\u0041","output":[{"id":"msg_1"}],"usage":{"output_tokens":1}})");
   CHECK(escaped.response_id().empty());
   ResponseMeter long_id;
   long_id.reset(false, Dialect::responses);
