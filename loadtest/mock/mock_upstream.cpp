@@ -429,6 +429,37 @@ asio::awaitable<bool> send_scratch_chunk(Server& s, Connection<Stream>& c, bool 
   co_return co_await write_buffers(s, c, bufs);
 }
 
+// A mid-stream fault fires: the connection is reset, or left hanging until the peer goes.
+template <class Stream>
+asio::awaitable<bool> cut_mid_response(Connection<Stream>& c, Fault fault) {
+  if (fault == Fault::reset_mid_stream) {
+    abort_connection(c);
+  } else {
+    co_await wait_until_peer_leaves(c);
+  }
+  co_return false;
+}
+
+// A mid-stream fault on a JSON body (in c.body, head begun): its Content-Length and half of it,
+// then the fault.
+template <class Stream>
+asio::awaitable<bool> send_half_body(Server& s, Connection<Stream>& c, Fault fault) {
+  c.head += "content-length: ";
+  append_int(c.head, static_cast<std::int64_t>(c.body.size()));
+  c.head += "\r\n\r\n";
+  const std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head),
+                                               asio::buffer(c.body.data(), c.body.size() / 2)};
+  if (!co_await write_buffers(s, c, bufs)) co_return false;
+  co_return co_await cut_mid_response(c, fault);
+}
+
+// The head of a 200 event stream, in c.head.
+template <class Stream>
+void begin_event_stream(Server& s, Connection<Stream>& c, bool keep_alive) {
+  begin_head(s, c, 200, "text/event-stream", keep_alive);
+  c.head += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+}
+
 // Streams a completion as SSE (chunked), or, for a non-streaming request, sends the JSON body;
 // mid-stream faults cut either after `fault_after` events (or half the body).
 template <class Stream>
@@ -438,14 +469,7 @@ asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c, const Re
                                       bool keep_alive) {
   const bool mid_fault =
       ctl.fault == Fault::reset_mid_stream || ctl.fault == Fault::hang_mid_stream;
-  auto fire = [&]() -> asio::awaitable<bool> {
-    if (ctl.fault == Fault::reset_mid_stream) {
-      abort_connection(c);
-    } else {
-      co_await wait_until_peer_leaves(c);
-    }
-    co_return false;
-  };
+  const auto fire = [&] { return cut_mid_response(c, ctl.fault); };
 
   if (!stream) {
     c.body.clear();
@@ -455,17 +479,10 @@ asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c, const Re
         c.body, static_cast<std::size_t>(std::min(ctl.body_size.value_or(0), kMaxPaddedBody)));
     begin_head(s, c, 200, "application/json", keep_alive);
     if (!mid_fault) co_return co_await send_body(s, c);
-    c.head += "content-length: ";
-    append_int(c.head, static_cast<std::int64_t>(c.body.size()));
-    c.head += "\r\n\r\n";
-    const std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head),
-                                                 asio::buffer(c.body.data(), c.body.size() / 2)};
-    if (!co_await write_buffers(s, c, bufs)) co_return false;
-    co_return co_await fire();
+    co_return co_await send_half_body(s, c, ctl.fault);
   }
 
-  begin_head(s, c, 200, "text/event-stream", keep_alive);
-  c.head += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+  begin_event_stream(s, c, keep_alive);
   if (!co_await write_buffers(s, c, asio::buffer(c.head))) co_return false;
 
   const std::int64_t fault_after = ctl.fault_after.value_or(kDefaultFaultAfter);
@@ -511,14 +528,7 @@ asio::awaitable<bool> send_dialect(Server& s, Connection<Stream>& c, const Reque
                                    bool stream, bool keep_alive) {
   const bool mid_fault =
       ctl.fault == Fault::reset_mid_stream || ctl.fault == Fault::hang_mid_stream;
-  auto fire = [&]() -> asio::awaitable<bool> {
-    if (ctl.fault == Fault::reset_mid_stream) {
-      abort_connection(c);
-    } else {
-      co_await wait_until_peer_leaves(c);
-    }
-    co_return false;
-  };
+  const auto fire = [&] { return cut_mid_response(c, ctl.fault); };
 
   if (!stream) {
     c.body.clear();
@@ -528,17 +538,10 @@ asio::awaitable<bool> send_dialect(Server& s, Connection<Stream>& c, const Reque
         c.body, static_cast<std::size_t>(std::min(ctl.body_size.value_or(0), kMaxPaddedBody)));
     begin_head(s, c, 200, "application/json", keep_alive);
     if (!mid_fault) co_return co_await send_body(s, c);
-    c.head += "content-length: ";
-    append_int(c.head, static_cast<std::int64_t>(c.body.size()));
-    c.head += "\r\n\r\n";
-    const std::array<asio::const_buffer, 2> bufs{asio::buffer(c.head),
-                                                 asio::buffer(c.body.data(), c.body.size() / 2)};
-    if (!co_await write_buffers(s, c, bufs)) co_return false;
-    co_return co_await fire();
+    co_return co_await send_half_body(s, c, ctl.fault);
   }
 
-  begin_head(s, c, 200, "text/event-stream", keep_alive);
-  c.head += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+  begin_event_stream(s, c, keep_alive);
   if (!co_await write_buffers(s, c, asio::buffer(c.head))) co_return false;
   c.scratch.clear();
   append_dialect_prelude(c.scratch, info);
