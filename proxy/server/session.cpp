@@ -111,8 +111,14 @@ Task<void> ClientSession::run() {
     }
 
     begin_request(parser.keep_alive() && !worker_.draining());
-    const bool keep = co_await forward();
-    finish_request();
+    bool keep = false;
+    {
+      // Out of flight however forward() ends (it throws only std::bad_alloc).
+      const ScopeExit in_flight{
+          [this] { worker_.counters().inflight.fetch_sub(1, std::memory_order_relaxed); }};
+      keep = co_await forward();
+      finish_request();
+    }
     if (!keep) break;
     if (buffer_.capacity() > 64 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
   }
@@ -188,7 +194,7 @@ Task<void> ClientSession::send_error(ProxyError e, std::string_view message, uns
   worker_.counters().client_errors.fetch_add(1, std::memory_order_relaxed);
 }
 
-// The request's accounting: counted and in flight from here to finish_request().
+// The request's accounting: counted and in flight from here (run() ends its flight).
 void ClientSession::begin_request(bool client_keep_alive) {
   auto& counters = worker_.counters();
   counters.requests.fetch_add(1, std::memory_order_relaxed);
@@ -203,7 +209,6 @@ void ClientSession::begin_request(bool client_keep_alive) {
 
 // Hands the request's record to the worker (metrics, access log, learning).
 void ClientSession::finish_request() {
-  worker_.counters().inflight.fetch_sub(1, std::memory_order_relaxed);
   RequestRecord& record = rc_.record;
   const auto elapsed = Clock::now() - rc_.started;
   record.duration_s = seconds(elapsed);
