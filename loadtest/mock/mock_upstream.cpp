@@ -453,6 +453,16 @@ asio::awaitable<bool> send_half_body(Server& s, Connection<Stream>& c, Fault fau
   co_return co_await cut_mid_response(c, fault);
 }
 
+// Ends a 200 JSON answer whose members are in c.body: the echo, any padding asked for, the head.
+template <class Stream>
+void close_json_body(Server& s, Connection<Stream>& c, const Request& req, const Controls& ctl,
+                     bool keep_alive) {
+  append_mock_echo(s, c, req);
+  append_padding_and_close(
+      c.body, static_cast<std::size_t>(std::min(ctl.body_size.value_or(0), kMaxPaddedBody)));
+  begin_head(s, c, 200, "application/json", keep_alive);
+}
+
 // The head of a 200 event stream, in c.head.
 template <class Stream>
 void begin_event_stream(Server& s, Connection<Stream>& c, bool keep_alive) {
@@ -474,10 +484,7 @@ asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c, const Re
   if (!stream) {
     c.body.clear();
     append_completion_open(c.body, info);
-    append_mock_echo(s, c, req);
-    append_padding_and_close(
-        c.body, static_cast<std::size_t>(std::min(ctl.body_size.value_or(0), kMaxPaddedBody)));
-    begin_head(s, c, 200, "application/json", keep_alive);
+    close_json_body(s, c, req, ctl, keep_alive);
     if (!mid_fault) co_return co_await send_body(s, c);
     co_return co_await send_half_body(s, c, ctl.fault);
   }
@@ -533,10 +540,7 @@ asio::awaitable<bool> send_dialect(Server& s, Connection<Stream>& c, const Reque
   if (!stream) {
     c.body.clear();
     append_dialect_open(c.body, info);
-    append_mock_echo(s, c, req);
-    append_padding_and_close(
-        c.body, static_cast<std::size_t>(std::min(ctl.body_size.value_or(0), kMaxPaddedBody)));
-    begin_head(s, c, 200, "application/json", keep_alive);
+    close_json_body(s, c, req, ctl, keep_alive);
     if (!mid_fault) co_return co_await send_body(s, c);
     co_return co_await send_half_body(s, c, ctl.fault);
   }
