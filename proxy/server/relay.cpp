@@ -12,8 +12,6 @@ using namespace session_io;
 
 namespace {
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
 // Arms an exchange's deadline for one phase, never past the exchange's total deadline.
 class PhaseTimer {
  public:

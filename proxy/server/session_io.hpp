@@ -30,6 +30,9 @@ namespace http = beast::http;
 // The most a read adds to a connection's buffer.
 inline constexpr std::size_t kReadAhead = 64 * 1024;
 
+// A duration in seconds, as the records and metrics keep them.
+inline double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
 // Runs `f` when the scope ends, however it ends (co_return from any branch included).
 template <class F>
 class ScopeExit {
