@@ -46,12 +46,26 @@ void RunTracker::add(CallObservation&& call) {
   const auto it = found->second;
   order_.splice(order_.end(), order_, it);
   it->last_activity_ms = std::max(it->last_activity_ms, activity);
-  const bool end = call.run_end;
+  if (call.run_end) {
+    if (it->expected_calls == 0) ending_.push_back(it->id);
+    it->expected_calls = std::max(call.calls_in_run, 1u);
+    it->end_deadline_ms = activity + end_grace_ms;
+  }
   it->calls.push_back(std::move(call));
-  if (end || it->calls.size() >= max_calls_) close(it);
+  const bool complete = it->expected_calls > 0 && it->calls.size() >= it->expected_calls;
+  if (complete || it->calls.size() >= max_calls_) close(it);
 }
 
 void RunTracker::expire(std::int64_t now_ms) {
+  // Ended runs still waiting for a straggler: closed once their grace is over. The list only
+  // holds ids, so runs closed meanwhile (complete, evicted) are skipped.
+  std::erase_if(ending_, [&](const std::string& id) {
+    const auto found = runs_.find(id);
+    if (found == runs_.end() || found->second->expected_calls == 0) return true;
+    if (now_ms < found->second->end_deadline_ms) return false;
+    close(found->second);
+    return true;
+  });
   // order_ is by last update, which follows activity closely (calls arrive as they end); a run
   // updated late with an older end time is only closed a little later, never early.
   while (!order_.empty() && now_ms - order_.front().last_activity_ms >= idle_ms_) {

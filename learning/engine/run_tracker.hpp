@@ -33,11 +33,19 @@ class RunTracker {
              std::size_t max_calls_per_run, OnClosed on_closed);
 
   // Adds a call. A call without a client run id is a run of its own and closes at once; a call
-  // that arrives after its run went idle closes the old run first and starts a new one.
+  // that arrives after its run went idle closes the old run first and starts a new one. The
+  // run's last call closes it once the tracker holds as many calls as that call counted
+  // (calls_in_run): io threads hand calls over in the order their responses finished writing,
+  // so an earlier call's observation can arrive just after the last one's. Until then, or for at
+  // most `end_grace`, the run waits for the stragglers.
   void add(CallObservation&& call);
 
-  // Closes every run idle for at least idle_timeout at `now_ms`.
+  // Closes every run idle for at least idle_timeout, and every ended run whose grace is over, at
+  // `now_ms`.
   void expire(std::int64_t now_ms);
+
+  // How long an ended run waits for calls it counted but has not seen.
+  static constexpr std::int64_t end_grace_ms = 2000;
 
   std::size_t open_runs() const { return runs_.size(); }
   std::uint64_t evicted() const { return evicted_; }
@@ -47,6 +55,8 @@ class RunTracker {
     std::string id;
     std::vector<CallObservation> calls;
     std::int64_t last_activity_ms = 0;
+    std::uint32_t expected_calls = 0;  // > 0: the run has ended and closes at this many calls
+    std::int64_t end_deadline_ms = 0;  // ... or at this time, whichever comes first
   };
   using Order = std::list<OpenRun>;
 
@@ -58,6 +68,7 @@ class RunTracker {
   OnClosed on_closed_;
   Order order_;  // least recently active first
   std::unordered_map<std::string, Order::iterator> runs_;
+  std::vector<std::string> ending_;  // ids of ended runs waiting for earlier calls
   std::uint64_t evicted_ = 0;
 };
 

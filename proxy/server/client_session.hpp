@@ -43,8 +43,12 @@ struct RequestContext {
   std::string original_body;         // then the client's body, to start each attempt from
   Clock::time_point started{};       // the whole request read
   Clock::duration connect_time{};    // spent connecting upstream (not augur's overhead)
-  RequestRecord record;              // what happened
-  ResponseMeter meter;               // output tokens, read from the response as it passes
+  // The upstream's response was whole, before its last bytes went to the client: the call's end
+  // as the learner sees it. Taken before the write, so it precedes anything the client does
+  // next (a stamp after the write could land after the client's next call had ended).
+  Clock::time_point response_end{};
+  RequestRecord record;  // what happened
+  ResponseMeter meter;   // output tokens, read from the response as it passes
 };
 
 // How one attempt at an upstream ended.

@@ -248,6 +248,7 @@ Task<AttemptResult> ClientSession::exchange(Stream& up, UpstreamConn& conn, Requ
       if (got == 0 && !p.is_done()) continue;  // a read can end on a chunk header with no data
     }
     const bool last = p.is_done();
+    if (last) rc.response_end = Clock::now();
     {  // write_to_client, inline: no coroutine frame on the path every response takes
       const auto& out =
           framer.frame(head_pending ? head_buf_ : std::string_view{}, {buf, got}, last);

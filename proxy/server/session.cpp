@@ -200,6 +200,7 @@ void ClientSession::begin_request(bool client_keep_alive) {
   rc_.client_keep_alive = client_keep_alive;
   rc_.started = Clock::now();
   rc_.connect_time = {};
+  rc_.response_end = {};
   rc_.record = RequestRecord{};
   rc_.meter.reset(false);  // a request that gets no response must not keep the last one's
   rc_.record.call.started_at_ms = unix_ms(std::chrono::system_clock::now());
@@ -208,10 +209,12 @@ void ClientSession::begin_request(bool client_keep_alive) {
 // Hands the request's record to the worker (metrics, access log, learning).
 void ClientSession::finish_request() {
   RequestRecord& record = rc_.record;
-  const auto elapsed = Clock::now() - rc_.started;
-  record.duration_s = seconds(elapsed);
-  record.call.ended_at_ms = record.call.started_at_ms +
-                            std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+  const auto now = Clock::now();
+  record.duration_s = seconds(now - rc_.started);
+  const auto ended = rc_.response_end == Clock::time_point{} ? now : rc_.response_end;
+  record.call.ended_at_ms =
+      record.call.started_at_ms +
+      std::chrono::duration_cast<std::chrono::milliseconds>(ended - rc_.started).count();
   record.call.output_tokens = rc_.meter.output_tokens();
   // A Responses call's response id: a later call naming it continues this run.
   if (const auto id = rc_.meter.response_id(); !id.empty() && rc_.llm_call) {

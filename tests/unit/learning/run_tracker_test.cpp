@@ -53,6 +53,39 @@ TEST_CASE("a run closes on its explicit end signal with its calls in order") {
   CHECK(t.open_runs() == 0);
 }
 
+TEST_CASE("a run's last call waits for an earlier call that arrives after it") {
+  // Each io thread hands its call over after writing the response, so the observation of call 1
+  // can reach the tracker after call 3's, which ends the run. The run must keep all three.
+  Collected out;
+  RunTracker t(30s, 100, 100, out.sink());
+  auto numbered = [](std::int64_t start, std::uint32_t n, bool last) {
+    auto c = call("r", start, start + 50, last);
+    c.calls_in_run = n;
+    return c;
+  };
+  t.add(numbered(1200, 2, false));
+  t.add(numbered(1400, 3, true));
+  CHECK(out.runs.empty());
+  t.add(numbered(1000, 1, false));
+  REQUIRE(out.runs.size() == 1);
+  CHECK(out.runs[0].record.calls.size() == 3);
+  CHECK(t.open_runs() == 0);
+}
+
+TEST_CASE("an ended run missing a call closes when its grace is over") {
+  Collected out;
+  RunTracker t(30s, 100, 100, out.sink());
+  auto last = call("r", 1400, 1450, true);
+  last.calls_in_run = 3;  // calls 1 and 2 never arrive (their observations were dropped)
+  t.add(std::move(last));
+  t.expire(1450 + RunTracker::end_grace_ms - 1);
+  CHECK(out.runs.empty());
+  t.expire(1450 + RunTracker::end_grace_ms);
+  REQUIRE(out.runs.size() == 1);
+  CHECK(out.runs[0].record.calls.size() == 1);
+  CHECK(t.open_runs() == 0);
+}
+
 TEST_CASE("idle runs close after the timeout, counted from their last response") {
   Collected out;
   RunTracker t(30s, 100, 100, out.sink());
