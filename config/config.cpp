@@ -386,6 +386,47 @@ struct UpstreamRef {
   int line;
 };
 
+// context.agents: names for inferred agents. A name must be usable as a path name (printable,
+// no '/'), and a rule must match on something.
+Reader agent_names(std::vector<AgentName>& out) {
+  return [&out](const Value& v) {
+    out.clear();
+    read_list(v, [&out](const Value& item, std::size_t) {
+      AgentName a;
+      read_map(
+          item,
+          {
+              {"name",
+               [&a](const Value& s) {
+                 text(a.name, /*allow_empty=*/false)(s);
+                 if (a.name.size() > 128 || a.name.find('/') != std::string::npos ||
+                     !std::all_of(a.name.begin(), a.name.end(),
+                                  [](char c) { return c > 0x20 && c < 0x7F; })) {
+                   s.fail("must be up to 128 printable characters without blanks or '/', got " +
+                          quoted(a.name));
+                 }
+               }},
+              {"system_prompt_contains", text(a.system_prompt_contains)},
+              {"tools",
+               [&a](const Value& s) {
+                 read_list(s, [&a](const Value& t, std::size_t) {
+                   std::string tool;
+                   text(tool, /*allow_empty=*/false)(t);
+                   a.tools.push_back(std::move(tool));
+                 });
+               }},
+          },
+          {"name"});
+      if (a.system_prompt_contains.empty() && a.tools.empty()) {
+        item.fail(
+            "give system_prompt_contains or tools (or both): a rule that matches every "
+            "agent would name them all alike");
+      }
+      out.push_back(std::move(a));
+    });
+  };
+}
+
 void read_route(const Value& v, Route& r, std::vector<UpstreamRef>& refs) {
   bool listed = false;
   auto add = [&](const Value& item) {
@@ -585,6 +626,9 @@ Config read_config(const Value& root, const std::string& source) {
                                   {"run_idle_timeout", duration(x.run_idle_timeout, Duration{1})},
                                   {"trust_client_hints", boolean(x.trust_client_hints)},
                                   {"max_runs", count(x.max_runs, 1)},
+                                  {"infer", boolean(x.infer)},
+                                  {"max_conversations", count(x.max_conversations, 1)},
+                                  {"agents", agent_names(x.agents)},
                               });
                 }},
                {"prediction", [&c](const Value& v) { read_prediction(v, c.prediction); }},

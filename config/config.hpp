@@ -99,10 +99,23 @@ struct Admin {
   bool operator==(const Admin&) const = default;
 };
 
+// A name for agents augur infers (context.agents): matches when the system prompt contains
+// `system_prompt_contains` (when set) and the request's tools include all of `tools`.
+struct AgentName {
+  std::string name;
+  std::string system_prompt_contains;
+  std::vector<std::string> tools;
+
+  bool operator==(const AgentName&) const = default;
+};
+
 struct Context {
   Duration run_idle_timeout{std::chrono::seconds(30)};
   bool trust_client_hints = false;
-  std::size_t max_runs = 100000;  // bound on the live run table
+  std::size_t max_runs = 100000;           // bound on the live run table
+  bool infer = true;                       // infer runs of calls that name none
+  std::size_t max_conversations = 100000;  // inferred-context memory bound (LRU)
+  std::vector<AgentName> agents;           // first match names an inferred agent
 
   bool operator==(const Context&) const = default;
 };

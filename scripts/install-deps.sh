@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libssl-dev
-  libsimdjson-dev libhiredis-dev libyaml-cpp-dev
+  libsimdjson-dev libhiredis-dev libyaml-cpp-dev libxxhash-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libjemalloc-dev  # augur's allocator (CMakeLists.txt AUGUR_JEMALLOC)
 )

@@ -229,9 +229,16 @@ int slot_of(std::string_view name) {
   }
 }
 
-// The run and parent as Dynamo's agents.rs maps the session headers (first match wins).
-std::pair<std::string_view, std::string_view> session_of(const std::string_view (&found)[slots]) {
+// The run and parent as Dynamo's agents.rs maps the session headers (first match wins), and
+// whether an agent's own header named them.
+struct Session {
   std::string_view run, parent;
+  bool agent_header = false;
+};
+Session session_of(const std::string_view (&found)[slots]) {
+  std::string_view run, parent;
+  const bool agent_header =
+      found[nat_run_id].empty() && found[prefix_id].empty() && found[dynamo_session_id].empty();
   if (!found[nat_run_id].empty() || !found[prefix_id].empty()) {
     run = !found[nat_run_id].empty() ? found[nat_run_id] : found[prefix_id];
     parent = found[dynamo_parent];
@@ -250,7 +257,7 @@ std::pair<std::string_view, std::string_view> session_of(const std::string_view 
     run = found[opencode_session];
     parent = found[opencode_parent];
   }
-  return {run, parent};
+  return {run, parent, agent_header};
 }
 
 }  // namespace
@@ -271,9 +278,10 @@ ClientContext parse_client_context(const RequestHead& headers, const RequestInfo
   const auto id_of = [](std::string_view raw) { return sanitize_token(raw, kMaxRunIdBytes); };
 
   ClientContext ctx;
-  const auto [run, parent] = session_of(found);
+  const auto [run, parent, agent_header] = session_of(found);
   if (!run.empty()) {
     if (std::string id = id_of(run); !id.empty()) ctx.run_id = std::move(id);
+    if (agent_header) ctx.source = RunSource::session_header;
   }
   if (ctx.run_id && !parent.empty() && parent != run) ctx.parent_id = id_of(parent);
   if (!ctx.run_id && !info.nvext_prefix_id.empty()) {
@@ -295,6 +303,7 @@ struct RunState {
   std::size_t id_hash = 0;
   Clock::time_point last_seen;
   std::uint32_t calls = 0;
+  RunSource source = RunSource::header;
   std::unordered_map<std::string, std::uint32_t, ViewHash, std::equal_to<>>
       per_path;  // path_key -> calls so far
 };
@@ -325,6 +334,43 @@ struct RunTable::Shard {
   }
 };
 
+struct RunTable::Counters {
+  std::array<std::array<std::atomic<std::uint64_t>, 3>, kRunSources> n{};
+  void add(RunSource s, int event) {
+    n[static_cast<std::size_t>(s)][event].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+namespace {
+constexpr int kStarted = 0, kContinued = 1, kEnded = 2;
+}  // namespace
+
+std::string_view to_string(RunSource s) {
+  switch (s) {
+    case RunSource::header:
+      return "header";
+    case RunSource::session_header:
+      return "session_header";
+    case RunSource::previous_response:
+      return "previous_response";
+    case RunSource::conversation:
+      return "conversation";
+    case RunSource::sub_agent:
+      return "sub_agent";
+  }
+  return "header";
+}
+
+std::array<RunEvents, kRunSources> RunTable::events() const {
+  std::array<RunEvents, kRunSources> out{};
+  for (std::size_t i = 0; i < kRunSources; ++i) {
+    const auto& c = counters_->n[i];
+    out[i] = {c[kStarted].load(std::memory_order_relaxed),
+              c[kContinued].load(std::memory_order_relaxed),
+              c[kEnded].load(std::memory_order_relaxed)};
+  }
+  return out;
+}
+
 struct RunTable::ResponseLinks {
   mutable std::mutex mu;
   std::unordered_map<std::string, std::string> run_of;  // response id -> run id
@@ -333,7 +379,9 @@ struct RunTable::ResponseLinks {
 };
 
 RunTable::RunTable(std::size_t max_runs, Clock::duration idle_timeout, std::size_t shards)
-    : idle_timeout_(idle_timeout), links_(std::make_unique<ResponseLinks>()) {
+    : idle_timeout_(idle_timeout),
+      links_(std::make_unique<ResponseLinks>()),
+      counters_(std::make_unique<Counters>()) {
   max_runs = std::max<std::size_t>(max_runs, 1);
   links_->cap = max_runs;
   // More shards than runs would make the bound meaningless (each shard holds at least one run).
@@ -352,7 +400,7 @@ RunTable::Shard& RunTable::shard_for(std::size_t run_hash) const {
 RunTable::Assignment RunTable::record_call(std::string_view run_id,
                                            std::span<const std::string> path,
                                            std::optional<std::uint32_t> index_override,
-                                           bool run_end, Clock::time_point now) {
+                                           bool run_end, Clock::time_point now, RunSource source) {
   const std::string_view key = path_key(path);  // built outside the lock
   const HashedId hashed{run_id, hash_id(run_id)};
   Shard& shard = shard_for(hashed.hash);
@@ -360,9 +408,13 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
 
   auto found = shard.index.find(hashed);
   if (found == shard.index.end()) {
-    if (run_end)
+    counters_->add(source, kStarted);
+    if (run_end) {
+      counters_->add(source, kEnded);
       return {index_override.value_or(1), 1};  // first call is also the last: keep nothing
+    }
     if (shard.lru.size() >= per_shard_cap_) {
+      counters_->add(shard.lru.back().source, kEnded);
       shard.erase(std::prev(shard.lru.end()));
       ++shard.evicted;
     }
@@ -370,9 +422,13 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
     RunState& fresh = shard.lru.front();
     fresh.id.assign(run_id);
     fresh.id_hash = hashed.hash;
+    fresh.source = source;
     found = shard.index.emplace(HashedId{fresh.id, fresh.id_hash}, shard.lru.begin()).first;
-  } else if (found->second != shard.lru.begin()) {
-    shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
+  } else {
+    counters_->add(found->second->source, kContinued);
+    if (found->second != shard.lru.begin()) {
+      shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
+    }
   }
   RunState& run = *found->second;
   run.last_seen = now;
@@ -385,7 +441,10 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
   } else if (run.per_path.size() < kMaxPathsPerRun) {
     run.per_path.emplace(std::string(key), a.call_index);
   }
-  if (run_end) shard.erase(found->second);
+  if (run_end) {
+    counters_->add(run.source, kEnded);
+    shard.erase(found->second);
+  }
   return a;
 }
 
@@ -403,7 +462,10 @@ void RunTable::forget(std::string_view run_id) {
   const HashedId hashed{run_id, hash_id(run_id)};
   Shard& shard = shard_for(hashed.hash);
   std::lock_guard lock(shard.mu);
-  if (auto found = shard.index.find(hashed); found != shard.index.end()) shard.erase(found->second);
+  if (auto found = shard.index.find(hashed); found != shard.index.end()) {
+    counters_->add(found->second->source, kEnded);
+    shard.erase(found->second);
+  }
 }
 
 std::vector<std::string> RunTable::expire(Clock::time_point now) {
@@ -415,6 +477,7 @@ std::vector<std::string> RunTable::expire(Clock::time_point now) {
     // slightly out-of-order `now`s; a run that lands out of place is caught by a later sweep.
     while (!shard.lru.empty() && now - shard.lru.back().last_seen >= idle_timeout_) {
       auto last = std::prev(shard.lru.end());
+      counters_->add(last->source, kEnded);
       // Before the move: the index key is a view of this string.
       shard.index.erase(HashedId{last->id, last->id_hash});
       expired.push_back(std::move(last->id));
@@ -465,28 +528,78 @@ std::uint64_t RunTable::evicted() const {
   return n;
 }
 
+namespace {
+
+std::int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The run of a call that named none, from its conversation (see extract_context). Sets run_id,
+// path (when the client sent none) and source.
+void infer_run(const ConversationShape& conv, ConversationTable& table, CallContext& ctx,
+               Clock::time_point now) {
+  const bool client_path = !ctx.path.empty();
+  const auto found = table.find(conv, now);
+  if (found && !found->new_turn) {
+    ctx.run_id = found->place.run_id;
+    if (!client_path) ctx.path = found->place.path;
+    ctx.source = RunSource::conversation;
+    table.agent_name(conv, false, unix_now_ms());
+  } else {
+    const std::string name = table.agent_name(conv, true, unix_now_ms());
+    std::optional<ConversationTable::Place> parent;
+    if (!found && conv.task != 0) parent = table.take_task(conv.task, now);
+    if (parent) {  // a sub-agent: its calls are calls of the parent's run, one level down
+      ctx.run_id = std::move(parent->run_id);
+      if (!client_path) {
+        ctx.path = std::move(parent->path);
+        if (ctx.path.size() < kMaxPathNames) ctx.path.push_back(name);
+      }
+      ctx.source = RunSource::sub_agent;
+    } else {
+      ctx.run_id = generate_run_id();
+      if (!client_path) ctx.path = {name};
+      ctx.source = RunSource::conversation;
+    }
+  }
+  table.remember(conv.prefix.back(), {ctx.run_id, ctx.path}, now);
+}
+
+}  // namespace
+
 CallContext extract_context(const RequestHead& headers, const RequestInfo& info, RunTable& runs,
-                            Clock::time_point now) {
+                            Clock::time_point now, ConversationTable* conversations) {
   ClientContext client = parse_client_context(headers, info);
   CallContext ctx;
   ctx.path = std::move(client.path);
   ctx.run_end = client.run_end;
   ctx.client_final = client.run_end;
   ctx.parent_id = std::move(client.parent_id);
-  if (!client.run_id && info.dialect == Dialect::responses) {
+  if (client.run_id) {
+    ctx.run_id = std::move(*client.run_id);
+    ctx.run_named_by_client = true;
+    ctx.source = client.source;
+  } else if (std::optional<std::string> run;
+             info.dialect == Dialect::responses && !info.previous_response_id.empty() &&
+             (run = runs.run_of_response(info.previous_response_id))) {
     // Responses chain their calls through previous_response_id: the run of the response named,
-    // else a new run augur follows (no client id: no router session for it).
-    std::optional<std::string> run;
-    if (!info.previous_response_id.empty()) run = runs.run_of_response(info.previous_response_id);
-    ctx.run_id = run ? std::move(*run) : generate_run_id();
-    ctx.run_id_from_client = true;
-    const RunTable::Assignment a =
-        runs.record_call(ctx.run_id, ctx.path, client.call_index, ctx.run_end, now);
-    ctx.call_index = a.call_index;
-    ctx.calls_in_run = a.calls_in_run;
-    return ctx;
-  }
-  if (!client.run_id) {
+    // on the path its agent's calls take (the input holds only what is new, so it extends no
+    // conversation augur saw).
+    ctx.run_id = std::move(*run);
+    ctx.source = RunSource::previous_response;
+    if (conversations && ctx.path.empty() && !info.conversation.prefix.empty()) {
+      ctx.path = {conversations->agent_name(info.conversation, false, unix_now_ms())};
+    }
+  } else if (conversations && !info.conversation.prefix.empty()) {
+    infer_run(info.conversation, *conversations, ctx, now);
+  } else if (info.dialect == Dialect::responses) {
+    // A Responses call with nothing to go by starts a run later calls may continue by naming
+    // its response (no client id: no router session for it).
+    ctx.run_id = generate_run_id();
+    ctx.source = RunSource::previous_response;
+  } else {
     // A call with no run id is a run of its own: one call, already over.
     ctx.run_id = generate_run_id();
     ctx.run_id_from_client = false;
@@ -495,11 +608,9 @@ CallContext extract_context(const RequestHead& headers, const RequestInfo& info,
     ctx.run_end = true;
     return ctx;
   }
-  ctx.run_id = std::move(*client.run_id);
   ctx.run_id_from_client = true;
-  ctx.run_named_by_client = true;
-  RunTable::Assignment a =
-      runs.record_call(ctx.run_id, ctx.path, client.call_index, ctx.run_end, now);
+  const RunTable::Assignment a =
+      runs.record_call(ctx.run_id, ctx.path, client.call_index, ctx.run_end, now, *ctx.source);
   ctx.call_index = a.call_index;
   ctx.calls_in_run = a.calls_in_run;
   return ctx;

@@ -4,6 +4,7 @@
 // drift.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/context/conversations.hpp"
 #include "proxy/context/request_info.hpp"
 #include "proxy/http/request_head.hpp"
 
@@ -30,6 +32,25 @@ inline constexpr std::size_t kMaxNameBytes = 256;
 inline constexpr std::size_t kMaxPathsPerRun = 1024;
 inline constexpr std::uint32_t kMaxCallIndex = 1'000'000;
 
+// Where a run's id came from (metrics: augur_runs_total{source}).
+enum class RunSource : std::uint8_t {
+  header,             // x-nat-run-id, x-prefix-id, x-dynamo-session-id, nvext prefix_id
+  session_header,     // the agents' own: Claude Code, Codex, OpenCode
+  previous_response,  // Responses' previous_response_id (or a Responses call augur follows)
+  conversation,       // inferred: the conversation extends a live run's, or starts one
+  sub_agent,          // inferred: opened with a task a live run's tool call handed out
+};
+inline constexpr std::size_t kRunSources = 5;
+std::string_view to_string(RunSource s);
+
+// What happened to runs, per source: started (a run's first call), continued (later calls),
+// ended (the client's end signal, the idle timeout, or eviction from a full table).
+struct RunEvents {
+  std::uint64_t started = 0;
+  std::uint64_t continued = 0;
+  std::uint64_t ended = 0;
+};
+
 struct CallContext {
   std::string run_id;  // never empty; printable ASCII only (safe for headers and JSON)
   // The run goes on beyond this call (the client named it, or a Responses chain may continue
@@ -42,6 +63,8 @@ struct CallContext {
   std::uint32_t calls_in_run = 1;    // calls this run has made so far, this one included
   bool run_end = false;              // the run ends with this call (client said so, or no run id)
   bool client_final = false;         // the client marked this call as its run's last
+  // Where the run id came from; absent for a generated id (a run of one call).
+  std::optional<RunSource> source;
 };
 
 // What the client told us, before any counting. Pure function of the request.
@@ -51,6 +74,7 @@ struct ClientContext {
   std::vector<std::string> path;
   std::optional<std::uint32_t> call_index;  // x-nat-call-index, when valid (1..kMaxCallIndex)
   bool run_end = false;
+  RunSource source = RunSource::header;  // which header named the run (with run_id)
 };
 
 // Reads the run id, first found of: x-nat-run-id, x-prefix-id, x-dynamo-session-id, the agents'
@@ -100,7 +124,7 @@ class RunTable {
   // fails; may evict the least recently used run of the shard when it is full.
   Assignment record_call(std::string_view run_id, std::span<const std::string> path,
                          std::optional<std::uint32_t> index_override, bool run_end,
-                         Clock::time_point now);
+                         Clock::time_point now, RunSource source = RunSource::header);
 
   // Marks the run active at `now` (call it when a response ends: the idle timeout runs from the
   // run's last response, not its last request). Unknown run ids are ignored.
@@ -114,6 +138,8 @@ class RunTable {
 
   std::size_t size() const;
   std::uint64_t evicted() const;  // runs dropped because the table was full, since construction
+  // Runs started, continued and ended per source (index: RunSource), since construction.
+  std::array<RunEvents, kRunSources> events() const;
 
   // Responses chaining: the run a response belongs to, by the response's id, so a call naming it
   // in previous_response_id continues that run. Holds as many links as the table holds runs; the
@@ -131,14 +157,19 @@ class RunTable {
   Clock::duration idle_timeout_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<ResponseLinks> links_;
+  struct Counters;
+  std::unique_ptr<Counters> counters_;
 };
 
-// parse_client_context + RunTable::record_call. A call without a run id gets a generated id, index
-// 1, calls_in_run 1 and run_end true, and is not stored in the table (it can have no second call),
-// except a Responses call: one naming a response augur relayed (previous_response_id) continues
-// that response's run, any other starts a run augur follows (later calls may continue it; the
-// idle timeout ends it). Thread-safe; never throws except std::bad_alloc.
+// parse_client_context + RunTable::record_call. A call without a run id: a Responses call naming
+// a response augur relayed (previous_response_id) continues that response's run; else, with
+// `conversations` and a message list, the run is inferred from the conversation (DESIGN "Request
+// context": it extends a live run's call, or is a sub-agent a live run's tool call started, or
+// starts a run of its agent, whose name becomes the path when the client sent none); else a
+// Responses call starts a run augur follows, and any other call gets a generated id, index 1,
+// calls_in_run 1 and run_end true, and is not stored (it can have no second call). Inferred and
+// followed runs end by the idle timeout. Thread-safe; never throws except std::bad_alloc.
 CallContext extract_context(const RequestHead& headers, const RequestInfo& info, RunTable& runs,
-                            Clock::time_point now);
+                            Clock::time_point now, ConversationTable* conversations = nullptr);
 
 }  // namespace augur::proxy

@@ -8,6 +8,8 @@
 #include <limits>
 #include <new>
 
+#include "proxy/context/conversation_shape.hpp"
+
 namespace augur::proxy {
 namespace {
 
@@ -110,8 +112,10 @@ void read_fields(dom::object root, RequestInfo& info) {
   info.no_nvext_key = !nvext_key;
 }
 
-RequestInfo parse_with(dom::parser& parser, std::string_view body) {
+RequestInfo parse_with(dom::parser& parser, std::string_view body, Dialect dialect,
+                       std::span<const AgentRule> rules) {
   RequestInfo info;
+  info.dialect = dialect;
   dom::element doc;
   // realloc_if_needed: copies into a padded buffer (simdjson reads up to 64 bytes past the end).
   if (parser.parse(body.data(), body.size(), true).get(doc) != simdjson::SUCCESS) return info;
@@ -119,26 +123,30 @@ RequestInfo parse_with(dom::parser& parser, std::string_view body) {
   if (doc.get_object().get(root) != simdjson::SUCCESS) return info;
   info.json = true;
   read_fields(root, info);
+  if (dialect != Dialect::none) read_conversation(root, rules, info.conversation);
   return info;
 }
 
 }  // namespace
 
-RequestInfo parse_request_body(std::string_view body) {
+RequestInfo parse_request_body(std::string_view body, Dialect dialect,
+                               std::span<const AgentRule> rules) {
   // simdjson rejects an empty document itself, but skipping it avoids touching the parser at all
   // for the common GET / empty-body case.
-  if (body.empty()) return {};
+  RequestInfo none;
+  none.dialect = dialect;
+  if (body.empty()) return none;
   try {
     if (body.size() > kReusableParserLimit) {
       dom::parser once;
-      return parse_with(once, body);
+      return parse_with(once, body, dialect, rules);
     }
     thread_local dom::parser parser;
-    return parse_with(parser, body);
+    return parse_with(parser, body, dialect, rules);
   } catch (const std::bad_alloc&) {
     // Only allocation can throw here (all lookups use error codes): treat as "not JSON" so the
     // request is forwarded untouched rather than failed.
-    return {};
+    return none;
   }
 }
 

@@ -6,12 +6,41 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/http/dialect.hpp"
 
 namespace augur::proxy {
+
+// A configured name for inferred agents (config `context.agents`): it matches when the system
+// prompt contains `system_prompt_contains` (when set) and the request's tools include every name
+// in `tools`. The first matching rule names the agent.
+struct AgentRule {
+  std::string name;
+  std::string system_prompt_contains;
+  std::vector<std::string> tools;
+};
+
+inline constexpr std::size_t kMaxToolNames = 32;  // tool names kept per request (for display)
+
+// What run inference needs from an LLM call's conversation, as hashes: no prompt text is kept.
+struct ConversationShape {
+  // Chained hashes of the message list (Responses: input items), seeded by the agent: prefix[i]
+  // covers messages 0..i. A later call whose list extends this one's holds prefix.back() at the
+  // same position. Empty: the body has no message list.
+  std::vector<std::uint64_t> prefix;
+  // Position of the last message that opens a user turn (user text, not a tool result); -1: none.
+  std::int64_t last_user_turn = -1;
+  // The agent's identity: its system prompt / instructions (words holding digits masked, so dates
+  // and ids in a template do not make a new agent) and its tool names (in any order).
+  std::uint64_t agent = 0;
+  std::uint64_t task = 0;          // the first user turn's text by its words; 0 when none
+  std::vector<std::string> tools;  // the tool names, at most kMaxToolNames (sanitised)
+  std::string agent_name;          // the first matching AgentRule's name; "" when none
+};
 
 struct RequestInfo {
   // The body is one valid JSON object (UTF-8 checked, nesting within the parser's depth limit).
@@ -30,15 +59,19 @@ struct RequestInfo {
   // Every top-level key was seen and none is `nvext` (hand-built RequestInfos leave this false, so
   // the nvext splice scans the body itself).
   bool no_nvext_key = false;
+  ConversationShape conversation;  // LLM dialects only (parse_request_body's `dialect`)
 };
 
 // Whether a request is an LLM call: a POST (`post`) of a JSON object to an LLM API
 // (`info.dialect`). Only those are counted in runs, get hints and are learned from.
 bool is_llm_call(bool post, const RequestInfo& info);
 
-// Reads the fields above from `body`. Anything that is not a JSON object (empty, truncated, not
-// UTF-8, nested too deeply, a bare array…) yields a RequestInfo with json == false; fields of the
-// wrong type are left at their defaults. Never throws. Thread-safe: the parser is thread-local.
-RequestInfo parse_request_body(std::string_view body);
+// Reads the fields above from `body`, a request to `dialect`'s API; for an LLM dialect also the
+// conversation's shape, naming the agent by the first of `rules` that matches. Anything that is
+// not a JSON object (empty, truncated, not UTF-8, nested too deeply, a bare array…) yields a
+// RequestInfo with json == false; fields of the wrong type are left at their defaults; messages of
+// unexpected shapes are hashed as they are. Never throws. Thread-safe: the parser is thread-local.
+RequestInfo parse_request_body(std::string_view body, Dialect dialect = Dialect::none,
+                               std::span<const AgentRule> rules = {});
 
 }  // namespace augur::proxy

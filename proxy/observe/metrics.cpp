@@ -158,6 +158,21 @@ class Collector : public prom::Collectable {
     add_gauge(out, "augur_trie_bytes",
               "Size of the prediction trie the proxy serves now, as NAT JSON (/v1/augur/trie).",
               static_cast<double>(src_.trie_bytes));
+    if (!src_.run_events.empty()) {
+      auto runs = family("augur_runs_total",
+                         "Agent runs by where their id came from (source) and what happened: "
+                         "started, continued (a later call), ended (end signal, idle, eviction).",
+                         prom::MetricType::Counter);
+      for (const auto& e : src_.run_events) {
+        for (const auto& [event, n] :
+             {std::pair{"started", e.started}, std::pair{"continued", e.continued},
+              std::pair{"ended", e.ended}}) {
+          runs.metric.push_back(sample({{"source", std::string(e.source)}, {"event", event}}));
+          runs.metric.back().counter.value = static_cast<double>(n);
+        }
+      }
+      out.push_back(std::move(runs));
+    }
     if (src_.access_log_batches_dropped) {
       add_counter(out, "augur_access_log_batches_dropped_total",
                   "Batches of access log lines (one io thread's, up to 100 ms) dropped because "

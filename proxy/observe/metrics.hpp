@@ -105,6 +105,12 @@ struct MetricsSources {
   // SONA's counters (a copy taken for this scrape); the augur_sona_* families are exported only
   // when it is set (sona enabled).
   std::optional<sona::Stats> sona_stats;
+  // Runs per source (header, session_header, ...): started, continued, ended.
+  struct RunEventCounts {
+    std::string_view source;
+    std::uint64_t started = 0, continued = 0, ended = 0;
+  };
+  std::vector<RunEventCounts> run_events;
 };
 
 // The Prometheus text exposition (format 0.0.4) of every metric. Safe to call from any thread

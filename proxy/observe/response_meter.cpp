@@ -1,7 +1,10 @@
 #include "proxy/observe/response_meter.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+
+#include "common/text_hash.hpp"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -48,23 +51,16 @@ ResponseMeter::Key ResponseMeter::key_of(std::string_view s) noexcept {
   if (s == "completion_tokens") return Key::completion_tokens;
   if (s == "output_tokens") return Key::output_tokens;
   if (s == "id") return Key::id;
+  if (s == "arguments") return Key::arguments;
+  if (s == "partial_json") return Key::partial_json;
   return Key::none;
-}
-
-bool ResponseMeter::feed(std::string_view piece) {
-  if (!stream_ && !capture_id_) {
-    find_usage(piece);
-    return false;
-  }
-  const std::uint64_t deltas_before = deltas_;
-  lex(piece);
-  return deltas_before == 0 && deltas_ > 0;
 }
 
 namespace {
 
 constexpr std::string_view kCompletionTokens = "\"completion_tokens\"";
 constexpr std::string_view kOutputTokens = "\"output_tokens\"";
+constexpr std::string_view kToolCalls = "\"tool_calls\"";
 
 std::string_view usage_key(bool output_tokens) {
   return output_tokens ? kOutputTokens : kCompletionTokens;
@@ -99,6 +95,21 @@ const char* find_key(const char* p, const char* const end) noexcept {
 }
 
 }  // namespace
+
+bool ResponseMeter::feed(std::string_view piece) {
+  if (!stream_ && !capture_id_ && !lex_json_) {
+    find_usage(piece);
+    // Tool calls: their arguments are read by the lexer, which also reads the usage after them.
+    const char* const end = piece.data() + piece.size();
+    const char* const at = find_key<kToolCalls>(piece.data(), end);
+    if (at == end) return false;
+    lex_json_ = true;
+    piece.remove_prefix(static_cast<std::size_t>(at - piece.data()));
+  }
+  const std::uint64_t deltas_before = deltas_;
+  lex(piece);
+  return deltas_before == 0 && deltas_ > 0;
+}
 
 bool ResponseMeter::read_usage(const char* begin, const char* key, const char* end,
                                std::string_view before) {
@@ -180,6 +191,10 @@ void ResponseMeter::lex(std::string_view piece) {
           escape_ = false;
           token_len_ = overflowed;  // keys we look for have no escapes
           capturing_ = false;       // nor do ids (one with an escape is not kept)
+          if (args_capturing_) {    // arguments keep their escapes: tool_tasks() decodes them
+            const char escaped[2] = {'\\', c};
+            capture_args(escaped, 2);
+          }
           ++p;
           continue;
         }
@@ -187,6 +202,10 @@ void ResponseMeter::lex(std::string_view piece) {
         const char* const stop = find_stop<true>(p, end);
         const auto n = static_cast<std::size_t>(stop - p);
         if (capturing_) capture(p, n, stop != end && *stop == '"');
+        if (args_capturing_) {
+          capture_args(p, n);
+          if (stop != end && *stop == '"') args_capturing_ = false;
+        }
         if (stop != end && *stop == '"') {
           // The string ends in this piece: a key held whole in it needs no copy.
           if (token_len_ == 0) {
@@ -245,6 +264,22 @@ void ResponseMeter::lex(std::string_view piece) {
               usage_ = number_;
             }
             state_ = State::out;
+          }
+          continue;
+        }
+        if (key_ == Key::arguments || key_ == Key::partial_json) {
+          // A tool call's arguments (or a piece of them): captured as the string is read.
+          if (is_space(c)) {
+            ++p;
+            continue;
+          }
+          state_ = State::out;
+          if (c == '"') {
+            args_capturing_ = args_.size() < kMaxArgumentBytes;
+            state_ = State::in_string;
+            escape_ = false;
+            token_len_ = overflowed;
+            ++p;
           }
           continue;
         }
@@ -308,6 +343,77 @@ void ResponseMeter::capture(const char* p, std::size_t n, bool closed) {
     capturing_ = false;
     id_done_ = id_len_ > 0;
   }
+}
+
+void ResponseMeter::capture_args(const char* p, std::size_t n) {
+  const std::size_t room = kMaxArgumentBytes - std::min(args_.size(), kMaxArgumentBytes);
+  if (n > room) {
+    n = room;
+    args_capturing_ = false;
+  }
+  args_.append(p, n);
+}
+
+namespace {
+
+// Decodes one level of JSON string escapes from `s` (which holds no unescaped quote). \uXXXX
+// is kept as it is: only equality of texts matters here, and both sides went through this.
+std::string unescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    const char e = s[++i];
+    switch (e) {
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'b':
+      case 'f':
+        out += ' ';
+        break;
+      case 'u':
+        out += "\\u";
+        break;
+      default:
+        out += e;  // \" \\ \/
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::uint64_t> ResponseMeter::tool_tasks() const {
+  std::vector<std::uint64_t> tasks;
+  if (args_.empty()) return tasks;
+  // The arguments are JSON text inside JSON strings: one decode gives that text, whose string
+  // literals are the texts a tool call hands out (keys too; they are short or never match).
+  const std::string text = unescape(args_);
+  std::size_t i = 0;
+  while (tasks.size() < kMaxTasks) {
+    const std::size_t open = text.find('"', i);
+    if (open == std::string::npos) break;
+    std::size_t close = open + 1;
+    while (close < text.size() && text[close] != '"') close += text[close] == '\\' ? 2 : 1;
+    if (close >= text.size()) break;
+    const std::string_view literal(text.data() + open + 1, close - open - 1);
+    if (literal.size() >= kMinTaskBytes) {
+      const std::uint64_t h = hash_words(unescape(literal), false);
+      if (std::find(tasks.begin(), tasks.end(), h) == tasks.end()) tasks.push_back(h);
+    }
+    i = close + 1;
+  }
+  return tasks;
 }
 
 std::optional<std::uint64_t> ResponseMeter::output_tokens() const {

@@ -14,7 +14,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/http/dialect.hpp"
 
@@ -50,6 +52,16 @@ class ResponseMeter {
 
   static constexpr std::size_t kMaxIdBytes = 128;
 
+  // The texts the response's tool calls hand out (each string value of at least kMinTaskBytes in
+  // their arguments), hashed by their words (common/text_hash.hpp): a new conversation opening
+  // with one of them is a sub-agent of this call's run. Read from `arguments` (chat, Responses)
+  // and `partial_json` (Messages streams) values; a JSON chat body is read for them only once
+  // its `"tool_calls"` key is seen. At most kMaxTasks, from the first kMaxArgumentBytes.
+  std::vector<std::uint64_t> tool_tasks() const;
+  static constexpr std::size_t kMaxArgumentBytes = 16 * 1024;
+  static constexpr std::size_t kMaxTasks = 16;
+  static constexpr std::size_t kMinTaskBytes = 8;
+
  private:
   enum class State : std::uint8_t { out, in_string, after_key, value };
   enum class Key : std::uint8_t {
@@ -59,7 +71,9 @@ class ResponseMeter {
     delta,
     completion_tokens,
     output_tokens,
-    id
+    id,
+    arguments,
+    partial_json
   };
 
   static Key key_of(std::string_view s) noexcept;
@@ -73,7 +87,12 @@ class ResponseMeter {
   // before the value does. `before` is what precedes `begin` (for counting backslashes).
   bool read_usage(const char* begin, const char* key, const char* end, std::string_view before);
 
+  void capture_args(const char* p, std::size_t n);
+
   bool stream_ = false;
+  bool lex_json_ = false;        // a JSON body with tool calls: lexed from there on
+  bool args_capturing_ = false;  // inside a tool call's arguments string
+  std::string args_;             // their raw (still escaped) contents, concatenated
   bool output_tokens_ = false;
   // Responses: JSON bodies go through the lexer too, and the first "id" value is kept.
   bool capture_id_ = false;

@@ -160,6 +160,11 @@ std::string metrics_document(const Server& server) {
   src.trie_bytes = served_trie_bytes(server, *rt);
   if (const auto* log = server.access_log())
     src.access_log_batches_dropped = log->dropped_batches();
+  const auto events = server.runs().events();
+  for (std::size_t i = 0; i < kRunSources; ++i) {
+    src.run_events.push_back({to_string(static_cast<RunSource>(i)), events[i].started,
+                              events[i].continued, events[i].ended});
+  }
   return render_metrics(src);
 }
 
@@ -239,6 +244,48 @@ std::string stats_document(const Server& server) {
     }
     // The seed's to_json counters.
     doc.key("sona") += server.sona() ? server.sona()->stats_json() : std::string("null");
+  }
+  return out;
+}
+
+std::string agents_document(const Server& server) {
+  std::string out;
+  {
+    JsonObject doc(out);
+    auto& list = doc.key("agents");
+    list += '[';
+    if (const auto* table = server.conversations()) {
+      bool first = true;
+      for (const auto& a : table->agents()) {
+        if (!first) list += ',';
+        first = false;
+        JsonObject o(list);
+        o.string("fingerprint", fmt::format("{:016x}", a.fingerprint));
+        o.string("name", a.name);
+        auto& tools = o.key("tools");
+        tools += '[';
+        for (std::size_t i = 0; i < a.tools.size(); ++i) {
+          if (i) tools += ',';
+          append_json_string(tools, a.tools[i]);
+        }
+        tools += ']';
+        o.number("calls", a.calls);
+        o.number("runs", a.runs);
+        o.number("first_seen_ms", a.first_seen_ms);
+        o.number("last_seen_ms", a.last_seen_ms);
+      }
+    }
+    list += ']';
+    doc.number("conversations", server.conversations() ? server.conversations()->size() : 0);
+    doc.number("runs_in_flight", server.runs().size());
+    JsonObject by_source(doc.key("runs"));
+    const auto events = server.runs().events();
+    for (std::size_t i = 0; i < kRunSources; ++i) {
+      JsonObject e(by_source.key(to_string(static_cast<RunSource>(i))));
+      e.number("started", events[i].started);
+      e.number("continued", events[i].continued);
+      e.number("ended", events[i].ended);
+    }
   }
   return out;
 }

@@ -17,6 +17,10 @@ std::string metrics_document(const Server& server);
 // as one JSON object (README, "Operations"). Thread-safe.
 std::string stats_document(const Server& server);
 
+// GET /v1/augur/agents: the agents inferred from conversations (fingerprint, name, tool names,
+// calls, runs, first and last seen) and run counts by source.
+std::string agents_document(const Server& server);
+
 // GET /v1/augur/trie: NAT JSON of the trie the proxy serves now; nullopt when it has none.
 // Thread-safe.
 std::optional<std::string> trie_document(const Server& server);

@@ -61,8 +61,7 @@ Outcome outcome_of(const AttemptResult& last) {
 void ClientSession::describe(RequestContext& rc) {
   rc.record.target.assign(head_.target());         // kept for the record and every failover attempt
   rc.record.method.assign(head_.method_string());  // a copy: the head's arena grows below
-  rc.info = parse_request_body(body_);
-  rc.info.dialect = dialect_of(rc.record.target);
+  rc.info = parse_request_body(body_, dialect_of(rc.record.target), rc.rt->agent_rules);
   rc.llm_call = is_llm_call(head_.method() == http::verb::post, rc.info);
   rc.record.llm_call = rc.llm_call;
 }
@@ -72,7 +71,8 @@ void ClientSession::describe(RequestContext& rc) {
 void ClientSession::predict_call(RequestContext& rc) {
   const auto& config = cfg();
   auto& server = worker_.server();
-  CallContext ctx = extract_context(head_, rc.info, server.runs(), rc.started);
+  CallContext ctx = extract_context(head_, rc.info, server.runs(), rc.started,
+                                    config.context.infer ? server.conversations() : nullptr);
   if (!config.context.trust_client_hints) strip_client_hints(head_);
   rc.hints =
       predict(config, rc.rt->trie.get(), ctx, rc.info, body_.size(), server.sona(), rc.started);

@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "learning/trie/trie.hpp"
+#include "proxy/context/request_info.hpp"
 #include "proxy/server/upstream_pool.hpp"
 
 namespace augur::proxy {
@@ -48,6 +49,7 @@ struct Runtime {
   std::shared_ptr<const trie::Trie> trie;  // null: no trie yet (static fallbacks)
   std::uint64_t generation = 0;            // every publish: io threads refresh when it moves
   std::uint64_t config_generation = 0;     // configs loaded: 1 at start, +1 per accepted reload
+  std::vector<AgentRule> agent_rules;      // context.agents, as the body reader takes them
 };
 
 }  // namespace augur::proxy

@@ -134,6 +134,8 @@ Server::Server(config::Config cfg, std::string config_path) : config_path_(std::
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
   runs_ = std::make_unique<RunTable>(cfg.context.max_runs, cfg.context.run_idle_timeout);
+  conversations_ = std::make_unique<ConversationTable>(cfg.context.max_conversations,
+                                                       cfg.context.run_idle_timeout);
   if (cfg.access_log.target != "off") {
     access_log_ = std::make_unique<AccessLog>(cfg.access_log.target);
   }
@@ -198,6 +200,9 @@ void Server::publish(std::shared_ptr<const config::Config> cfg,
   auto rt = std::make_shared<Runtime>();
   rt->routing = build_routing(*cfg, current ? current->routing.get() : nullptr);
   rt->trie = learned_trie_ ? learned_trie_ : file_trie_;
+  for (const auto& a : cfg->context.agents) {
+    rt->agent_rules.push_back({a.name, a.system_prompt_contains, a.tools});
+  }
   rt->config = std::move(cfg);
   rt->generation = generation_.load() + 1;
   rt->config_generation = current ? current->config_generation + 1 : 1;
@@ -458,6 +463,9 @@ asio::awaitable<void> Server::admin_session(tcp::socket socket) {
     } else if (path == "/v1/augur/stats") {
       res.set(http::field::content_type, "application/json");
       res.body() = stats_document(*this);
+    } else if (path == "/v1/augur/agents") {
+      res.set(http::field::content_type, "application/json");
+      res.body() = agents_document(*this);
     } else if (path == "/v1/augur/trie") {
       std::optional<std::string> doc;
       try {

@@ -78,6 +78,10 @@ class Server {
 
   // Live runs (call indices per run and path), shared by every io thread.
   RunTable& runs() { return *runs_; }
+  const RunTable& runs() const { return *runs_; }
+  // Inferred run context (context.infer); null when off.
+  ConversationTable* conversations() { return conversations_.get(); }
+  const ConversationTable* conversations() const { return conversations_.get(); }
 
   // Online learning; null when `learning.enabled` is false.
   learning::Learner* learner() { return learner_.get(); }
@@ -120,6 +124,7 @@ class Server {
   boost::asio::ip::tcp::endpoint proxy_endpoint_;
   boost::asio::ip::tcp::endpoint admin_endpoint_;
   std::unique_ptr<RunTable> runs_;
+  std::unique_ptr<ConversationTable> conversations_;
   std::unique_ptr<sona::Engine> sona_;  // outlives learner_, which feeds it
   std::unique_ptr<learning::Learner> learner_;
   std::mutex publish_mutex_;  // publishers: SIGHUP reload and the learning thread

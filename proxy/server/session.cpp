@@ -220,6 +220,13 @@ void ClientSession::finish_request() {
   if (const auto id = rc_.meter.response_id(); !id.empty() && rc_.llm_call) {
     worker_.server().runs().link_response(id, record.call.run_id);
   }
+  // Texts its tool calls handed out: a conversation opening with one is a sub-agent of this run.
+  if (auto* conversations = worker_.server().conversations();
+      conversations && rc_.llm_call && record.call.run_id_from_client) {
+    if (const auto tasks = rc_.meter.tool_tasks(); !tasks.empty()) {
+      conversations->add_tasks(tasks, {record.call.run_id, record.call.path}, now);
+    }
+  }
   worker_.finish(record);
 }
 

@@ -1,0 +1,48 @@
+// Hashes for run inference: fast 64-bit hashes of bytes (XXH3), a mixer to chain them, and a
+// hash of text by its words, so texts that differ only in spacing (or, masked, only in words that
+// carry digits: dates, ids, counts) hash alike. Header-only (xxhash inlined): no library to link.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#undef XXH_INLINE_ALL
+
+namespace augur {
+
+inline std::uint64_t hash_bytes(std::string_view s, std::uint64_t seed = 0) noexcept {
+  return XXH3_64bits_withSeed(s.data(), s.size(), seed);
+}
+
+// Folds `v` into `h` (order matters: mix(mix(h, a), b) != mix(mix(h, b), a)).
+inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
+  h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  h *= 0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 31);
+}
+
+// Text hashed word by word (ASCII blanks separate words). With `mask_digits`, a word holding an
+// ASCII digit counts only as "a word was here": "Today is 2026-12-06, account 88412" and "Today is
+// 2027-01-02, account 1337" hash alike. Continue a hash across pieces by passing it back as `h`.
+inline std::uint64_t hash_words(std::string_view text, bool mask_digits,
+                                std::uint64_t h = 0) noexcept {
+  constexpr std::uint64_t kMasked = 0x6d61736b6564ull;  // "masked"
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n) {
+    while (i < n && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r')) ++i;
+    const std::size_t start = i;
+    bool digit = false;
+    while (i < n && text[i] != ' ' && text[i] != '\n' && text[i] != '\t' && text[i] != '\r') {
+      digit = digit || (text[i] >= '0' && text[i] <= '9');
+      ++i;
+    }
+    if (i == start) break;
+    h = mix(h, mask_digits && digit ? kMasked : hash_bytes(text.substr(start, i - start)));
+  }
+  return h;
+}
+
+}  // namespace augur

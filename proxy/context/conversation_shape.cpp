@@ -1,0 +1,229 @@
+// Hashing a conversation in one walk over the parsed body: every message's hash is structural
+// (types, keys, string bytes and numbers, as parsed), so what counts is what the client sent, not
+// how it spaced it, and nothing is serialised again.
+#include "proxy/context/conversation_shape.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/printable.hpp"
+#include "common/text_hash.hpp"
+
+namespace augur::proxy {
+namespace {
+
+namespace dom = simdjson::dom;
+
+// Tags keep differently typed values apart ("1" vs 1, [] vs {}).
+enum Tag : std::uint64_t {
+  t_string = 1,
+  t_int,
+  t_uint,
+  t_double,
+  t_true,
+  t_false,
+  t_null,
+  t_array,
+  t_object,
+  t_end
+};
+
+std::string_view string_of(dom::element e) {
+  std::string_view s;
+  return e.get_string().get(s) == simdjson::SUCCESS ? s : std::string_view();
+}
+
+std::uint64_t hash_element(dom::element e, std::uint64_t h) {
+  switch (e.type()) {
+    case dom::element_type::STRING:
+      return mix(mix(h, t_string), hash_bytes(string_of(e)));
+    case dom::element_type::INT64:
+      return mix(mix(h, t_int), static_cast<std::uint64_t>(int64_t(e)));
+    case dom::element_type::UINT64:
+      return mix(mix(h, t_uint), uint64_t(e));
+    case dom::element_type::DOUBLE: {
+      const double d = double(e);
+      std::uint64_t bits = 0;
+      std::memcpy(&bits, &d, sizeof bits);
+      return mix(mix(h, t_double), bits);
+    }
+    case dom::element_type::BOOL:
+      return mix(h, bool(e) ? t_true : t_false);
+    case dom::element_type::NULL_VALUE:
+      return mix(h, t_null);
+    case dom::element_type::ARRAY:
+      h = mix(h, t_array);
+      for (dom::element child : dom::array(e)) h = hash_element(child, h);
+      return mix(h, t_end);
+    case dom::element_type::OBJECT:
+      h = mix(h, t_object);
+      for (dom::key_value_pair field : dom::object(e)) {
+        h = hash_element(field.value, mix(h, hash_bytes(field.key)));
+      }
+      return mix(h, t_end);
+  }
+  return h;
+}
+
+std::string_view member(dom::object o, std::string_view key) {
+  dom::element e;
+  return o[key].get(e) == simdjson::SUCCESS ? string_of(e) : std::string_view();
+}
+
+// Calls `f` with each piece of text in a content value: a string, or the "text" of each part.
+template <class F>
+void for_each_text(dom::element content, F&& f) {
+  if (content.is_string()) {
+    f(string_of(content));
+    return;
+  }
+  dom::array parts;
+  if (content.get_array().get(parts) != simdjson::SUCCESS) return;
+  for (dom::element part : parts) {
+    dom::object o;
+    if (part.get_object().get(o) != simdjson::SUCCESS) continue;
+    if (const std::string_view t = member(o, "text"); !t.empty()) f(t);
+  }
+}
+
+bool has_tool_result_part(dom::element content) {
+  dom::array parts;
+  if (content.get_array().get(parts) != simdjson::SUCCESS) return false;
+  for (dom::element part : parts) {
+    dom::object o;
+    if (part.get_object().get(o) == simdjson::SUCCESS && member(o, "type") == "tool_result") {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The system prompt's pieces, hashed as they come and kept as views for the agent rules.
+struct SystemText {
+  std::uint64_t hash = 0;
+  std::vector<std::string_view> pieces;  // views into the parsed body (valid during the read)
+  void add(std::string_view s) {
+    hash = hash_words(s, true, hash);
+    pieces.push_back(s);
+  }
+  bool contains(std::string_view needle) const {
+    return std::any_of(pieces.begin(), pieces.end(), [&](std::string_view p) {
+      return p.find(needle) != std::string_view::npos;
+    });
+  }
+};
+
+enum class Kind { system, user_turn, tool_result, other };
+
+// What one message (or Responses input item) is. A user message's text goes to `text`.
+Kind kind_of(dom::element m, SystemText& system, std::uint64_t& text) {
+  dom::object o;
+  if (m.get_object().get(o) != simdjson::SUCCESS) return Kind::other;
+  const std::string_view role = member(o, "role");
+  const std::string_view type = member(o, "type");
+  if (type == "function_call_output") return Kind::tool_result;        // Responses
+  if (role == "tool" || role == "function") return Kind::tool_result;  // chat
+  dom::element content;
+  const bool has_content = o["content"].get(content) == simdjson::SUCCESS;
+  if (role == "system" || role == "developer") {
+    if (has_content) for_each_text(content, [&](std::string_view s) { system.add(s); });
+    return Kind::system;
+  }
+  if (role != "user" || !has_content) return Kind::other;
+  if (has_tool_result_part(content)) return Kind::tool_result;  // Messages
+  std::uint64_t h = 0;
+  for_each_text(content, [&](std::string_view s) { h = hash_words(s, false, h); });
+  text = h;
+  return Kind::user_turn;
+}
+
+void read_tools(dom::array tools, std::vector<std::uint64_t>& hashes,
+                std::vector<std::string>& names) {
+  for (dom::element tool : tools) {
+    dom::object o;
+    if (tool.get_object().get(o) != simdjson::SUCCESS) continue;
+    std::string_view name = member(o, "name");
+    dom::object function;
+    if (name.empty() && o["function"].get_object().get(function) == simdjson::SUCCESS) {
+      name = member(function, "name");
+    }
+    if (name.empty()) continue;
+    hashes.push_back(hash_bytes(name));
+    if (names.size() < kMaxToolNames && name.size() <= 64 && printable_ascii(name)) {
+      names.emplace_back(name);
+    }
+  }
+}
+
+bool matches(const AgentRule& rule, const SystemText& system,
+             const std::vector<std::string>& tools) {
+  if (!rule.system_prompt_contains.empty() && !system.contains(rule.system_prompt_contains)) {
+    return false;
+  }
+  return std::all_of(rule.tools.begin(), rule.tools.end(), [&](const std::string& t) {
+    return std::find(tools.begin(), tools.end(), t) != tools.end();
+  });
+}
+
+}  // namespace
+
+void read_conversation(dom::object root, std::span<const AgentRule> rules, ConversationShape& out) {
+  SystemText system;
+  dom::element list;
+  bool have_list = false;
+  std::vector<std::uint64_t> tool_hashes;
+  for (const dom::key_value_pair field : root) {
+    const std::string_view key = field.key;
+    if ((key == "messages" || key == "input") && !have_list) {
+      list = field.value;
+      have_list = true;
+    } else if (key == "system" || key == "instructions") {
+      for_each_text(field.value, [&](std::string_view s) { system.add(s); });
+    } else if (key == "tools") {
+      dom::array tools;
+      if (field.value.get_array().get(tools) == simdjson::SUCCESS) {
+        read_tools(tools, tool_hashes, out.tools);
+      }
+    }
+  }
+  if (!have_list) return;
+
+  // The message hashes first: system messages among them feed the agent, which seeds the chain.
+  std::vector<std::uint64_t> hashes;
+  const auto add = [&](dom::element m, Kind kind, std::uint64_t text) {
+    if (kind == Kind::user_turn) {
+      out.last_user_turn = static_cast<std::int64_t>(hashes.size());
+      if (out.task == 0) out.task = text == 0 ? 1 : text;
+    }
+    hashes.push_back(hash_element(m, 0));
+  };
+  dom::array items;
+  if (list.get_array().get(items) == simdjson::SUCCESS) {
+    hashes.reserve(items.size());
+    for (dom::element m : items) {
+      std::uint64_t text = 0;
+      const Kind kind = kind_of(m, system, text);
+      add(m, kind, text);
+    }
+  } else if (list.is_string()) {  // Responses: one input string is one user message
+    add(list, Kind::user_turn, hash_words(string_of(list), false));
+  } else {
+    return;
+  }
+
+  std::sort(tool_hashes.begin(), tool_hashes.end());
+  std::uint64_t agent = mix(system.hash, tool_hashes.size());
+  for (const std::uint64_t t : tool_hashes) agent = mix(agent, t);
+  out.agent = agent;
+  out.prefix.resize(hashes.size());
+  std::uint64_t chain = agent;
+  for (std::size_t i = 0; i < hashes.size(); ++i) out.prefix[i] = chain = mix(chain, hashes[i]);
+  for (const AgentRule& rule : rules) {
+    if (matches(rule, system, out.tools)) {
+      out.agent_name = rule.name;
+      break;
+    }
+  }
+}
+
+}  // namespace augur::proxy
