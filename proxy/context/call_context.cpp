@@ -425,7 +425,7 @@ RunTable::Assignment RunTable::record_call(std::string_view run_id,
     fresh.source = source;
     found = shard.index.emplace(HashedId{fresh.id, fresh.id_hash}, shard.lru.begin()).first;
   } else {
-    counters_->add(found->second->source, kContinued);
+    counters_->add(source, kContinued);  // by what tied this call to the run
     if (found->second != shard.lru.begin()) {
       shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
     }

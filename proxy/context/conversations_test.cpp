@@ -1,0 +1,163 @@
+// Inferred run context: the conversation's shape as hashes, and the table that turns shapes into
+// runs (continued, new turn, sub-agent), bounded and naming agents.
+#include "proxy/context/conversations.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "common/text_hash.hpp"
+#include "proxy/context/call_context.hpp"
+
+using namespace augur::proxy;
+
+namespace {
+
+ConversationShape shape_of(const std::string& body, Dialect d = Dialect::chat_completions,
+                           std::span<const AgentRule> rules = {}) {
+  return parse_request_body(body, d, rules).conversation;
+}
+
+std::string chat(const std::string& system, const std::string& messages,
+                 const std::string& tools = "[]") {
+  return R"({"model":"m","tools":)" + tools + R"(,"messages":[{"role":"system","content":")" +
+         system + "\"}" + (messages.empty() ? "" : ",") + messages + "]}";
+}
+
+const std::string kTask = R"({"role":"user","content":"Find flights to Lisbon"})";
+const std::string kAnswer =
+    R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",)"
+    R"("function":{"name":"search","arguments":"{}"}}]})";
+const std::string kResult = R"({"role":"tool","tool_call_id":"c1","content":"3 flights"})";
+const std::string kTools = R"([{"type":"function","function":{"name":"search"}}])";
+
+}  // namespace
+
+TEST_CASE("a call that appends the answer and tool results extends the previous call's list") {
+  const auto first = shape_of(chat("You book travel.", kTask, kTools));
+  const auto second =
+      shape_of(chat("You book travel.", kTask + "," + kAnswer + "," + kResult, kTools));
+  REQUIRE(first.prefix.size() == 2);
+  REQUIRE(second.prefix.size() == 4);
+  CHECK(second.prefix[1] == first.prefix.back());
+  CHECK(first.agent == second.agent);
+  CHECK(second.last_user_turn == 1);  // the tool result is not a user turn
+  CHECK(first.task == augur::hash_words("Find  flights to\nLisbon", false));
+  CHECK(first.tools == std::vector<std::string>{"search"});
+}
+
+TEST_CASE("the agent is its system prompt without words holding digits, and its tool names") {
+  const auto a = shape_of(chat("Today is 2026-12-06. Customer 8812.", kTask, kTools));
+  const auto b = shape_of(chat("Today is 2027-01-02. Customer 17.", kTask, kTools));
+  const auto other_prompt = shape_of(chat("Today is 2026-12-06. Supplier 8812.", kTask, kTools));
+  const auto other_tools = shape_of(chat("Today is 2026-12-06. Customer 8812.", kTask, "[]"));
+  CHECK(a.agent == b.agent);
+  CHECK(a.agent != other_prompt.agent);
+  CHECK(a.agent != other_tools.agent);
+  // Messages: the top-level system; Responses: instructions. Same text, same agent.
+  const auto m = shape_of(
+      R"({"model":"m","system":"You book travel.","messages":[{"role":"user","content":"x"}]})",
+      Dialect::messages);
+  const auto r = shape_of(R"({"model":"m","instructions":"You book travel.","input":"x"})",
+                          Dialect::responses);
+  CHECK(m.agent == r.agent);
+  CHECK(r.prefix.size() == 1);
+  CHECK(r.last_user_turn == 0);
+}
+
+TEST_CASE("a configured rule names the agent") {
+  const std::vector<AgentRule> rules = {{"booker", "book travel", {"search"}},
+                                        {"never", "", {"missing_tool"}}};
+  CHECK(shape_of(chat("You book travel.", kTask, kTools), Dialect::chat_completions, rules)
+            .agent_name == "booker");
+  CHECK(shape_of(chat("You book travel.", kTask), Dialect::chat_completions, rules)
+            .agent_name.empty());
+}
+
+TEST_CASE("bodies of unexpected shapes give an empty or partial shape, never a failure") {
+  for (const char* body :
+       {R"({"messages":5})", R"({"messages":[1,"x",null,{"role":7}]})", R"({"input":{"a":1}})",
+        R"({"messages":[{"role":"user","content":[{"type":"tool_result"}, 3]}]})",
+        R"({"messages":[{"role":"user","content":{"text":"x"}}],"tools":[1,{"name":5}]})"}) {
+    CAPTURE(body);
+    CHECK_NOTHROW(shape_of(body));
+  }
+  CHECK(shape_of(R"({"messages":5})").prefix.empty());
+  CHECK(shape_of(R"({"messages":[1,"x"]})").prefix.size() == 2);
+  CHECK(parse_request_body(R"({"messages":[1]})", Dialect::none).conversation.prefix.empty());
+}
+
+TEST_CASE("the table continues runs, starts one per new turn and hands tasks to sub-agents") {
+  RunTable runs(1000, std::chrono::seconds(30));
+  ConversationTable table(1000, std::chrono::seconds(30));
+  const auto now = Clock::now();
+  RequestHead head;
+  const auto call = [&](const std::string& body) {
+    RequestInfo info = parse_request_body(body, Dialect::chat_completions);
+    return extract_context(head, info, runs, now, &table);
+  };
+  const std::string sys = "You book travel.";
+  const auto c1 = call(chat(sys, kTask, kTools));
+  CHECK(c1.source == RunSource::conversation);
+  REQUIRE(c1.path.size() == 1);
+  CHECK(c1.path[0].rfind("agent-", 0) == 0);
+  CHECK(c1.path[0].size() == 14);
+  const auto c2 = call(chat(sys, kTask + "," + kAnswer + "," + kResult, kTools));
+  CHECK(c2.run_id == c1.run_id);
+  CHECK(c2.call_index == 2);
+  CHECK(c2.calls_in_run == 2);
+  // Another conversation of the same agent: a run of its own on the same path.
+  const auto other = call(chat(sys, R"({"role":"user","content":"Find hotels in Porto"})", kTools));
+  CHECK(other.run_id != c1.run_id);
+  CHECK(other.path == c1.path);
+  // A new user turn after the answer: a new run.
+  const auto turn = call(chat(sys,
+                              kTask + "," + kAnswer + "," + kResult +
+                                  R"(,{"role":"assistant","content":"Done."},)"
+                                  R"({"role":"user","content":"Now hotels"})",
+                              kTools));
+  CHECK(turn.run_id != c1.run_id);
+  CHECK(turn.calls_in_run == 1);
+
+  // A sub-agent: its first user message is a text the parent's tool call handed out.
+  table.add_tasks(
+      std::vector<std::uint64_t>{augur::hash_words("Compare fares on 3 airlines", false)},
+      {c1.run_id, c1.path}, now);
+  const auto sub = call(
+      chat("You compare fares.", R"({"role":"user","content":"Compare fares on 3 airlines"})"));
+  CHECK(sub.source == RunSource::sub_agent);
+  CHECK(sub.run_id == c1.run_id);
+  REQUIRE(sub.path.size() == 2);
+  CHECK(sub.path[0] == c1.path[0]);
+  CHECK(sub.calls_in_run == 3);  // counted in the parent run
+  // A task starts one sub-agent: the same text again is a new run.
+  const auto again = call(
+      chat("You compare fares.", R"({"role":"user","content":"Compare fares on 3 airlines"})"));
+  CHECK(again.run_id != c1.run_id);
+
+  const auto agents = table.agents();
+  REQUIRE(agents.size() == 2);
+  CHECK(agents[1].name == c1.path[0]);
+  CHECK(agents[1].runs == 3);  // c1's run, the other conversation, the new turn
+  CHECK(agents[1].calls == 4);
+  const auto events = runs.events();
+  CHECK(events[static_cast<int>(RunSource::conversation)].started == 4);
+  CHECK(events[static_cast<int>(RunSource::conversation)].continued == 1);
+  CHECK(events[static_cast<int>(RunSource::sub_agent)].continued == 1);
+}
+
+TEST_CASE("conversations are bounded and forgotten once their run is idle") {
+  ConversationTable table(3, std::chrono::seconds(30));
+  const auto t0 = Clock::now();
+  ConversationShape s;
+  s.prefix = {11, 12};
+  s.last_user_turn = 0;
+  for (std::uint64_t k = 1; k <= 5; ++k) table.remember(k, {"r" + std::to_string(k), {}}, t0);
+  CHECK(table.size() == 3);
+  table.remember(11, {"r11", {}}, t0);
+  const auto found = table.find(s, t0);
+  REQUIRE(found);
+  CHECK(found->place.run_id == "r11");
+  CHECK_FALSE(found->new_turn);
+  CHECK_FALSE(table.find(s, t0 + std::chrono::seconds(31)));
+}
