@@ -210,9 +210,13 @@ class K8sConfig(IntegrationTest):
     def test_probes_against_a_live_augur_with_this_config(self):
         with tempfile.TemporaryDirectory() as tmp:
             _, text = self.rendered(tmp)
-        # The same config with ephemeral loopback ports, a drain long enough to watch
-        # readiness fail while augur still serves, and no Redis needed (augur serves without).
+        # The same config with ephemeral loopback ports and a drain long enough to watch
+        # readiness fail while augur still serves.
         text = re.sub(r"(?m)^shutdown_delay: .*$", "shutdown_delay: 3s", text)
+        # The cluster's Redis name does not resolve here; a refused loopback port is quicker than
+        # a resolver timeout (augur serves without Redis either way).
+        text = text.replace("redis://augur-redis:6379", "redis://127.0.0.1:1")
+        self.assertIn("redis://127.0.0.1:1", text)
         augur = self.own(Augur(text, extra_args=["--listen", "127.0.0.1:0",
                                                  "--admin-listen", "127.0.0.1:0"]))
         readiness = self.container["readinessProbe"]["exec"]["command"]
