@@ -22,9 +22,16 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/augur --create-home augur
 COPY --from=build /build/app/augur /build/loadtest/mock/augur-mock-upstream /usr/local/bin/
+# GET over bash's /dev/tcp (no curl here), with $AUGUR_ADMIN_TOKEN as a bearer token when set: the
+# HEALTHCHECK below and deploy/k8s's exec probes.
+COPY deploy/augur-probe /usr/local/bin/augur-probe
 COPY config/augur.yaml /etc/augur/augur.yaml
 USER augur
 WORKDIR /var/lib/augur
 EXPOSE 8080 9464
+# /healthz on the admin port of the default command below; a config with another admin.listen
+# needs its own check (docker run --health-cmd 'augur-probe /healthz HOST:PORT').
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["augur-probe", "/healthz", "127.0.0.1:9464"]
 ENTRYPOINT ["augur"]
 CMD ["serve", "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:9464"]
