@@ -32,6 +32,7 @@
 #include "loadtest/mock/request.hpp"
 #include "loadtest/mock/request_scan.hpp"
 #include "loadtest/mock/responses.hpp"
+#include "loadtest/mock/tool_calls.hpp"
 
 namespace augur::mock {
 
@@ -106,6 +107,8 @@ struct Controls {
   std::optional<std::int64_t> status, body_size, fault_after;
   Fault fault = Fault::none;
   std::string_view fault_text;
+  // x-mock-tool-calls as sent (null data() when absent); parsed only by the completion paths.
+  std::string_view tool_calls;
 };
 
 Controls read_controls(const Request& req) {
@@ -127,6 +130,8 @@ Controls read_controls(const Request& req) {
       c.body_size = parse_count(value);
     } else if (beast::iequals(key, "fault-after")) {
       c.fault_after = parse_count(value);
+    } else if (beast::iequals(key, "tool-calls")) {
+      c.tool_calls = value.data() != nullptr ? value : std::string_view("", 0);
     } else if (beast::iequals(key, "fault")) {
       c.fault_text = value;
       c.fault = parse_fault(value);
@@ -470,6 +475,34 @@ void begin_event_stream(Server& s, Connection<Stream>& c, bool keep_alive) {
   c.head += "cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
 }
 
+// Streams x-mock-tool-calls events built up front (tool_call_chat_events(), …): groups[0] with
+// the headers, then each delta group paced as token events are (first-token delay, then chunk
+// delay), then the last group; mid-stream faults count delta groups.
+template <class Stream>
+asio::awaitable<bool> send_event_groups(Server& s, Connection<Stream>& c,
+                                        const std::vector<std::string>& groups, const Behaviour& b,
+                                        const Controls& ctl, bool keep_alive) {
+  const bool mid_fault =
+      ctl.fault == Fault::reset_mid_stream || ctl.fault == Fault::hang_mid_stream;
+  begin_event_stream(s, c, keep_alive);
+  if (!co_await write_buffers(s, c, asio::buffer(c.head))) co_return false;
+  if (!groups.front().empty()) {
+    c.scratch = groups.front();
+    if (!co_await send_scratch_chunk(s, c, false)) co_return false;
+  }
+  const std::int64_t fault_after = ctl.fault_after.value_or(kDefaultFaultAfter);
+  const std::int64_t deltas = static_cast<std::int64_t>(groups.size()) - 2;
+  for (std::int64_t i = 0; i < deltas; ++i) {
+    if (mid_fault && i == fault_after) co_return co_await cut_mid_response(c, ctl.fault);
+    if (!co_await sleep_for(c, i == 0 ? b.first_token_delay : b.chunk_delay)) co_return false;
+    c.scratch = groups[static_cast<std::size_t>(i) + 1];
+    if (!co_await send_scratch_chunk(s, c, false)) co_return false;
+  }
+  if (mid_fault) co_return co_await cut_mid_response(c, ctl.fault);
+  c.scratch = groups.back();
+  co_return co_await send_scratch_chunk(s, c, true);
+}
+
 // Streams a completion as SSE (chunked), or, for a non-streaming request, sends the JSON body;
 // mid-stream faults cut either after `fault_after` events (or half the body).
 template <class Stream>
@@ -487,6 +520,10 @@ asio::awaitable<bool> send_completion(Server& s, Connection<Stream>& c, const Re
     close_json_body(s, c, req, ctl, keep_alive);
     if (!mid_fault) co_return co_await send_body(s, c);
     co_return co_await send_half_body(s, c, ctl.fault);
+  }
+  if (info.tool_calls != nullptr) {
+    co_return co_await send_event_groups(s, c, tool_call_chat_events(info, include_usage), b, ctl,
+                                         keep_alive);
   }
 
   begin_event_stream(s, c, keep_alive);
@@ -543,6 +580,9 @@ asio::awaitable<bool> send_dialect(Server& s, Connection<Stream>& c, const Reque
     close_json_body(s, c, req, ctl, keep_alive);
     if (!mid_fault) co_return co_await send_body(s, c);
     co_return co_await send_half_body(s, c, ctl.fault);
+  }
+  if (info.tool_calls != nullptr) {
+    co_return co_await send_event_groups(s, c, tool_call_dialect_events(info), b, ctl, keep_alive);
   }
 
   begin_event_stream(s, c, keep_alive);
@@ -612,6 +652,13 @@ asio::awaitable<bool> serve_dialect(Server& s, Connection<Stream>& c, const Requ
     co_return co_await send_dialect_error(
         s, c, req, dialect, 400, "We could not parse the JSON body of your request.", keep_alive);
   }
+  std::vector<ToolCallSpec> tool_calls;
+  if (ctl.tool_calls.data() != nullptr) {
+    if (const auto error = parse_tool_calls(ctl.tool_calls, tool_calls)) {
+      co_return co_await send_dialect_error(
+          s, c, req, dialect, 400, "mock: malformed x-mock-tool-calls: " + *error, keep_alive);
+    }
+  }
   const Behaviour b = decide_behaviour(s, c, req, fields.model, fields.stream, ctl);
   if (!co_await sleep_for(c, b.latency)) co_return false;
   if (ctl.status && *ctl.status >= 400 && *ctl.status <= 599) {
@@ -639,6 +686,13 @@ asio::awaitable<bool> serve_dialect(Server& s, Connection<Stream>& c, const Requ
   info.max_output_tokens = fields.max_tokens_raw;
   info.tools = fields.tools;
   info.previous_response_id = fields.previous_response_id;
+  if (!tool_calls.empty()) {
+    // The calls asked for replace any x-mock-tool-rounds call; usage keeps x-mock-tokens, uncut.
+    info.tool_calls = &tool_calls;
+    info.tool_call = false;
+    info.output_tokens = b.tokens;
+    info.truncated = false;
+  }
   co_return co_await send_dialect(s, c, req, info, b, ctl, fields.stream, keep_alive);
 }
 
@@ -796,6 +850,14 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
     }
   }
 
+  std::vector<ToolCallSpec> tool_calls;
+  if (chat && ctl.tool_calls.data() != nullptr) {
+    if (const auto error = parse_tool_calls(ctl.tool_calls, tool_calls)) {
+      co_return finish(co_await send_error(
+          s, c, &req, 400, "mock: malformed x-mock-tool-calls: " + *error, keep_alive));
+    }
+  }
+
   const Behaviour b = decide_behaviour(s, c, req, fields.model, fields.stream, ctl);
 
   if (!co_await sleep_for(c, b.latency)) co_return false;
@@ -816,6 +878,12 @@ asio::awaitable<bool> serve_one(Server& s, Connection<Stream>& c) {
   if (fields.max_tokens && *fields.max_tokens < b.tokens) {
     info.completion_tokens = *fields.max_tokens;
     info.finish_reason = "length";
+  }
+  if (!tool_calls.empty()) {
+    // The assistant message makes the calls asked for; usage keeps x-mock-tokens, uncut.
+    info.tool_calls = &tool_calls;
+    info.completion_tokens = b.tokens;
+    info.finish_reason = "tool_calls";
   }
   bool include_usage = false;
   if (fields.stream) {

@@ -4,6 +4,8 @@
 
 #include <array>
 #include <charconv>
+#include <utility>
+#include <vector>
 
 #include "common/json_string.hpp"
 
@@ -51,6 +53,14 @@ void append_usage(std::string& out, const CompletionInfo& info) {
   out += '}';
 }
 
+// "<prefix><response id>-<call index>": ids of the calls x-mock-tool-calls asks for.
+void append_call_id(std::string& out, std::string_view prefix, std::uint64_t id, std::size_t i) {
+  out += prefix;
+  append_int(out, static_cast<std::int64_t>(id));
+  out += '-';
+  append_int(out, static_cast<std::int64_t>(i));
+}
+
 void append_event_tail(std::string& out, const CompletionInfo& info) {
   out += ']';
   if (info.usage_null_in_chunks) out += R"(,"usage":null)";
@@ -73,6 +83,25 @@ void append_token(std::string& out, std::uint64_t seed, std::int64_t index) {
 
 void append_completion_open(std::string& out, const CompletionInfo& info) {
   append_head(out, info, info.chat ? "chat.completion" : "text_completion");
+  if (info.chat && info.tool_calls != nullptr) {
+    out += R"(,"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[)";
+    for (std::size_t i = 0; i < info.tool_calls->size(); ++i) {
+      const ToolCallSpec& call = (*info.tool_calls)[i];
+      if (i > 0) out += ',';
+      out += R"({"id":")";
+      append_call_id(out, "call_mock-", info.id, i);
+      out += R"(","type":"function","function":{"name":")";
+      out += call.name_json;
+      out += R"(","arguments":")";
+      append_json_chars(out, call.arguments);
+      out += R"("}})";
+    }
+    out += R"(]},"logprobs":null,"finish_reason":")";
+    out += info.finish_reason;
+    out += R"("}],)";
+    append_usage(out, info);
+    return;
+  }
   out += info.chat ? R"(,"choices":[{"index":0,"message":{"role":"assistant","content":")"
                    : R"(,"choices":[{"index":0,"text":")";
   for (std::int64_t i = 0; i < info.completion_tokens; ++i) append_token(out, info.seed, i);
@@ -212,6 +241,23 @@ void append_output_item(std::string& out, const DialectInfo& info, bool done) {
   out += R"(],"role":"assistant"})";
 }
 
+// Output item `i` of an x-mock-tool-calls answer: in progress (no arguments yet) or done.
+void append_function_call_item(std::string& out, const DialectInfo& info, std::size_t i,
+                               bool done) {
+  const ToolCallSpec& call = (*info.tool_calls)[i];
+  out += R"({"id":")";
+  append_call_id(out, "fc_mock-", info.id, i);
+  out += R"(","type":"function_call","status":")";
+  out += done ? "completed" : "in_progress";
+  out += R"(","arguments":")";
+  if (done) append_json_chars(out, call.arguments);
+  out += R"(","call_id":")";
+  append_call_id(out, "call_mock-", info.id, i);
+  out += R"(","name":")";
+  out += call.name_json;
+  out += R"("})";
+}
+
 // The `response` object; `done` adds the output and usage (in_progress has neither).
 void append_response_object(std::string& out, const DialectInfo& info, bool done) {
   const bool incomplete = done && info.truncated && !info.tool_call;
@@ -230,7 +276,14 @@ void append_response_object(std::string& out, const DialectInfo& info, bool done
   out += R"(,"model":")";
   out += info.model;
   out += R"(","output":[)";
-  if (done) append_output_item(out, info, true);
+  if (done && info.tool_calls != nullptr) {
+    for (std::size_t i = 0; i < info.tool_calls->size(); ++i) {
+      if (i > 0) out += ',';
+      append_function_call_item(out, info, i, true);
+    }
+  } else if (done) {
+    append_output_item(out, info, true);
+  }
   out += R"(],"parallel_tool_calls":true,"previous_response_id":)";
   if (info.previous_response_id.data() != nullptr) {
     out += '"';
@@ -350,7 +403,9 @@ void append_responses_epilogue(std::string& out, const DialectInfo& info) {
 // --- Anthropic Messages ---
 
 std::string_view stop_reason(const DialectInfo& info) {
-  return info.tool_call ? "tool_use" : info.truncated ? "max_tokens" : "end_turn";
+  return info.tool_call || info.tool_calls != nullptr ? "tool_use"
+         : info.truncated                             ? "max_tokens"
+                                                      : "end_turn";
 }
 
 // The content block as content_block_start shows it (empty) or the whole one.
@@ -368,6 +423,19 @@ void append_content_block(std::string& out, const DialectInfo& info, bool done) 
   }
 }
 
+// Content block `i` of an x-mock-tool-calls answer: as content_block_start shows it (input {}) or
+// whole (input: the arguments as an object).
+void append_tool_use_block(std::string& out, const DialectInfo& info, std::size_t i, bool done) {
+  const ToolCallSpec& call = (*info.tool_calls)[i];
+  out += R"({"type":"tool_use","id":")";
+  append_call_id(out, "toolu_mock-", info.id, i);
+  out += R"(","name":")";
+  out += call.name_json;
+  out += R"(","input":)";
+  out += done ? std::string_view(call.input_json) : std::string_view("{}");
+  out += '}';
+}
+
 // The message without its closing '}': content empty and no stop_reason while streaming.
 void append_message_open(std::string& out, const DialectInfo& info, bool done) {
   out += R"({"id":")";
@@ -375,7 +443,14 @@ void append_message_open(std::string& out, const DialectInfo& info, bool done) {
   out += R"(","type":"message","role":"assistant","model":")";
   out += info.model;
   out += R"(","content":[)";
-  if (done) append_content_block(out, info, true);
+  if (done && info.tool_calls != nullptr) {
+    for (std::size_t i = 0; i < info.tool_calls->size(); ++i) {
+      if (i > 0) out += ',';
+      append_tool_use_block(out, info, i, true);
+    }
+  } else if (done) {
+    append_content_block(out, info, true);
+  }
   out += R"(],"stop_reason":)";
   if (done) {
     out += '"';
@@ -474,6 +549,188 @@ void append_dialect_epilogue(std::string& out, const DialectInfo& info) {
   } else {
     append_messages_epilogue(out, info);
   }
+}
+
+namespace {
+
+// Builds a stream as groups of events: [before the first delta, one group per delta, after the
+// last delta]. Events written between two deltas go out with the later one.
+struct EventGroups {
+  std::vector<std::string> groups = std::vector<std::string>(1);  // [0]: sent with the headers
+  std::string pending;
+
+  std::string& prelude() { return groups.front(); }
+  // Ends a group with the delta just written to `pending`.
+  void end_delta() {
+    groups.push_back(std::move(pending));
+    pending.clear();
+  }
+  std::vector<std::string> finish() {
+    groups.push_back(std::move(pending));
+    return std::move(groups);
+  }
+};
+
+// One chat.completion.chunk of a tool-call stream: delta.tool_calls[0] for call `i`, either its
+// opening (id, type, name, empty arguments; the stream's first also has the role) or fragment
+// [from, to) of its arguments.
+void append_tool_call_chunk(std::string& out, const CompletionInfo& info, std::size_t i,
+                            bool opening, std::string_view fragment) {
+  const ToolCallSpec& call = (*info.tool_calls)[i];
+  out += "data: ";
+  append_head(out, info, "chat.completion.chunk");
+  out += R"(,"choices":[{"index":0,"delta":{)";
+  if (opening && i == 0) out += R"("role":"assistant","content":null,)";
+  out += R"("tool_calls":[{"index":)";
+  append_int(out, static_cast<std::int64_t>(i));
+  if (opening) {
+    out += R"(,"id":")";
+    append_call_id(out, "call_mock-", info.id, i);
+    out += R"(","type":"function","function":{"name":")";
+    out += call.name_json;
+    out += R"(","arguments":""}}]},"logprobs":null,"finish_reason":null})";
+  } else {
+    out += R"(,"function":{"arguments":")";
+    append_json_chars(out, fragment);
+    out += R"("}}]},"logprobs":null,"finish_reason":null})";
+  }
+  append_event_tail(out, info);
+}
+
+// Calls `each(i, fragment)` for every argument fragment of every call, in order.
+template <class Fn>
+void for_each_fragment(const std::vector<ToolCallSpec>& calls, std::size_t i, Fn&& each) {
+  const std::string_view args = calls[i].arguments;
+  std::size_t at = 0;
+  for (const std::size_t end : argument_fragment_ends(args)) {
+    each(args.substr(at, end - at));
+    at = end;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> tool_call_chat_events(const CompletionInfo& info, bool include_usage) {
+  EventGroups g;
+  const auto& calls = *info.tool_calls;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    append_tool_call_chunk(g.pending, info, i, true, {});
+    for_each_fragment(calls, i, [&](std::string_view fragment) {
+      append_tool_call_chunk(g.pending, info, i, false, fragment);
+      g.end_delta();
+    });
+  }
+  append_finish_event(g.pending, info);
+  if (include_usage) append_usage_event(g.pending, info);
+  g.pending += "data: [DONE]\n\n";
+  return g.finish();
+}
+
+std::vector<std::string> tool_call_dialect_events(const DialectInfo& info) {
+  EventGroups g;
+  const auto& calls = *info.tool_calls;
+  if (info.dialect == Dialect::responses) {
+    std::int64_t seq = 0;
+    for (const std::string_view type : {"response.created", "response.in_progress"}) {
+      open_event(g.prelude(), type, &seq);
+      g.prelude() += R"(,"response":)";
+      append_response_object(g.prelude(), info, false);
+      g.prelude() += '}';
+      close_event(g.prelude());
+      ++seq;
+    }
+    // "item_id":"fc_…","output_index":i
+    const auto item_ref = [&](std::string& out, std::size_t i) {
+      out += R"(,"item_id":")";
+      append_call_id(out, "fc_mock-", info.id, i);
+      out += R"(","output_index":)";
+      append_int(out, static_cast<std::int64_t>(i));
+    };
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      std::string& out = g.pending;
+      open_event(out, "response.output_item.added", &seq);
+      out += R"(,"output_index":)";
+      append_int(out, static_cast<std::int64_t>(i));
+      out += R"(,"item":)";
+      append_function_call_item(out, info, i, false);
+      close_event(out);
+      ++seq;
+      for_each_fragment(calls, i, [&](std::string_view fragment) {
+        open_event(g.pending, "response.function_call_arguments.delta", &seq);
+        item_ref(g.pending, i);
+        g.pending += R"(,"delta":")";
+        append_json_chars(g.pending, fragment);
+        g.pending += '"';
+        close_event(g.pending);
+        ++seq;
+        g.end_delta();
+      });
+      open_event(g.pending, "response.function_call_arguments.done", &seq);
+      item_ref(g.pending, i);
+      g.pending += R"(,"name":")";
+      g.pending += calls[i].name_json;
+      g.pending += R"(","arguments":")";
+      append_json_chars(g.pending, calls[i].arguments);
+      g.pending += '"';
+      close_event(g.pending);
+      ++seq;
+      open_event(g.pending, "response.output_item.done", &seq);
+      g.pending += R"(,"output_index":)";
+      append_int(g.pending, static_cast<std::int64_t>(i));
+      g.pending += R"(,"item":)";
+      append_function_call_item(g.pending, info, i, true);
+      close_event(g.pending);
+      ++seq;
+    }
+    open_event(g.pending, "response.completed", &seq);
+    g.pending += R"(,"response":)";
+    append_response_object(g.pending, info, true);
+    g.pending += '}';
+    close_event(g.pending);
+    return g.finish();
+  }
+
+  open_event(g.prelude(), "message_start", nullptr);
+  g.prelude() += R"(,"message":)";
+  append_message_open(g.prelude(), info, false);
+  g.prelude() += '}';
+  close_event(g.prelude());
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    std::string& out = i == 0 ? g.prelude() : g.pending;
+    open_event(out, "content_block_start", nullptr);
+    out += R"(,"index":)";
+    append_int(out, static_cast<std::int64_t>(i));
+    out += R"(,"content_block":)";
+    append_tool_use_block(out, info, i, false);
+    close_event(out);
+    if (i == 0) {
+      open_event(out, "ping", nullptr);
+      close_event(out);
+    }
+    for_each_fragment(calls, i, [&](std::string_view fragment) {
+      open_event(g.pending, "content_block_delta", nullptr);
+      g.pending += R"(,"index":)";
+      append_int(g.pending, static_cast<std::int64_t>(i));
+      g.pending += R"(,"delta":{"type":"input_json_delta","partial_json":")";
+      append_json_chars(g.pending, fragment);
+      g.pending += R"("})";
+      close_event(g.pending);
+      g.end_delta();
+    });
+    open_event(g.pending, "content_block_stop", nullptr);
+    g.pending += R"(,"index":)";
+    append_int(g.pending, static_cast<std::int64_t>(i));
+    close_event(g.pending);
+  }
+  open_event(g.pending, "message_delta", nullptr);
+  g.pending +=
+      R"(,"delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":)";
+  append_int(g.pending, dialect_output_tokens(info));
+  g.pending += '}';
+  close_event(g.pending);
+  open_event(g.pending, "message_stop", nullptr);
+  close_event(g.pending);
+  return g.finish();
 }
 
 void append_anthropic_error_body(std::string& out, std::string_view message, int status) {

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "loadtest/mock/request_scan.hpp"
+#include "loadtest/mock/tool_calls.hpp"
 
 namespace augur::mock {
 
@@ -23,6 +25,9 @@ struct CompletionInfo {
   std::int64_t completion_tokens = 0;
   std::string_view finish_reason = "stop";
   bool usage_null_in_chunks = false;  // OpenAI adds "usage":null to chunks when usage is requested
+  // x-mock-tool-calls (chat only): the assistant message makes these calls instead of answering
+  // text; completion_tokens is still the usage reported. Null: a text answer.
+  const std::vector<ToolCallSpec>* tool_calls = nullptr;
 };
 
 void append_int(std::string& out, std::int64_t value);
@@ -60,6 +65,9 @@ struct DialectInfo {
   std::string_view tool_name;  // JSON-escaped
   // Echoed into a Responses object (raw JSON values; null data() = absent, written as null or []).
   std::string_view instructions, max_output_tokens, tools, previous_response_id;
+  // x-mock-tool-calls: the answer makes exactly these calls (output_tokens is the usage reported);
+  // overrides tool_call. Null: as above.
+  const std::vector<ToolCallSpec>* tool_calls = nullptr;
 };
 
 // Output tokens the answer reports in its usage: the text's, or 1 for a tool call.
@@ -76,6 +84,15 @@ std::int64_t dialect_delta_count(const DialectInfo& info);
 void append_dialect_prelude(std::string& out, const DialectInfo& info);
 void append_dialect_delta(std::string& out, const DialectInfo& info, std::int64_t index);
 void append_dialect_epilogue(std::string& out, const DialectInfo& info);
+
+// An x-mock-tool-calls answer streamed: [events sent with the headers (may be empty), one event
+// group per argument fragment (the deltas the stream paces), the events after the last fragment].
+// Chat: chunks with delta.tool_calls (a chunk with id, type, name and empty arguments, then one per
+// fragment), the finish chunk, the usage chunk when `include_usage`, [DONE]. Responses and
+// Messages: the dialect's function_call / tool_use events, one output item or content block per
+// call.
+std::vector<std::string> tool_call_chat_events(const CompletionInfo& info, bool include_usage);
+std::vector<std::string> tool_call_dialect_events(const DialectInfo& info);
 
 // Anthropic's error body: {"type":"error","error":{"type":…,"message":…}}; `message` is escaped.
 void append_anthropic_error_body(std::string& out, std::string_view message, int status);

@@ -68,6 +68,14 @@ class Call:
     chunk_ms: int  # streaming: between tokens
     stream: bool
     before_ms: float  # wait between the previous step's end and sending this call (unscaled)
+    # Headerless mode (replay.py --headers none) only; planning them draws nothing from the RNG,
+    # so the calls above are the same either way. `conv`: the conversation this call continues
+    # (an agent holds one per run, its path; an LLM tool call is a conversation of its own,
+    # path#index). `tool_calls`: what the answer to this call asks for, in order, as
+    # (tool name, child conversation or None for a tool without an LLM); the children start with
+    # the task text the call's arguments carry.
+    conv: str = ""
+    tool_calls: list = field(default_factory=list)
 
 
 @dataclass
@@ -128,6 +136,7 @@ class Planner:
         self.counts = {}  # path -> calls planned so far (the call index augur will assign)
         self.steps = []
         self.pending_ms = 0.0  # wait accumulated since the last step
+        self.latest = {}  # path -> the last call planned on it (the parent of its tool calls)
 
     def name(self, n):
         return NOVEL_NAMES.get(n, n) if self.scenario.novel else n
@@ -149,10 +158,15 @@ class Planner:
         tokens = max(1, round(self.noisy(median, TOKEN_SIGMA)))
         ttft = self.noisy(TTFT_MS.get(canonical(path[-1]), DEFAULT_TTFT_MS), LATENCY_SIGMA)
         stream = self.rng.random() < self.stream_share
-        return Call(path=path, index=index, tokens=tokens,
-                    latency_ms=round(ttft) if stream else round(ttft + TPOT_MS * tokens),
-                    first_token_ms=0, chunk_ms=TPOT_MS if stream else 0, stream=stream,
-                    before_ms=self.pending_ms if before_ms is None else before_ms)
+        conv = "/".join(path)
+        if canonical(path[-1]) not in AGENTS:
+            conv += f"#{index}"
+        c = Call(path=path, index=index, tokens=tokens,
+                 latency_ms=round(ttft) if stream else round(ttft + TPOT_MS * tokens),
+                 first_token_ms=0, chunk_ms=TPOT_MS if stream else 0, stream=stream,
+                 before_ms=self.pending_ms if before_ms is None else before_ms, conv=conv)
+        self.latest[path] = c
+        return c
 
     def step(self, path, final=False):
         """Plans one sequential call after the wait accumulated so far."""
@@ -166,16 +180,21 @@ class Planner:
         self.pending_ms = 0.0
 
     def tool(self, agent_path, tool):
-        """A tool an agent invokes between its LLM calls; some tools call an LLM themselves."""
+        """A tool an agent invokes between its LLM calls; some tools call an LLM themselves.
+        The agent's last call asks for it (headerless mode answers that call with the tool call)."""
+        parent = self.latest[tuple(self.name(n) for n in agent_path)]
         if tool == "calculator":
             self.wait(CALCULATOR_MS)
+            parent.tool_calls.append(("calculator", None))
         elif tool == "web_search":
             self.wait(SEARCH_FETCH_MS)
-            self.step(agent_path + ("web_search",))
+            c = self.step(agent_path + ("web_search",))
+            parent.tool_calls.append((c.path[-1], c.conv))
             self.wait(RETURN_MS)
         elif tool == "summarize":
             self.wait(DISPATCH_MS)
-            self.step(agent_path + ("summarize",))
+            c = self.step(agent_path + ("summarize",))
+            parent.tool_calls.append((c.path[-1], c.conv))
             self.wait(RETURN_MS)
 
     def react_loop(self, agent_path, iterations, tools):
@@ -200,11 +219,13 @@ def plan_planner(p):
     rounds = 2 if p.rng.random() < 0.2 else 1
     for r in range(1, rounds + 1):
         p.wait(DISPATCH_MS)
-        p.step(("planner_workflow", "planner"))
+        planner = p.step(("planner_workflow", "planner"))
         width = p.rng.choices((2, 3, 4), (0.3, 0.5, 0.2))[0]
         branches = [p.call(("planner_workflow", "executor", "web_search"),
                            before_ms=p.pending_ms + p.noisy(SEARCH_FETCH_MS, THINK_SIGMA))
                     for _ in range(width)]
+        # The plan's answer asks for the searches at once: parallel tool calls.
+        planner.tool_calls.extend((b.path[-1], b.conv) for b in branches)
         p.parallel(branches)
         p.wait(RETURN_MS)
     p.wait(DISPATCH_MS)
@@ -215,13 +236,17 @@ def plan_nested(p):
     """An orchestrator with two sub-agents: a researcher (ReAct over web_search) and a writer
     (draft, summarize, polish); paths three and four names deep."""
     root = ("orchestrator_workflow", "orchestrator")
-    p.step(root)
+    orchestrator = p.step(root)
     p.wait(DISPATCH_MS)
     p.react_loop(root + ("research_agent",), p.rng.choices((2, 3), (0.6, 0.4))[0],
                  ("web_search",))
+    research = p.latest[tuple(p.name(n) for n in root + ("research_agent",))]
     p.wait(RETURN_MS)
     writer = root + ("writer_agent",)
-    p.step(writer)
+    w = p.step(writer)
+    # The orchestrator's first answer hands both sub-agents their tasks (agents as tools); the
+    # framework runs them one after the other, as the plan does.
+    orchestrator.tool_calls.extend([(research.path[-1], research.conv), (w.path[-1], w.conv)])
     p.tool(writer, "summarize")
     p.step(writer, final=True)
     p.wait(RETURN_MS)

@@ -22,11 +22,15 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agents  # noqa: E402
+import conversation  # noqa: E402
 import report  # noqa: E402
 
 SCENARIOS = ("steady", "drift", "novel")
 CHAT_PATH = "/v1/chat/completions"
 DYNAMO_PRIORITY_HEADER = "x-dynamo-request-priority"
+# The run id augur assigned a call, as its prefix_headers hints tell the upstream.
+PREFIX_ID_HEADER = "x-prefix-id"
+HEADER_MODES = ("nat", "none")
 WARMUP_SHARE = 0.2  # default warm-up: this share of the duration (or of the runs)
 
 
@@ -170,6 +174,7 @@ def send(conn, call, run_id, last, time_scale=1.0, trace=False):
         status, resp, data = conn.post(CHAT_PATH, request_body(call, run_id), headers)
         rec["status"] = status
         rec["hints"], rec["hints_read"] = injected_hints(resp)
+        rec["observed_run"] = echoed_header(resp, PREFIX_ID_HEADER)
         if trace:
             priority = echoed_header(resp, DYNAMO_PRIORITY_HEADER)
             rec["dynamo_priority"] = int(priority) if priority is not None else None
@@ -181,6 +186,68 @@ def send(conn, call, run_id, last, time_scale=1.0, trace=False):
             rec["ok"] = True
     except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
         rec["error"] = f"{type(e).__name__}: {e}"
+    return rec
+
+
+def send_headerless(conn, call, rc, time_scale=1.0, trace=False, capture=None):
+    """--headers none: makes one call of a run whose conversations `rc`
+    (conversation.RunConversations) holds, as a framework would send it: no x-nat-* or other run
+    header, the conversation so far as the body; only the mock's x-mock-* controls besides. The
+    record also gets the dialect, the conversation, and the run id augur assigned (x-prefix-id,
+    echoed by the mock). `capture`, a list, receives what was sent and answered (self-checks)."""
+    scaled = lambda ms: str(round(ms * time_scale))  # noqa: E731
+    target, body, specs = rc.prepare(call)
+    latency_ms, chunk_ms = call.latency_ms, call.chunk_ms
+    if call.stream and specs:
+        # A tool-call stream sends a few argument fragments, not one event per token: the decode
+        # time moves before the headers so the call still lasts as long as planned.
+        latency_ms, chunk_ms = call.latency_ms + call.chunk_ms * call.tokens, 0
+    headers = {
+        "Content-Type": "application/json",
+        "x-mock-tokens": str(call.tokens),
+        "x-mock-latency-ms": scaled(latency_ms),
+    }
+    if call.stream:
+        headers["x-mock-first-token-delay-ms"] = scaled(call.first_token_ms)
+        headers["x-mock-chunk-delay-ms"] = scaled(chunk_ms)
+    if specs:
+        headers["x-mock-tool-calls"] = json.dumps(specs)
+    conv = rc.convs[call.conv]
+    rec = {"path": "/".join(call.path), "planned_index": call.index, "last": False,
+           "stream": call.stream, "tokens_planned": call.tokens, "status": None, "ok": False,
+           "error": None, "tokens": None, "hints_read": False,
+           "hints": {k: None for k in report.HINT_HEADERS}, "headerless": True,
+           "dialect": rc.dialect, "conv": call.conv, "conv_start": conv.calls == 1,
+           "observed_run": None}
+    answer = None
+    try:
+        status, resp, data = conn.post(target, json.dumps(body).encode(), headers)
+        rec["status"] = status
+        rec["hints"], rec["hints_read"] = injected_hints(resp)
+        rec["observed_run"] = echoed_header(resp, PREFIX_ID_HEADER)
+        if trace:
+            priority = echoed_header(resp, DYNAMO_PRIORITY_HEADER)
+            rec["dynamo_priority"] = int(priority) if priority is not None else None
+            rec["prompt_tokens"] = None
+        if status != 200:
+            rec["error"] = f"HTTP {status}: {data[:200]!r}"
+        else:
+            answer = conversation.PARSERS[rc.dialect](data, call.stream)
+            if not conversation.answered_as_asked(answer, specs):
+                raise ValueError(f"the mock answered tool calls {answer.tool_calls}, "
+                                 f"not {specs}")
+            rec["tokens"] = answer.tokens
+            rec["ok"] = True
+    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as e:
+        rec["error"] = f"{type(e).__name__}: {e}"
+        answer = None
+    rc.finish(call, answer)
+    if capture is not None:
+        capture.append({"run": rc.run_id, "conv": call.conv, "target": target, "body": body,
+                        "headers": headers, "specs": specs, "ok": rec["ok"],
+                        "answer": None if answer is None else {
+                            "assistant": answer.assistant, "text": answer.text,
+                            "tool_calls": answer.tool_calls}})
     return rec
 
 
@@ -244,6 +311,7 @@ class Workload:
         self.trace = []  # --trace: one record per LLM call, for loadtest/sim/schedule_sim.py
         self.t0 = 0.0
         self.wall0 = 0.0
+        self.capture = None  # a list: headerless calls' bodies and answers (self-checks)
 
     def phase_reached(self, number, started_s, at_s):
         """Scenario phases start at a time (--duration) or, with --runs and no time given, at
@@ -285,9 +353,15 @@ class Workload:
         if ms > 0:
             time.sleep(ms * self.args.time_scale / 1000.0)
 
-    def timed_send(self, conn, call, run_id, last):
+    def timed_send(self, conn, call, run_id, last, rc=None):
         start = time.monotonic()
-        rec = send(conn, call, run_id, last, self.args.time_scale, trace=bool(self.args.trace))
+        if rc is not None:
+            rec = send_headerless(conn, call, rc, self.args.time_scale,
+                                  trace=bool(self.args.trace), capture=self.capture)
+            rec["last"] = last
+        else:
+            rec = send(conn, call, run_id, last, self.args.time_scale,
+                       trace=bool(self.args.trace))
         rec["start_s"] = start - self.t0
         rec["end_s"] = time.monotonic() - self.t0
         return rec
@@ -296,13 +370,17 @@ class Workload:
         scenario, after_warmup = self.scenario(number, started_s)
         plan = agents.plan_run(self.args.seed, number, scenario, self.args.stream_share)
         run_id = f"{self.args.run_id_prefix}{self.args.seed}-{number}"
+        rc = None
+        if self.args.headers == "none":
+            rc = conversation.RunConversations(self.args.seed, number, run_id, plan.novel,
+                                               self.args.dialects)
         records = []
         last_step = len(plan.steps) - 1
         for si, step in enumerate(plan.steps):
             last = si == last_step
             if len(step) == 1:
                 self.sleep_ms(step[0].before_ms)
-                records.append(self.timed_send(conns[0], step[0], run_id, last))
+                records.append(self.timed_send(conns[0], step[0], run_id, last, rc))
                 continue
             while len(conns) < len(step):
                 conns.append(Connection(self.host, self.port, self.args.timeout))
@@ -310,7 +388,7 @@ class Workload:
 
             def branch(j, call):
                 self.sleep_ms(call.before_ms)
-                results[j] = self.timed_send(conns[j], call, run_id, False)
+                results[j] = self.timed_send(conns[j], call, run_id, False, rc)
 
             threads = [threading.Thread(target=branch, args=(j, c)) for j, c in enumerate(step)]
             for t in threads:
@@ -374,6 +452,13 @@ def parse_args(argv=None):
         description="Drive augur like concurrent agents and report hint error vs static defaults.")
     p.add_argument("--url", default="http://127.0.0.1:8080", help="augur's proxy listener")
     p.add_argument("--scenario", choices=SCENARIOS, default="steady")
+    p.add_argument("--headers", choices=HEADER_MODES, default="nat",
+                   help="nat: x-nat-run-id/-function-path/-run-end on every call (chat only); "
+                        "none: no run headers at all, conversations as frameworks send them, "
+                        "augur infers the runs")
+    p.add_argument("--dialects",
+                   help="comma-separated of chat,responses,messages, one per run from the seed "
+                        "(default: all three with --headers none; nat mode speaks chat only)")
     p.add_argument("--concurrency", type=int, default=16, help="runs in flight (threads)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--duration", type=float, help="seconds to start runs for (default 60)")
@@ -410,6 +495,13 @@ def parse_args(argv=None):
         args.duration = 60.0
     if args.concurrency < 1 or (args.runs is not None and args.runs < 1):
         p.error("--concurrency and --runs must be at least 1")
+    if args.dialects is None:
+        args.dialects = "chat" if args.headers == "nat" else ",".join(conversation.DIALECTS)
+    args.dialects = tuple(d for d in args.dialects.split(",") if d)
+    if not args.dialects or any(d not in conversation.DIALECTS for d in args.dialects):
+        p.error(f"--dialects takes a comma-separated subset of {','.join(conversation.DIALECTS)}")
+    if args.headers == "nat" and args.dialects != ("chat",):
+        p.error("--dialects other than chat needs --headers none")
     args.assert_hints = [h for h in args.assert_hints.split(",") if h]
     for h in args.assert_hints:
         if h not in report.HINTS:
@@ -417,10 +509,12 @@ def parse_args(argv=None):
     return args
 
 
-def replay(args, trace_out=None):
+def replay(args, trace_out=None, capture=None):
     """Runs the workload; returns (report dict, call records, run records). The --trace records
-    are appended to `trace_out` (a list) when given."""
+    are appended to `trace_out` (a list) when given; with --headers none, `capture` (a list)
+    receives every call's body, tool calls asked for and parsed answer."""
     w = Workload(args)
+    w.capture = capture
     elapsed = w.run()
     w.calls.sort(key=lambda c: c["start_s"])
     w.runs.sort(key=lambda r: r["started_at_ms"])
@@ -431,7 +525,10 @@ def replay(args, trace_out=None):
               f"run {math.ceil(WARMUP_SHARE * args.runs)}" if args.runs else
               f"{WARMUP_SHARE * args.duration:g} s")
     meta = {"scenario": args.scenario, "seed": args.seed, "concurrency": args.concurrency,
-            "runs": len(w.runs), "time_scale": args.time_scale, "warmup": warmup}
+            "runs": len(w.runs), "time_scale": args.time_scale, "warmup": warmup,
+            "headers": args.headers}
+    if args.headers == "none":
+        meta["dialects"] = list(args.dialects)
     return report.build(w.calls, elapsed, args.windows, meta), w.calls, w.runs
 
 

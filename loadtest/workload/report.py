@@ -121,6 +121,43 @@ def in_sample_fit(calls, nat_prefixes):
     return fit
 
 
+def attribution(calls):
+    """Headerless replays: how augur's inferred runs (the x-prefix-id it sent upstream) match the
+    true runs. A follow-up is every call of a true run but its first (calls of its sub-agents and
+    LLM tools included: they belong to the top-level run); it is attributed when its observed run
+    id equals the one observed on the true run's first call. A merged run is an observed id seen
+    in more than one true run. Split by kind: calls continuing a conversation, and calls starting
+    one (a sub-agent's or tool's first call, found through its parent's tool-call arguments)."""
+    runs = defaultdict(list)
+    for c in calls:
+        runs[c["run"]].append(c)
+    owners = defaultdict(set)
+    kinds = {"continuation": [0, 0], "child_start": [0, 0]}
+    for run, cs in runs.items():
+        cs = sorted(cs, key=lambda c: c["start_s"])
+        first = cs[0].get("observed_run")
+        for c in cs:
+            if c.get("observed_run") is not None:
+                owners[c["observed_run"]].add(run)
+        for c in cs[1:]:
+            k = kinds["child_start" if c.get("conv_start") else "continuation"]
+            k[0] += 1
+            k[1] += first is not None and c.get("observed_run") == first
+    follow = sum(k[0] for k in kinds.values())
+    same = sum(k[1] for k in kinds.values())
+    return {
+        "true_runs": len(runs),
+        "observed_runs": len(owners),
+        "follow_ups": follow,
+        "attributed": same,
+        "share": same / follow if follow else None,
+        "by_kind": {name: {"calls": n, "share": a / n if n else None}
+                    for name, (n, a) in kinds.items()},
+        "merged_runs": sum(1 for rs in owners.values() if len(rs) > 1),
+        "calls_without_run_id": sum(1 for c in calls if c.get("observed_run") is None),
+    }
+
+
 def build(calls, elapsed_s, windows=10, meta=None):
     """The whole report as a JSON-able dict. Calls go to windows by start time; 'after_warmup'
     holds the calls of runs that started after the warm-up."""
@@ -150,6 +187,8 @@ def build(calls, elapsed_s, windows=10, meta=None):
             report["after_warmup"][f"other_runs_than_{flag}"] = summarize(
                 [c for c in warm if not c.get(flag)])
     report["all"] = summarize(calls)
+    if any(c.get("headerless") for c in calls):
+        report["attribution"] = attribution(calls)
     return report
 
 
@@ -205,6 +244,17 @@ def format_text(report):
     for source, s in a["by_source"].items():
         errs = " ".join(f"{h} {_fmt(s[h], 3)}" for h in HINTS)
         lines.append(f"    {source:>9} ({s['calls']} calls): {errs}")
+    if "attribution" in report:
+        t = report["attribution"]
+        pct = lambda x: _fmt(None if x is None else 100 * x, 1)  # noqa: E731
+        kinds = ", ".join(f"{k.replace('_', ' ')} {pct(v['share'])}% of {v['calls']}"
+                          for k, v in t["by_kind"].items())
+        share = pct(t["share"])
+        lines.append(f"run attribution (headerless): {share}% of {t['follow_ups']} follow-up "
+                     f"calls on their true run's id ({kinds}); merged runs: "
+                     f"{t['merged_runs']}; {t['observed_runs']} observed run ids for "
+                     f"{t['true_runs']} true runs; {t['calls_without_run_id']} calls without "
+                     f"x-prefix-id")
     for flag in ("novel", "drifted"):
         for key, label in ((f"{flag}_runs", f"{flag} runs"),
                            (f"other_runs_than_{flag}", "other runs")):

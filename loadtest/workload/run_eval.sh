@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Evaluates augur's hints on a replayed agent workload: starts the mock upstream and augur (hints
-# as nat_headers, learning rebuilt every 2 s) on free loopback ports, runs replay.py with the
+# as nat_headers, plus prefix_headers with --headers none; learning rebuilt every 2 s) on free loopback ports, runs replay.py with the
 # arguments given, prints its report, stops both. Builds nothing: point it at built binaries.
 #   AUGUR_BIN (default build-release/app/augur), MOCK_BIN (build-release/loadtest/mock/...)
 #   AUGUR_REBUILD_INTERVAL: learning.rebuild_interval (default 2s)
@@ -28,6 +28,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Headerless replays (--headers none) score augur's inferred runs by the x-prefix-id it sends
+# upstream, so the upstream's hints add prefix_headers then; nat replays keep nat_headers alone.
+hints="nat_headers"
+prev=""
+for arg in "$@"; do
+  if [[ $arg == --headers=none || ($prev == --headers && $arg == none) ]]; then
+    hints="nat_headers, prefix_headers"
+  fi
+  prev=$arg
+done
+
 # Starts "$@" with stdout to $work/$name.out and waits for the line announcing its port(s).
 start() {
   local name=$1 pattern=$2
@@ -52,7 +63,7 @@ listen: 127.0.0.1:0
 admin: { listen: 127.0.0.1:0 }
 threads: 1
 upstreams:
-  - { name: mock, url: "http://127.0.0.1:$mock_port", hints: [nat_headers] }
+  - { name: mock, url: "http://127.0.0.1:$mock_port", hints: [$hints] }
 learning: { rebuild_interval: ${AUGUR_REBUILD_INTERVAL:-2s}${AUGUR_HALF_LIFE:+, half_life: $AUGUR_HALF_LIFE} }
 YAML
 # AUGUR_CONFIG_EXTRA: more YAML appended to augur's config (e.g. "sona: { enabled: false }").
