@@ -53,6 +53,7 @@ ResponseMeter::Key ResponseMeter::key_of(std::string_view s) noexcept {
   if (s == "id") return Key::id;
   if (s == "arguments") return Key::arguments;
   if (s == "partial_json") return Key::partial_json;
+  if (s == "input") return Key::input;
   return Key::none;
 }
 
@@ -61,6 +62,11 @@ namespace {
 constexpr std::string_view kCompletionTokens = "\"completion_tokens\"";
 constexpr std::string_view kOutputTokens = "\"output_tokens\"";
 constexpr std::string_view kToolCalls = "\"tool_calls\"";
+constexpr std::string_view kToolUse = "\"tool_use\"";
+
+// Where a JSON body's tool calls begin (chat's "tool_calls" key, Messages' "tool_use" type), or
+// end.
+const char* find_tool_calls(const char* p, const char* end) noexcept;
 
 std::string_view usage_key(bool output_tokens) {
   return output_tokens ? kOutputTokens : kCompletionTokens;
@@ -98,17 +104,51 @@ const char* find_key(const char* p, const char* const end) noexcept {
 
 bool ResponseMeter::feed(std::string_view piece) {
   if (!stream_ && !capture_id_ && !lex_json_) {
-    find_usage(piece);
-    // Tool calls: their arguments are read by the lexer, which also reads the usage after them.
-    const char* const end = piece.data() + piece.size();
-    const char* const at = find_key<kToolCalls>(piece.data(), end);
-    if (at == end) return false;
-    lex_json_ = true;
-    piece.remove_prefix(static_cast<std::size_t>(at - piece.data()));
+    start_lexing_json(piece);  // lexes the piece itself once the tool calls begin in it
+    return false;
   }
   const std::uint64_t deltas_before = deltas_;
   lex(piece);
   return deltas_before == 0 && deltas_ > 0;
+}
+
+namespace {
+const char* find_tool_calls(const char* p, const char* end) noexcept {
+  const char* const calls = find_key<kToolCalls>(p, end);
+  return std::min(calls, find_key<kToolUse>(p, calls));
+}
+}  // namespace
+
+// A JSON body is searched for its usage only, until its tool calls begin (a key split between
+// two pieces is found in the bytes carried over): from there the lexer reads it, for their
+// arguments and the usage after them.
+void ResponseMeter::start_lexing_json(std::string_view piece) {
+  char carried[kCarry];
+  std::size_t from_carry = 0;  // bytes of the carry from the tool key on
+  if (carry_len_ > 0) {
+    char window[2 * kCarry];
+    const std::size_t head = std::min(piece.size(), kCarry);
+    std::memcpy(window, carry_, carry_len_);
+    std::memcpy(window + carry_len_, piece.data(), head);
+    const char* const w_end = window + carry_len_ + head;
+    const char* const k = find_tool_calls(window, w_end);
+    if (k < window + carry_len_) {
+      from_carry = static_cast<std::size_t>(window + carry_len_ - k);
+      std::memcpy(carried, k, from_carry);
+    }
+  }
+  find_usage(piece);
+  if (from_carry > 0) {
+    lex_json_ = true;
+    lex({carried, from_carry});
+    lex(piece);
+    return;
+  }
+  const char* const end = piece.data() + piece.size();
+  const char* const at = find_tool_calls(piece.data(), end);
+  if (at == end) return;
+  lex_json_ = true;
+  lex(piece.substr(static_cast<std::size_t>(at - piece.data())));
 }
 
 bool ResponseMeter::read_usage(const char* begin, const char* key, const char* end,
@@ -177,6 +217,9 @@ void ResponseMeter::lex(std::string_view piece) {
   while (p < end) {
     const char c = *p;
     switch (state_) {
+      case State::raw_object:
+        p = copy_object(p, end);
+        continue;
       case State::out:
         // Outside strings only a quote matters: skip to it.
         p = find_stop<false>(p, end);
@@ -267,6 +310,21 @@ void ResponseMeter::lex(std::string_view piece) {
           }
           continue;
         }
+        if (key_ == Key::input) {
+          if (is_space(c)) {
+            ++p;
+            continue;
+          }
+          state_ = State::out;
+          if (c == '{' && objects_.size() < kMaxArgumentBytes) {
+            state_ = State::raw_object;
+            object_depth_ = 0;
+            object_in_string_ = false;
+            object_escape_ = false;
+            continue;  // copied from its opening brace
+          }
+          continue;
+        }
         if (key_ == Key::arguments || key_ == Key::partial_json) {
           // A tool call's arguments (or a piece of them): captured as the string is read.
           if (is_space(c)) {
@@ -354,6 +412,32 @@ void ResponseMeter::capture_args(const char* p, std::size_t n) {
   args_.append(p, n);
 }
 
+// Copies a tool_use input object byte by byte (they are short) until its closing brace.
+const char* ResponseMeter::copy_object(const char* p, const char* end) {
+  for (; p < end; ++p) {
+    const char c = *p;
+    if (objects_.size() < kMaxArgumentBytes) objects_ += c;
+    if (object_in_string_) {
+      if (object_escape_) {
+        object_escape_ = false;
+      } else if (c == '\\') {
+        object_escape_ = true;
+      } else if (c == '"') {
+        object_in_string_ = false;
+      }
+    } else if (c == '"') {
+      object_in_string_ = true;
+    } else if (c == '{' || c == '[') {
+      ++object_depth_;
+    } else if ((c == '}' || c == ']') && --object_depth_ == 0) {
+      objects_ += ' ';
+      state_ = State::out;
+      return p + 1;
+    }
+  }
+  return p;
+}
+
 namespace {
 
 // Decodes one level of JSON string escapes from `s` (which holds no unescaped quote). \uXXXX
@@ -395,10 +479,11 @@ std::string unescape(std::string_view s) {
 
 std::vector<std::uint64_t> ResponseMeter::tool_tasks() const {
   std::vector<std::uint64_t> tasks;
-  if (args_.empty()) return tasks;
+  if (args_.empty() && objects_.empty()) return tasks;
   // The arguments are JSON text inside JSON strings: one decode gives that text, whose string
   // literals are the texts a tool call hands out (keys too; they are short or never match).
-  const std::string text = unescape(args_);
+  // Messages' input objects are that text already.
+  const std::string text = unescape(args_) + objects_;
   std::size_t i = 0;
   while (tasks.size() < kMaxTasks) {
     const std::size_t open = text.find('"', i);

@@ -55,15 +55,17 @@ class ResponseMeter {
   // The texts the response's tool calls hand out (each string value of at least kMinTaskBytes in
   // their arguments), hashed by their words (common/text_hash.hpp): a new conversation opening
   // with one of them is a sub-agent of this call's run. Read from `arguments` (chat, Responses)
-  // and `partial_json` (Messages streams) values; a JSON chat body is read for them only once
-  // its `"tool_calls"` key is seen. At most kMaxTasks, from the first kMaxArgumentBytes.
+  // `partial_json` (Messages streams) values and `input` objects (Messages JSON); a JSON chat or
+  // Messages body is read for them only from its first `"tool_calls"` or `"tool_use"` on. At most
+  // kMaxTasks, from the first kMaxArgumentBytes.
   std::vector<std::uint64_t> tool_tasks() const;
   static constexpr std::size_t kMaxArgumentBytes = 16 * 1024;
   static constexpr std::size_t kMaxTasks = 16;
   static constexpr std::size_t kMinTaskBytes = 8;
 
  private:
-  enum class State : std::uint8_t { out, in_string, after_key, value };
+  // raw_object: inside a tool_use block's `input` object (Messages JSON), copied whole.
+  enum class State : std::uint8_t { out, in_string, after_key, value, raw_object };
   enum class Key : std::uint8_t {
     none,
     content,
@@ -73,7 +75,8 @@ class ResponseMeter {
     output_tokens,
     id,
     arguments,
-    partial_json
+    partial_json,
+    input
   };
 
   static Key key_of(std::string_view s) noexcept;
@@ -88,11 +91,17 @@ class ResponseMeter {
   bool read_usage(const char* begin, const char* key, const char* end, std::string_view before);
 
   void capture_args(const char* p, std::size_t n);
+  const char* copy_object(const char* p, const char* end);
+  void start_lexing_json(std::string_view piece);
 
   bool stream_ = false;
   bool lex_json_ = false;        // a JSON body with tool calls: lexed from there on
   bool args_capturing_ = false;  // inside a tool call's arguments string
   std::string args_;             // their raw (still escaped) contents, concatenated
+  std::string objects_;          // Messages' tool_use inputs, as JSON text
+  std::uint32_t object_depth_ = 0;
+  bool object_in_string_ = false;
+  bool object_escape_ = false;
   bool output_tokens_ = false;
   // Responses: JSON bodies go through the lexer too, and the first "id" value is kept.
   bool capture_id_ = false;

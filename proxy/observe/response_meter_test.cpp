@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
+
+#include "common/text_hash.hpp"
 
 using augur::proxy::ResponseMeter;
 
@@ -236,4 +239,67 @@ TEST_CASE("Responses: an id with an escape, or longer than the bound, is not kep
   fits.reset(false, Dialect::responses);
   fits.feed(R"({"id":")" + std::string(ResponseMeter::kMaxIdBytes, 'x') + R"("})");
   CHECK(fits.response_id().size() == ResponseMeter::kMaxIdBytes);
+}
+
+namespace {
+
+// The task hashes a response's tool calls hand out, fed in pieces of `step` bytes.
+std::vector<std::uint64_t> tasks_of(const std::string& body, bool stream, augur::proxy::Dialect d,
+                                    std::size_t step) {
+  ResponseMeter m;
+  m.reset(stream, d);
+  feed_in_pieces(m, body, step);
+  return m.tool_tasks();
+}
+
+const std::string kTaskText = "Research the history of Lisbon trams";
+
+}  // namespace
+
+TEST_CASE("tool calls' argument texts are read in every dialect, streamed or not") {
+  using augur::proxy::Dialect;
+  const std::vector<std::uint64_t> want = {augur::hash_words(kTaskText, false)};
+  const std::string chat_json =
+      R"({"id":"c","choices":[{"message":{"role":"assistant","content":null,"tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"research","arguments":)"
+      R"("{\"input\":\"Research the history of Lisbon trams\"}"}}]},"finish_reason":"tool_calls"}],)"
+      R"("usage":{"completion_tokens":16}})";
+  const std::string chat_stream =
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"function\":"
+      "{\"name\":\"research\",\"arguments\":\"{\\\"input\\\":\\\"Resear\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+      "\"ch the history of Lisbon trams\\\"}\"}}]}}]}\n\n"
+      "data: [DONE]\n\n";
+  const std::string responses_json =
+      R"({"id":"resp_1","output":[{"type":"function_call","id":"fc_1","call_id":"call_1",)"
+      R"("name":"research","arguments":"{\"input\":\"Research the history of Lisbon trams\"}"}],)"
+      R"("usage":{"output_tokens":16}})";
+  const std::string messages_stream =
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+      "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"input\\\":\\\"Resear\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+      "{\"type\":\"input_json_delta\",\"partial_json\":\"ch the history of Lisbon trams\\\"}\"}}"
+      "\n\n";
+  const std::string messages_json =
+      R"({"id":"msg_1","content":[{"type":"tool_use","id":"toolu_1","name":"research",)"
+      R"("input":{"input":"Research the history of Lisbon trams","depth":{"n":[1,"}"]}}}],)"
+      R"("usage":{"input_tokens":3,"output_tokens":16}})";
+  for (std::size_t step : {1, 7, 4096}) {
+    CAPTURE(step);
+    CHECK(tasks_of(chat_json, false, Dialect::chat_completions, step) == want);
+    CHECK(tasks_of(chat_stream, true, Dialect::chat_completions, step) == want);
+    CHECK(tasks_of(responses_json, false, Dialect::responses, step) == want);
+    CHECK(tasks_of(messages_stream, true, Dialect::messages, step) == want);
+    CHECK(tasks_of(messages_json, false, Dialect::messages, step) == want);
+  }
+  // The usage after the tool calls is still read.
+  ResponseMeter m;
+  m.reset(false, Dialect::chat_completions);
+  m.feed(chat_json);
+  CHECK(m.output_tokens() == 16u);
+  m.reset(false, Dialect::messages);
+  m.feed(messages_json);
+  CHECK(m.output_tokens() == 16u);
+  // No tool calls: no tasks.
+  CHECK(tasks_of(kStream, true, Dialect::chat_completions, 5).empty());
 }
