@@ -343,39 +343,53 @@ Reader upstream_url(Upstream& u) {
 void read_upstream(const Value& v, Upstream& u) {
   UpstreamTimeouts& t = u.timeouts;
   UpstreamPool& p = u.pool;
-  read_map(v,
-           {
-               {"name", text(u.name, /*allow_empty=*/false)},
-               {"url", upstream_url(u)},
-               {"hints", hints(u.hints)},
-               {"timeouts",
-                [&t](const Value& s) {
-                  read_map(s, {
-                                  {"connect", duration(t.connect, Duration{1})},
-                                  {"response_headers", duration(t.response_headers, Duration{1})},
-                                  {"stream_idle", duration(t.stream_idle, Duration{1})},
-                                  {"write", duration(t.write, Duration{1})},
-                                  {"total", duration(t.total)},
-                              });
-                }},
-               {"pool",
-                [&p](const Value& s) {
-                  read_map(s, {
-                                  {"max_idle_per_thread", count(p.max_idle_per_thread)},
-                                  {"idle_timeout", duration(p.idle_timeout)},
-                                  {"max_age", duration(p.max_age)},
-                              });
-                }},
-               {"tls",
-                [&u](const Value& s) {
-                  read_map(s, {
-                                  {"verify", boolean(u.tls.verify)},
-                                  {"ca_file", text(u.tls.ca_file)},
-                                  {"server_name", text(u.tls.server_name)},
-                              });
-                }},
-           },
-           {"name", "url"});
+  read_map(
+      v,
+      {
+          {"name", text(u.name, /*allow_empty=*/false)},
+          {"url", upstream_url(u)},
+          {"hints", hints(u.hints)},
+          {"nvext_dialects",
+           [&u](const Value& s) {
+             auto& d = u.nvext_dialects;
+             d = {false, false, false, false};
+             read_list(s, [&d](const Value& item, std::size_t) {
+               std::string name;
+               one_of(name, {"chat_completions", "completions", "responses", "messages"})(item);
+               (name == "chat_completions" ? d.chat_completions
+                : name == "completions"    ? d.completions
+                : name == "responses"      ? d.responses
+                                           : d.messages) = true;
+             });
+           }},
+          {"timeouts",
+           [&t](const Value& s) {
+             read_map(s, {
+                             {"connect", duration(t.connect, Duration{1})},
+                             {"response_headers", duration(t.response_headers, Duration{1})},
+                             {"stream_idle", duration(t.stream_idle, Duration{1})},
+                             {"write", duration(t.write, Duration{1})},
+                             {"total", duration(t.total)},
+                         });
+           }},
+          {"pool",
+           [&p](const Value& s) {
+             read_map(s, {
+                             {"max_idle_per_thread", count(p.max_idle_per_thread)},
+                             {"idle_timeout", duration(p.idle_timeout)},
+                             {"max_age", duration(p.max_age)},
+                         });
+           }},
+          {"tls",
+           [&u](const Value& s) {
+             read_map(s, {
+                             {"verify", boolean(u.tls.verify)},
+                             {"ca_file", text(u.tls.ca_file)},
+                             {"server_name", text(u.tls.server_name)},
+                         });
+           }},
+      },
+      {"name", "url"});
 }
 
 // Route names are checked against the upstreams once the whole file is read, since `routes:` may

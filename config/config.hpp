@@ -63,6 +63,15 @@ struct Upstream {
   std::uint16_t port = 0;  // the URL's, else 80 / 443
   std::string base_path;   // "" or "/prefix" (no trailing slash), prepended to the request target
   std::vector<HintFormat> hints;
+  // The APIs whose bodies get nvext / nvext_nat members (upstreams.nvext_dialects). Responses and
+  // Messages servers usually reject members they do not know; a server that takes them can say so.
+  struct NvextDialects {
+    bool chat_completions = true;
+    bool completions = true;
+    bool responses = false;
+    bool messages = false;
+    bool operator==(const NvextDialects&) const = default;
+  } nvext_dialects;
   UpstreamTimeouts timeouts;
   UpstreamPool pool;
   Tls tls;

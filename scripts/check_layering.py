@@ -35,7 +35,8 @@ ALLOWED = {
                      "learning/store", "learning/engine", "proxy/net", "proxy/http",
                      "proxy/context", "proxy/hints", "proxy/observe"},
     # The mock upstream and benchmarks: tools beside the proxy, never part of it.
-    "loadtest": {"common", "config", "learning", "learning/trie", "learning/sona"},
+    "loadtest": {"common", "config", "learning", "learning/trie", "learning/sona", "proxy/net",
+                 "proxy/http", "proxy/context"},
     # The executable: the only component that sees everything (and the only one that links the
     # bundled mock upstream, for the demo).
     "app": {"common", "config", "learning", "learning/trie", "learning/sona", "learning/store",

@@ -458,6 +458,14 @@ void RunTable::touch(std::string_view run_id, Clock::time_point now) {
   shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
 }
 
+bool RunTable::live(std::string_view run_id, Clock::time_point now) const {
+  const HashedId hashed{run_id, hash_id(run_id)};
+  Shard& shard = shard_for(hashed.hash);
+  std::lock_guard lock(shard.mu);
+  const auto found = shard.index.find(hashed);
+  return found != shard.index.end() && now - found->second->last_seen < idle_timeout_;
+}
+
 void RunTable::forget(std::string_view run_id) {
   const HashedId hashed{run_id, hash_id(run_id)};
   Shard& shard = shard_for(hashed.hash);
@@ -538,10 +546,12 @@ std::int64_t unix_now_ms() {
 
 // The run of a call that named none, from its conversation (see extract_context). Sets run_id,
 // path (when the client sent none) and source.
-void infer_run(const ConversationShape& conv, ConversationTable& table, CallContext& ctx,
-               Clock::time_point now) {
+void infer_run(const ConversationShape& conv, ConversationTable& table, const RunTable& runs,
+               CallContext& ctx, Clock::time_point now) {
   const bool client_path = !ctx.path.empty();
-  const auto found = table.find(conv, now);
+  auto found = table.find(conv);
+  // A conversation whose run has ended (idle, or the table forgot it) starts a new run.
+  if (found && !runs.live(found->place.run_id, now)) found.reset();
   if (found && !found->new_turn) {
     ctx.run_id = found->place.run_id;
     if (!client_path) ctx.path = found->place.path;
@@ -550,7 +560,8 @@ void infer_run(const ConversationShape& conv, ConversationTable& table, CallCont
   } else {
     const std::string name = table.agent_name(conv, true, unix_now_ms());
     std::optional<ConversationTable::Place> parent;
-    if (!found && conv.task != 0) parent = table.take_task(conv.task, now);
+    if (!found && conv.task != 0) parent = table.take_task(conv.task);
+    if (parent && !runs.live(parent->run_id, now)) parent.reset();
     if (parent) {  // a sub-agent: its calls are calls of the parent's run, one level down
       ctx.run_id = std::move(parent->run_id);
       if (!client_path) {
@@ -564,7 +575,7 @@ void infer_run(const ConversationShape& conv, ConversationTable& table, CallCont
       ctx.source = RunSource::conversation;
     }
   }
-  table.remember(conv.prefix.back(), {ctx.run_id, ctx.path}, now);
+  table.remember(conv.prefix.back(), {ctx.run_id, ctx.path});
 }
 
 }  // namespace
@@ -593,7 +604,7 @@ CallContext extract_context(const RequestHead& headers, const RequestInfo& info,
       ctx.path = {conversations->agent_name(info.conversation, false, unix_now_ms())};
     }
   } else if (conversations && !info.conversation.prefix.empty()) {
-    infer_run(info.conversation, *conversations, ctx, now);
+    infer_run(info.conversation, *conversations, runs, ctx, now);
   } else if (info.dialect == Dialect::responses) {
     // A Responses call with nothing to go by starts a run later calls may continue by naming
     // its response (no client id: no router session for it).

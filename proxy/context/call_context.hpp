@@ -130,6 +130,9 @@ class RunTable {
   // run's last response, not its last request). Unknown run ids are ignored.
   void touch(std::string_view run_id, Clock::time_point now);
 
+  // Whether the run is in the table and was active within the idle timeout at `now`.
+  bool live(std::string_view run_id, Clock::time_point now) const;
+
   // Removes the run (e.g. the tracker closed it). Unknown run ids are ignored.
   void forget(std::string_view run_id);
 

@@ -5,11 +5,10 @@
 
 namespace augur::proxy {
 
-ConversationTable::ConversationTable(std::size_t max_conversations, Clock::duration idle_timeout)
-    : max_entries_(std::max<std::size_t>(max_conversations, 1)), idle_timeout_(idle_timeout) {}
+ConversationTable::ConversationTable(std::size_t max_conversations)
+    : max_entries_(std::max<std::size_t>(max_conversations, 1)) {}
 
-std::optional<ConversationTable::Found> ConversationTable::find(const ConversationShape& conv,
-                                                                Clock::time_point now) {
+std::optional<ConversationTable::Found> ConversationTable::find(const ConversationShape& conv) {
   // The call before this one sent a prefix of this list: the longest remembered prefix wins.
   // The list's own full hash is not looked up: a call that repeats a list extends nothing.
   std::lock_guard lock(mu_);
@@ -17,9 +16,7 @@ std::optional<ConversationTable::Found> ConversationTable::find(const Conversati
     const auto it = index_.find(conv.prefix[n - 1]);
     if (it == index_.end()) continue;
     Entry& e = *it->second;
-    if (now - e.seen >= idle_timeout_) return std::nullopt;  // its run has ended
     lru_.splice(lru_.begin(), lru_, it->second);
-    e.seen = now;
     // Messages from position n on were added since: a user turn among them is a new task.
     return Found{e.place, conv.last_user_turn >= static_cast<std::int64_t>(n)};
   }
@@ -42,26 +39,23 @@ void ConversationTable::put(std::uint64_t key, Entry entry) {
   index.emplace(key, lru_.begin());
 }
 
-void ConversationTable::remember(std::uint64_t key, const Place& place, Clock::time_point now) {
+void ConversationTable::remember(std::uint64_t key, const Place& place) {
   std::lock_guard lock(mu_);
-  put(key, Entry{key, place, now, false});
+  put(key, Entry{key, place, false});
 }
 
-void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks, const Place& parent,
-                                  Clock::time_point now) {
+void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks, const Place& parent) {
   std::lock_guard lock(mu_);
   for (const std::uint64_t t : tasks.first(std::min(tasks.size(), kMaxTasksPerCall))) {
-    put(t, Entry{t, parent, now, true});
+    put(t, Entry{t, parent, true});
   }
 }
 
-std::optional<ConversationTable::Place> ConversationTable::take_task(std::uint64_t task,
-                                                                     Clock::time_point now) {
+std::optional<ConversationTable::Place> ConversationTable::take_task(std::uint64_t task) {
   std::lock_guard lock(mu_);
   const auto it = tasks_.find(task);
   if (it == tasks_.end()) return std::nullopt;
-  std::optional<Place> parent;
-  if (now - it->second->seen < idle_timeout_) parent = std::move(it->second->place);
+  std::optional<Place> parent = std::move(it->second->place);
   lru_.erase(it->second);
   tasks_.erase(it);
   return parent;

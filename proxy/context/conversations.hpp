@@ -5,7 +5,6 @@
 // it for a few hash lookups).
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -20,8 +19,6 @@
 #include "proxy/context/request_info.hpp"
 
 namespace augur::proxy {
-
-using Clock = std::chrono::steady_clock;
 
 class ConversationTable {
  public:
@@ -49,18 +46,19 @@ class ConversationTable {
   static constexpr std::size_t kMaxAgents = 1024;
   static constexpr std::size_t kMaxTasksPerCall = 16;
 
-  // Conversations and pending tasks older than `idle_timeout` are gone (their run has ended).
-  ConversationTable(std::size_t max_conversations, Clock::duration idle_timeout);
+  // Whether a run found here is still live is the run table's to say (extract_context asks it):
+  // a conversation may wait longer than the idle timeout while its sub-agents keep the run busy.
+  explicit ConversationTable(std::size_t max_conversations);
 
-  // The live call whose message list `conv`'s extends the most, if any.
-  std::optional<Found> find(const ConversationShape& conv, Clock::time_point now);
+  // The remembered call whose message list `conv`'s extends the most, if any.
+  std::optional<Found> find(const ConversationShape& conv);
   // Remembers that the call whose chained hash is `key` belongs to `place`.
-  void remember(std::uint64_t key, const Place& place, Clock::time_point now);
+  void remember(std::uint64_t key, const Place& place);
   // Task texts (hashes) found in the tool-call arguments of a response in `parent`: a new
   // conversation that opens with one of them is a sub-agent of that run.
-  void add_tasks(std::span<const std::uint64_t> tasks, const Place& parent, Clock::time_point now);
+  void add_tasks(std::span<const std::uint64_t> tasks, const Place& parent);
   // The run that handed out `task`, if any (each task starts one sub-agent: it is used up).
-  std::optional<Place> take_task(std::uint64_t task, Clock::time_point now);
+  std::optional<Place> take_task(std::uint64_t task);
 
   // The agent's path name (a configured one, else "agent-<8 hex>"), counting the call (and a run
   // when `new_run`) under it.
@@ -73,14 +71,12 @@ class ConversationTable {
   struct Entry {
     std::uint64_t key;
     Place place;
-    Clock::time_point seen;
     bool task = false;  // a pending sub-agent task rather than a conversation
   };
   using Lru = std::list<Entry>;  // most recently used first
   void put(std::uint64_t key, Entry entry);
 
   std::size_t max_entries_;
-  Clock::duration idle_timeout_;
   mutable std::mutex mu_;
   Lru lru_;
   std::unordered_map<std::uint64_t, Lru::iterator> index_;  // conversation keys

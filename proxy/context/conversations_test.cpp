@@ -89,7 +89,7 @@ TEST_CASE("bodies of unexpected shapes give an empty or partial shape, never a f
 
 TEST_CASE("the table continues runs, starts one per new turn and hands tasks to sub-agents") {
   RunTable runs(1000, std::chrono::seconds(30));
-  ConversationTable table(1000, std::chrono::seconds(30));
+  ConversationTable table(1000);
   const auto now = Clock::now();
   RequestHead head;
   const auto call = [&](const std::string& body) {
@@ -122,7 +122,7 @@ TEST_CASE("the table continues runs, starts one per new turn and hands tasks to 
   // A sub-agent: its first user message is a text the parent's tool call handed out.
   table.add_tasks(
       std::vector<std::uint64_t>{augur::hash_words("Compare fares on 3 airlines", false)},
-      {c1.run_id, c1.path}, now);
+      {c1.run_id, c1.path});
   const auto sub = call(
       chat("You compare fares.", R"({"role":"user","content":"Compare fares on 3 airlines"})"));
   CHECK(sub.source == RunSource::sub_agent);
@@ -146,18 +146,59 @@ TEST_CASE("the table continues runs, starts one per new turn and hands tasks to 
   CHECK(events[static_cast<int>(RunSource::sub_agent)].continued == 1);
 }
 
-TEST_CASE("conversations are bounded and forgotten once their run is idle") {
-  ConversationTable table(3, std::chrono::seconds(30));
-  const auto t0 = Clock::now();
+TEST_CASE("conversations are bounded, least recently used first") {
+  ConversationTable table(3);
   ConversationShape s;
   s.prefix = {11, 12};
   s.last_user_turn = 0;
-  for (std::uint64_t k = 1; k <= 5; ++k) table.remember(k, {"r" + std::to_string(k), {}}, t0);
+  for (std::uint64_t k = 1; k <= 5; ++k) table.remember(k, {"r" + std::to_string(k), {}});
   CHECK(table.size() == 3);
-  table.remember(11, {"r11", {}}, t0);
-  const auto found = table.find(s, t0);
+  table.remember(11, {"r11", {}});
+  CHECK(table.size() == 3);
+  const auto found = table.find(s);
   REQUIRE(found);
   CHECK(found->place.run_id == "r11");
   CHECK_FALSE(found->new_turn);
-  CHECK_FALSE(table.find(s, t0 + std::chrono::seconds(31)));
+  table.remember(6, {"r6", {}});
+  table.remember(7, {"r7", {}});
+  CHECK(table.find(s));  // found last: the most recently used
+  table.remember(8, {"r8", {}});
+  table.remember(9, {"r9", {}});
+  table.remember(10, {"r10", {}});
+  CHECK_FALSE(table.find(s));
+}
+
+TEST_CASE("a conversation continues while its run is live, sub-agents included") {
+  RunTable runs(1000, std::chrono::seconds(30));
+  ConversationTable table(1000);
+  RequestHead head;
+  const auto t0 = Clock::now();
+  const auto call = [&](const std::string& body, Clock::time_point at) {
+    RequestInfo info = parse_request_body(body, Dialect::chat_completions);
+    return extract_context(head, info, runs, at, &table);
+  };
+  const std::string sys = "You plan trips.";
+  const auto c1 = call(chat(sys, kTask, kTools), t0);
+  // The parent waits 50 s for a sub-agent whose calls keep the run busy meanwhile.
+  table.add_tasks(
+      std::vector<std::uint64_t>{augur::hash_words("Compare fares on 3 airlines", false)},
+      {c1.run_id, c1.path});
+  for (int s = 20; s <= 40; s += 20) {
+    const auto sub = call(chat("You compare fares.",
+                               R"({"role":"user","content":"Compare fares on 3 airlines"})" +
+                                   std::string(s == 40 ? R"(,{"role":"assistant","content":"a"},)"
+                                                         R"({"role":"tool","content":"b"})"
+                                                       : ""),
+                               "[]"),
+                          t0 + std::chrono::seconds(s));
+    CHECK(sub.run_id == c1.run_id);
+  }
+  const auto c2 =
+      call(chat(sys, kTask + "," + kAnswer + "," + kResult, kTools), t0 + std::chrono::seconds(50));
+  CHECK(c2.run_id == c1.run_id);
+  CHECK(c2.calls_in_run == 4);
+  // Nothing for longer than the idle timeout: the same conversation is a new run.
+  const auto late = call(chat(sys, kTask + "," + kAnswer + "," + kResult + "," + kAnswer, kTools),
+                         t0 + std::chrono::seconds(81));
+  CHECK(late.run_id != c1.run_id);
 }

@@ -40,14 +40,18 @@ std::string int_text(std::int64_t v) {
 
 // Merges `h` into the body's nvext object in the format asked for (nvext or nvext_nat).
 BodyOutcome write_nvext(std::string& body, const Hints& h, config::HintFormat format,
-                        const RequestInfo& info, bool& cache_control) {
+                        const RequestInfo& info, const config::Upstream::NvextDialects& dialects,
+                        bool& cache_control) {
   cache_control = false;
   if (!info.json) return BodyOutcome::skipped_not_json;
   // nvext is an extension of OpenAI's chat completions and completions bodies (Dynamo, vLLM);
-  // Responses and Messages servers reject members they do not know, so those get headers only.
-  if (info.dialect == Dialect::responses || info.dialect == Dialect::messages) {
-    return BodyOutcome::skipped_dialect;
-  }
+  // Responses and Messages servers reject members they do not know, so by default those get
+  // headers only (upstreams[].nvext_dialects).
+  const bool accepted = info.dialect == Dialect::responses     ? dialects.responses
+                        : info.dialect == Dialect::messages    ? dialects.messages
+                        : info.dialect == Dialect::completions ? dialects.completions
+                                                               : dialects.chat_completions;
+  if (!accepted) return BodyOutcome::skipped_dialect;
   const bool nat = format == config::HintFormat::nvext_nat;
   // The leaf values' JSON texts, rendered into one reused buffer (no string per value); views are
   // taken once it has stopped growing.
@@ -351,8 +355,9 @@ void write_dynamo_headers(HeaderWriter& out, const Hints& h) {
 
 // The nvext members in the body, and a Content-Length that matches the new body.
 void write_nvext_body(RequestHead& headers, std::string& body, const Hints& h,
-                      config::HintFormat format, const RequestInfo& info, InjectResult& result) {
-  result.body = write_nvext(body, h, format, info, result.cache_control);
+                      config::HintFormat format, const RequestInfo& info,
+                      const config::Upstream::NvextDialects& dialects, InjectResult& result) {
+  result.body = write_nvext(body, h, format, info, dialects, result.cache_control);
   if (result.body != BodyOutcome::nvext_written) return;
   char digits[24];
   const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, body.size());
@@ -392,7 +397,7 @@ InjectResult apply_hints(RequestHead& headers, std::string& body, const Hints& h
         break;
       case config::HintFormat::nvext:
       case config::HintFormat::nvext_nat:
-        write_nvext_body(headers, body, h, format, info, result);
+        write_nvext_body(headers, body, h, format, info, rules.nvext_dialects, result);
         break;
     }
   }

@@ -79,7 +79,7 @@ enum class BodyOutcome : std::uint8_t {
   nvext_written,      // body spliced, Content-Length updated
   skipped_not_json,   // nvext configured but the body is not a JSON object (RequestInfo.json false)
   skipped_malformed,  // RequestInfo said JSON but the scanner disagreed (body/info mismatch)
-  skipped_dialect,    // an API whose servers refuse unknown members (Responses, Messages)
+  skipped_dialect,    // an API the upstream's nvext_dialects leaves out (Responses, Messages)
 };
 
 struct InjectResult {

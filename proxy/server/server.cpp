@@ -134,8 +134,7 @@ Server::Server(config::Config cfg, std::string config_path) : config_path_(std::
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
 
   runs_ = std::make_unique<RunTable>(cfg.context.max_runs, cfg.context.run_idle_timeout);
-  conversations_ = std::make_unique<ConversationTable>(cfg.context.max_conversations,
-                                                       cfg.context.run_idle_timeout);
+  conversations_ = std::make_unique<ConversationTable>(cfg.context.max_conversations);
   if (cfg.access_log.target != "off") {
     access_log_ = std::make_unique<AccessLog>(cfg.access_log.target);
   }

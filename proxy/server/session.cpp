@@ -224,7 +224,7 @@ void ClientSession::finish_request() {
   if (auto* conversations = worker_.server().conversations();
       conversations && rc_.llm_call && record.call.run_id_from_client) {
     if (const auto tasks = rc_.meter.tool_tasks(); !tasks.empty()) {
-      conversations->add_tasks(tasks, {record.call.run_id, record.call.path}, now);
+      conversations->add_tasks(tasks, {record.call.run_id, record.call.path});
     }
   }
   worker_.finish(record);

@@ -137,6 +137,22 @@ class DialectsThroughTheProxy(IntegrationTest):
         self.assertEqual(resp.status, 200, resp.body)
         self.assertIn("nvext", json.loads(resp.json()["mock"]["request_body"]))
 
+    def test_an_upstream_can_take_nvext_in_other_dialects(self):
+        # upstreams[].nvext_dialects: this upstream's Responses server accepts nvext; its chat
+        # server (left out of the list) and Messages server do not get it.
+        mock = self.own(Mock())
+        up = (f'{{ name: mock, url: "{mock.url}", hints: [nvext], '
+              f'nvext_dialects: [responses] }}')
+        augur = self.own(Augur(config([up])))
+        headers = {"x-nat-run-id": "r1", "x-nat-function-path": "agent"}
+        got = {}
+        for dialect in DIALECTS:
+            resp = request(augur.port, "POST", DIALECTS[dialect][0], body_of(dialect, False),
+                           headers)
+            self.assertEqual(resp.status, 200, resp.body)
+            got[dialect] = "nvext" in json.loads(resp.json()["mock"]["request_body"])
+        self.assertEqual(got, {d: d == "responses" for d in DIALECTS})
+
     def test_responses_reach_the_client_byte_for_byte(self):
         augur, mock = self.start(mock_args=("--no-echo",))
 

@@ -326,7 +326,8 @@ class HeaderlessWorkload(IntegrationTest):
         self.assertEqual(len(set(roots)), 30)
 
     def test_augur_attributes_every_call_to_its_run(self):
-        """Fails until augur infers run context from conversations (expected today)."""
+        """Every follow-up call of a true run, sub-agents included, carries its run's id (augur's
+        x-prefix-id, echoed by the mock); no id spans two runs."""
         mock = self.own(Mock())
         up = f'{{ name: mock, url: "{mock.url}", hints: [nat_headers, prefix_headers] }}'
         augur = self.own(Augur(config([up], LEARNING)))
