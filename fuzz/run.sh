@@ -18,7 +18,7 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(fuzz_request_context fuzz_nvext_splice fuzz_trie_json fuzz_run_record
-           fuzz_builder_state fuzz_config fuzz_http1_parser)
+           fuzz_builder_state fuzz_config fuzz_http1_parser fuzz_response_meter)
 fi
 build=${AUGUR_FUZZ_BUILD_DIR:-build-fuzz}
 rss_mb=${AUGUR_FUZZ_RSS_MB:-2048}

@@ -38,6 +38,9 @@ usage: $0 [options]
   --require-augur    fail when augur is missing or does not start
   --no-nginx         skip nginx
   --augur-lean       augur with learning and SONA off (lookup + injection only)
+  --headerless       send loadtest/bench_request_headerless.lua's requests: no run header, 1-3 KB
+                     growing conversations, so augur infers every run (default: the NAT-header
+                     request of loadtest/bench_request.lua)
   --learning-cpu W   client (default): augur's background learning thread on wrk's CPU, its io
                      thread with the mock like nginx's worker; server: everything on one CPU
   --duration S       seconds per measurement (default $DURATION)
@@ -67,6 +70,7 @@ while [[ $# -gt 0 ]]; do
     --require-augur) WITH_AUGUR=1; shift ;;
     --no-nginx) WITH_NGINX=0; shift ;;
     --augur-lean) AUGUR_LEARNING=false; shift ;;
+    --headerless) HEADERLESS=1; shift ;;
     --learning-cpu) LEARNING_CPU=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
@@ -115,6 +119,7 @@ PIDS=()
 trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
+[[ ${HEADERLESS:-0} == 1 ]] && BENCH_REQUEST_LUA=$REPO/loadtest/bench_request_headerless.lua
 trap bench_cleanup EXIT
 
 # Sum of user+system CPU ticks of the given processes (threads included), or of single threads

@@ -103,8 +103,15 @@ const char* find_key(const char* p, const char* const end) noexcept {
 }  // namespace
 
 bool ResponseMeter::feed(std::string_view piece) {
-  if (!stream_ && !capture_id_ && !lex_json_) {
-    start_lexing_json(piece);  // lexes the piece itself once the tool calls begin in it
+  // A JSON body's usage comes from the substring search alone, wherever the lexer is (a
+  // malformed body can leave it inside a string), so it does not depend on how reads split it.
+  if (!stream_) {
+    if (!capture_id_ && !lex_json_) {
+      start_lexing_json(piece);  // lexes the piece itself once the tool calls begin in it
+      return false;
+    }
+    find_usage(piece);
+    lex(piece);
     return false;
   }
   const std::uint64_t deltas_before = deltas_;
@@ -115,7 +122,9 @@ bool ResponseMeter::feed(std::string_view piece) {
 namespace {
 const char* find_tool_calls(const char* p, const char* end) noexcept {
   const char* const calls = find_key<kToolCalls>(p, end);
-  return std::min(calls, find_key<kToolUse>(p, calls));
+  // A "tool_use" starting before `calls` may end past it (they can share a quote).
+  const auto room = static_cast<std::size_t>(end - calls);
+  return std::min(calls, find_key<kToolUse>(p, calls + std::min(room, kToolUse.size() - 1)));
 }
 }  // namespace
 
@@ -153,24 +162,34 @@ void ResponseMeter::start_lexing_json(std::string_view piece) {
 
 bool ResponseMeter::read_usage(const char* begin, const char* key, const char* end,
                                std::string_view before) {
+  // What a server writes is short: a usage with more backslashes before it, blanks around its
+  // colon or digits than these is not taken. The bounds keep key and value inside the bytes
+  // carried between reads, so a body gives the same answer however reads split it.
+  constexpr std::ptrdiff_t kMaxRun = 16, kMaxDigits = 19;
   // An odd run of backslashes escapes the quote: the name is inside a string then.
   std::size_t backslashes = 0;
   for (const char* q = key; q > begin && q[-1] == '\\'; --q) ++backslashes;
   if (key - begin == static_cast<std::ptrdiff_t>(backslashes)) {
     for (auto it = before.rbegin(); it != before.rend() && *it == '\\'; ++it) ++backslashes;
   }
-  if (backslashes % 2 != 0) return true;
+  if (backslashes % 2 != 0 || backslashes > kMaxRun) return true;
   const char* p = key + usage_key(output_tokens_).size();
-  while (p < end && is_space(*p)) ++p;
+  const auto skip_blanks = [&] {
+    const char* const start = p;
+    while (p < end && is_space(*p) && p - start <= kMaxRun) ++p;
+    return p - start <= kMaxRun;
+  };
+  if (!skip_blanks()) return true;
   if (p == end) return false;
   if (*p != ':') return true;
   ++p;
-  while (p < end && is_space(*p)) ++p;
+  if (!skip_blanks()) return true;
   std::uint64_t number = 0;
   const char* const digits = p;
-  for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+  for (; p < end && *p >= '0' && *p <= '9' && p - digits <= kMaxDigits; ++p) {
     if (number < (std::uint64_t{1} << 52)) number = number * 10 + static_cast<unsigned>(*p - '0');
   }
+  if (p - digits > kMaxDigits) return true;
   if (p == end) return false;  // the number (or what precedes it) may go on in the next piece
   if (p != digits) usage_ = number;
   return true;
@@ -303,7 +322,7 @@ void ResponseMeter::lex(std::string_view piece) {
           } else {
             // Only the dialect's own name counts (Responses' and Messages' streams never carry
             // completion_tokens, nor chat streams output_tokens, but a tool's text might).
-            if (in_number_ && (key_ == Key::output_tokens) == output_tokens_) {
+            if (stream_ && in_number_ && (key_ == Key::output_tokens) == output_tokens_) {
               usage_ = number_;
             }
             state_ = State::out;
