@@ -160,12 +160,19 @@ void ResponseMeter::start_lexing_json(std::string_view piece) {
   lex(piece.substr(static_cast<std::size_t>(at - piece.data())));
 }
 
+namespace {
+constexpr std::ptrdiff_t kMaxRun = 16, kMaxDigits = 19;
+// The most bytes from a usage key's quote to the byte after its value (the longer key, blanks
+// on both sides of the colon, the digits): a key further back in the carried bytes was read
+// whole, with all the backslashes before it in view, when it first came.
+constexpr std::size_t kUsageSpan = 19 + 2 * kMaxRun + 1 + kMaxDigits + 1;
+}  // namespace
+
 bool ResponseMeter::read_usage(const char* begin, const char* key, const char* end,
                                std::string_view before) {
   // What a server writes is short: a usage with more backslashes before it, blanks around its
   // colon or digits than these is not taken. The bounds keep key and value inside the bytes
   // carried between reads, so a body gives the same answer however reads split it.
-  constexpr std::ptrdiff_t kMaxRun = 16, kMaxDigits = 19;
   // An odd run of backslashes escapes the quote: the name is inside a string then.
   std::size_t backslashes = 0;
   for (const char* q = key; q > begin && q[-1] == '\\'; --q) ++backslashes;
@@ -196,10 +203,11 @@ bool ResponseMeter::read_usage(const char* begin, const char* key, const char* e
 }
 
 void ResponseMeter::find_usage(std::string_view piece) {
+  static_assert(kCarry >= kUsageSpan + kMaxRun + 1, "a re-read key must see its backslashes");
   const auto find = output_tokens_ ? find_key<kOutputTokens> : find_key<kCompletionTokens>;
   const std::string_view carried(carry_, carry_len_);
-  // Keys that start in the carried bytes: searched in carried bytes + the piece's first bytes. A
-  // key the previous piece already read whole is read again with the same result.
+  // Keys that start in the last kUsageSpan carried bytes (split from their value, or from their
+  // own end, by the read): searched in carried bytes + the piece's first bytes.
   if (carry_len_ > 0) {
     char window[2 * kCarry];
     const std::size_t head = std::min(piece.size(), kCarry);
@@ -207,7 +215,9 @@ void ResponseMeter::find_usage(std::string_view piece) {
     std::memcpy(window + carry_len_, piece.data(), head);
     const std::string_view w(window, carry_len_ + head);
     const char* const w_end = w.data() + w.size();
-    for (const char* k = find(w.data(), w_end); k < w.data() + carry_len_; k = find(k + 1, w_end)) {
+    const std::size_t from = carry_len_ > kUsageSpan ? carry_len_ - kUsageSpan : 0;
+    for (const char* k = find(w.data() + from, w_end); k < w.data() + carry_len_;
+         k = find(k + 1, w_end)) {
       read_usage(w.data(), k, w_end, {});
     }
   }

@@ -124,7 +124,7 @@ class ResponseMeter {
   std::optional<std::uint64_t> usage_;
   std::uint64_t deltas_ = 0;
   // JSON bodies: the last bytes fed, so a key split between pieces is searched again whole.
-  static constexpr std::size_t kCarry = 64;
+  static constexpr std::size_t kCarry = 128;
   std::uint8_t carry_len_ = 0;
   char carry_[kCarry] = {};
 };

@@ -25,5 +25,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 port=$(sed -n 's/^augur listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$out")
-[ -n "$port" ] || { echo "augur did not report its port"; exit 1; }
-AUGUR_URL="http://127.0.0.1:$port" node --test ./*.test.mjs
+admin=$(sed -n 's/^augur listening on .* admin [0-9.]*:\([0-9]*\)$/\1/p' "$out")
+[ -n "$port" ] && [ -n "$admin" ] || { echo "augur did not report its ports"; exit 1; }
+AUGUR_URL="http://127.0.0.1:$port" AUGUR_ADMIN_URL="http://127.0.0.1:$admin" \
+  node --test ./*.test.mjs
