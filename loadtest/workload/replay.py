@@ -150,6 +150,25 @@ def request_body(call, run_id):
     return json.dumps(body).encode()
 
 
+def new_record(call, last, **extra):
+    """A call's record before it is sent (both modes)."""
+    return {"path": "/".join(call.path), "planned_index": call.index, "last": last,
+            "stream": call.stream, "tokens_planned": call.tokens, "status": None, "ok": False,
+            "error": None, "tokens": None, "hints_read": False,
+            "hints": {k: None for k in report.HINT_HEADERS}, **extra}
+
+
+def read_echo(rec, status, resp, trace):
+    """What the mock says augur sent it: the hints, the run id (x-prefix-id) and, with `trace`,
+    the Dynamo priority."""
+    rec["status"] = status
+    rec["hints"], rec["hints_read"] = injected_hints(resp)
+    rec["observed_run"] = echoed_header(resp, PREFIX_ID_HEADER)
+    if trace:
+        priority = echoed_header(resp, DYNAMO_PRIORITY_HEADER)
+        rec["dynamo_priority"] = int(priority) if priority is not None else None
+
+
 def send(conn, call, run_id, last, time_scale=1.0, trace=False):
     """Makes one call; returns its record (times filled in by the caller's clock). With `trace`
     the record also gets the mock's usage.prompt_tokens and augur's x-dynamo-request-priority."""
@@ -166,18 +185,11 @@ def send(conn, call, run_id, last, time_scale=1.0, trace=False):
         headers["x-mock-chunk-delay-ms"] = scaled(call.chunk_ms)
     if last:
         headers["x-nat-run-end"] = "true"
-    rec = {"path": "/".join(call.path), "planned_index": call.index, "last": last,
-           "stream": call.stream, "tokens_planned": call.tokens, "status": None, "ok": False,
-           "error": None, "tokens": None, "hints_read": False,
-           "hints": {k: None for k in report.HINT_HEADERS}}
+    rec = new_record(call, last)
     try:
         status, resp, data = conn.post(CHAT_PATH, request_body(call, run_id), headers)
-        rec["status"] = status
-        rec["hints"], rec["hints_read"] = injected_hints(resp)
-        rec["observed_run"] = echoed_header(resp, PREFIX_ID_HEADER)
+        read_echo(rec, status, resp, trace)
         if trace:
-            priority = echoed_header(resp, DYNAMO_PRIORITY_HEADER)
-            rec["dynamo_priority"] = int(priority) if priority is not None else None
             rec["prompt_tokens"] = prompt_tokens(data, call.stream) if status == 200 else None
         if status != 200:
             rec["error"] = f"HTTP {status}: {data[:200]!r}"
@@ -213,21 +225,13 @@ def send_headerless(conn, call, rc, time_scale=1.0, trace=False, capture=None):
     if specs:
         headers["x-mock-tool-calls"] = json.dumps(specs)
     conv = rc.convs[call.conv]
-    rec = {"path": "/".join(call.path), "planned_index": call.index, "last": False,
-           "stream": call.stream, "tokens_planned": call.tokens, "status": None, "ok": False,
-           "error": None, "tokens": None, "hints_read": False,
-           "hints": {k: None for k in report.HINT_HEADERS}, "headerless": True,
-           "dialect": rc.dialect, "conv": call.conv, "conv_start": conv.calls == 1,
-           "observed_run": None}
+    rec = new_record(call, False, headerless=True, dialect=rc.dialect, conv=call.conv,
+                     conv_start=conv.calls == 1, observed_run=None)
     answer = None
     try:
         status, resp, data = conn.post(target, json.dumps(body).encode(), headers)
-        rec["status"] = status
-        rec["hints"], rec["hints_read"] = injected_hints(resp)
-        rec["observed_run"] = echoed_header(resp, PREFIX_ID_HEADER)
+        read_echo(rec, status, resp, trace)
         if trace:
-            priority = echoed_header(resp, DYNAMO_PRIORITY_HEADER)
-            rec["dynamo_priority"] = int(priority) if priority is not None else None
             rec["prompt_tokens"] = None
         if status != 200:
             rec["error"] = f"HTTP {status}: {data[:200]!r}"

@@ -268,6 +268,15 @@ def chat_body(stream=False, **extra):
     return body
 
 
+def agent_call(port, run, path, tokens=10, last=False):
+    """One chat completion of agent run `run` on function path `path`, with NAT's context headers
+    (x-nat-run-end on the run's last call); the mock answers with `tokens` output tokens."""
+    headers = {"x-nat-run-id": run, "x-nat-function-path": path, "x-mock-tokens": str(tokens)}
+    if last:
+        headers["x-nat-run-end"] = "true"
+    return request(port, "POST", "/v1/chat/completions", chat_body(), headers)
+
+
 # --- A scripted upstream for exact bytes and faults ------------------------------------------
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 import types
 
-from harness import Augur, chat_body, config, free_port, request
+from harness import Augur, agent_call, config, free_port
 
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -105,10 +105,7 @@ class ReplicaWorkload:
         return self.own(Augur(config([up], extra)))
 
     def call(self, augur, run, path, tokens=10, last=False):
-        headers = {"x-nat-run-id": run, "x-nat-function-path": path, "x-mock-tokens": str(tokens)}
-        if last:
-            headers["x-nat-run-end"] = "true"
-        return request(augur.port, "POST", "/v1/chat/completions", chat_body(), headers)
+        return agent_call(augur.port, run, path, tokens, last)
 
     def agent_run(self, augur, run, rng):
         """One run: planner, then 2-4 calls of agent/tool, then a final planner call; returns

@@ -21,8 +21,8 @@ import threading
 import time
 import unittest
 
-from harness import (Augur, IntegrationTest, Mock, build_request, chat_body, config, connect,
-                     read_response, request, sse_events, stream_chat, wait_until)
+from harness import (Augur, IntegrationTest, Mock, agent_call, build_request, chat_body, config,
+                     connect, read_response, request, sse_events, stream_chat, wait_until)
 from redis_server import RedisServer
 
 NS = "rollout"
@@ -212,10 +212,7 @@ class Rollout(IntegrationTest):
         return self.own(Augur(config([up], extra)))
 
     def call(self, port, run, path, tokens=10, last=False):
-        headers = {"x-nat-run-id": run, "x-nat-function-path": path, "x-mock-tokens": str(tokens)}
-        if last:
-            headers["x-nat-run-end"] = "true"
-        resp = request(port, "POST", "/v1/chat/completions", chat_body(), headers)
+        resp = agent_call(port, run, path, tokens, last)
         self.assertEqual(resp.status, 200, resp.body)
         return resp
 
