@@ -22,9 +22,9 @@ def deep_object(depth):
 
 
 class BodiesAugurCannotRead(IntegrationTest):
-    def start(self):
+    def start(self, hints=HINTS):
         up = self.own(ScriptedUpstream(lambda req, conn: respond(conn) or True))
-        augur = self.own(Augur(config([f'{{ name: up, url: "{up.url}", hints: {HINTS} }}'])))
+        augur = self.own(Augur(config([f'{{ name: up, url: "{up.url}", hints: {hints} }}'])))
         return up, augur
 
     def test_invalid_and_deeply_nested_json_is_forwarded_byte_for_byte_without_hints(self):
@@ -50,6 +50,38 @@ class BodiesAugurCannotRead(IntegrationTest):
                 # A body that is not one JSON object is not an LLM call: no hints at all.
                 self.assertNotIn("x-prefix-id", headers)
                 self.assertNotIn("x-nat-call-index", headers)
+
+    def test_messages_of_unexpected_shapes_are_forwarded_untouched_as_runs_of_their_own(self):
+        # No run header: augur reads the conversation to infer the run. Lists whose items are not
+        # messages, or hold odd types, must neither fail the call nor change its bytes, and no
+        # two such calls become one run. (Header hints only: nvext would be a documented change.)
+        up, augur = self.start("[nat_headers, prefix_headers]")
+        shapes = [
+            ("/v1/chat/completions", {"model": "m", "messages": [1, "x", None, [], {}]}),
+            ("/v1/chat/completions", {"model": "m", "messages": "hello"}),
+            ("/v1/chat/completions", {"model": "m", "messages": [{"role": 7, "content": {}}]}),
+            ("/v1/chat/completions",
+             {"model": "m", "messages": [{"role": "user", "content": [1, {"type": 2}]}],
+              "tools": [1, {"name": 5}, {"function": "f"}]}),
+            ("/v1/messages", {"model": "m", "max_tokens": 5, "system": [{"text": 3}],
+                              "messages": [{"role": "user",
+                                            "content": [{"type": "tool_result"}]}]}),
+            ("/v1/responses", {"model": "m", "input": {"role": "user"}, "instructions": 5}),
+            ("/v1/responses", {"model": "m", "input": [{"type": "function_call_output"}]}),
+        ]
+        ids = []
+        for target, body in shapes:
+            raw = json.dumps(body).encode()
+            with self.subTest(target=target, body=body):
+                resp = request(augur.port, "POST", target, raw,
+                               {"Content-Type": "application/json"})
+                self.assertEqual(resp.status, 200, resp.body)
+                got = up.requests[-1]
+                self.assertEqual(got["body"], raw)
+                headers = dict(got["headers"])
+                self.assertEqual(headers["x-nat-call-index"], "1")
+                ids.append(headers["x-prefix-id"])
+        self.assertEqual(len(set(ids)), len(ids))
 
     def test_json_nested_within_the_parser_limit_still_gets_nvext(self):
         up, augur = self.start()
