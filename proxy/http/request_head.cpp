@@ -63,11 +63,12 @@ void RequestHead::insert(field id, std::string_view name, std::string_view value
   const std::size_t offset = arena_.size();
   const std::size_t length = name.size() + value.size() + 4;
   char* out = arena_.extend(length);
-  std::memcpy(out, name.data(), name.size());
+  // An empty view may have a null data(), which memcpy must not get even for 0 bytes.
+  if (!name.empty()) std::memcpy(out, name.data(), name.size());
   out += name.size();
   *out++ = ':';
   *out++ = ' ';
-  std::memcpy(out, value.data(), value.size());
+  if (!value.empty()) std::memcpy(out, value.data(), value.size());
   out += value.size();
   *out++ = '\r';
   *out = '\n';
