@@ -4,7 +4,9 @@
 # Source it after setting REPO, TMP, MOCK_BIN, MOCK_TOKENS, MOCK_ECHO, and PIDS=() (every process
 # started here is appended to PIDS, which bench_cleanup stops); it uses the caller's die().
 
-BENCH_REQUEST_LUA=$REPO/loadtest/bench_request.lua
+# The request wrk sends; BENCH_REQUEST_LUA in the environment picks another (e.g.
+# loadtest/bench_request_headerless.lua, what bench_proxy.sh --headerless sends).
+BENCH_REQUEST_LUA=${BENCH_REQUEST_LUA:-$REPO/loadtest/bench_request.lua}
 
 # The scripts' EXIT trap: stops every process in PIDS, then removes TMP unless KEEP_TMP=1.
 bench_cleanup() {

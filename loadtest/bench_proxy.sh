@@ -120,6 +120,11 @@ trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
 [[ ${HEADERLESS:-0} == 1 ]] && BENCH_REQUEST_LUA=$REPO/loadtest/bench_request_headerless.lua
+if [[ $BENCH_REQUEST_LUA == */bench_request_headerless.lua ]]; then
+  REQUEST_DESCRIPTION="1.0-3.4 KB growing conversations (2-8 messages, tools), no run header (runs of 4 calls, inferred)"
+else
+  REQUEST_DESCRIPTION="~300-byte body, x-nat-* run headers (runs of 4 calls)"
+fi
 trap bench_cleanup EXIT
 
 # Sum of user+system CPU ticks of the given processes (threads included), or of single threads
@@ -298,7 +303,7 @@ report() {
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPU ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))," \
     "git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'); load average $LOAD_BEFORE before, $LOAD_AFTER after."
   echo "Servers pinned to CPU $SERVER_CPU, wrk ($(wrk --version 2>&1 | head -1 | awk '{ print $2 }')) to CPU $CLIENT_CPU;" \
-    "median of $REPS repetitions of ${DURATION}s; POST /v1/chat/completions, ~300-byte body, x-nat-* run headers (runs of 4 calls);" \
+    "median of $REPS repetitions of ${DURATION}s; POST /v1/chat/completions, $REQUEST_DESCRIPTION;" \
     "mock: 1 thread, $MOCK_TOKENS tokens, non-streaming, echo $([[ $MOCK_ECHO == 1 ]] && echo on || echo off);" \
     "augur: 1 io thread, learning and SONA $([[ $AUGUR_LEARNING == true ]] && echo on || echo off)$(
       [[ $AUGUR_LEARNING == true ]] && echo ", learning thread on CPU $([[ $LEARNING_CPU == client ]] && echo "$CLIENT_CPU" || echo "$SERVER_CPU")")."

@@ -262,6 +262,26 @@ Session session_of(const std::string_view (&found)[slots]) {
 
 }  // namespace
 
+bool names_run(const RequestHead& headers) {
+  bool named = false;
+  headers.for_each([&](auto, std::string_view name, std::string_view value) {
+    if (named || trim(value).empty()) return;
+    switch (slot_of(name)) {
+      case nat_run_id:
+      case prefix_id:
+      case dynamo_session_id:
+      case claude_session:
+      case codex_thread:
+      case opencode_session:
+        named = true;
+        break;
+      default:
+        break;
+    }
+  });
+  return named;
+}
+
 ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
   // Values as Dynamo reads them: trimmed, and an empty one is absent. The first field of a name
   // counts.

@@ -91,6 +91,10 @@ struct ClientContext {
 // Never throws except std::bad_alloc. Thread-safe (no shared state).
 ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info);
 
+// Whether a header names the call's run (any run id source above but the body's): such a call
+// needs no inferred context, so its conversation need not be read.
+bool names_run(const RequestHead& headers);
+
 // Function path parsing alone (the x-nat-function-path value). Exposed for tests and the CLI.
 std::vector<std::string> parse_function_path(std::string_view value);
 

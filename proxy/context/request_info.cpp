@@ -113,7 +113,7 @@ void read_fields(dom::object root, RequestInfo& info) {
 }
 
 RequestInfo parse_with(dom::parser& parser, std::string_view body, Dialect dialect,
-                       std::span<const AgentRule> rules) {
+                       std::span<const AgentRule> rules, bool conversation) {
   RequestInfo info;
   info.dialect = dialect;
   dom::element doc;
@@ -123,14 +123,14 @@ RequestInfo parse_with(dom::parser& parser, std::string_view body, Dialect diale
   if (doc.get_object().get(root) != simdjson::SUCCESS) return info;
   info.json = true;
   read_fields(root, info);
-  if (dialect != Dialect::none) read_conversation(root, rules, info.conversation);
+  if (conversation && dialect != Dialect::none) read_conversation(root, rules, info.conversation);
   return info;
 }
 
 }  // namespace
 
 RequestInfo parse_request_body(std::string_view body, Dialect dialect,
-                               std::span<const AgentRule> rules) {
+                               std::span<const AgentRule> rules, bool conversation) {
   // simdjson rejects an empty document itself, but skipping it avoids touching the parser at all
   // for the common GET / empty-body case.
   RequestInfo none;
@@ -139,10 +139,10 @@ RequestInfo parse_request_body(std::string_view body, Dialect dialect,
   try {
     if (body.size() > kReusableParserLimit) {
       dom::parser once;
-      return parse_with(once, body, dialect, rules);
+      return parse_with(once, body, dialect, rules, conversation);
     }
     thread_local dom::parser parser;
-    return parse_with(parser, body, dialect, rules);
+    return parse_with(parser, body, dialect, rules, conversation);
   } catch (const std::bad_alloc&) {
     // Only allocation can throw here (all lookups use error codes): treat as "not JSON" so the
     // request is forwarded untouched rather than failed.

@@ -71,7 +71,8 @@ bool is_llm_call(bool post, const RequestInfo& info);
 // not a JSON object (empty, truncated, not UTF-8, nested too deeply, a bare array…) yields a
 // RequestInfo with json == false; fields of the wrong type are left at their defaults; messages of
 // unexpected shapes are hashed as they are. Never throws. Thread-safe: the parser is thread-local.
+// `conversation` false skips the conversation (a call whose headers name its run needs none).
 RequestInfo parse_request_body(std::string_view body, Dialect dialect = Dialect::none,
-                               std::span<const AgentRule> rules = {});
+                               std::span<const AgentRule> rules = {}, bool conversation = true);
 
 }  // namespace augur::proxy
