@@ -22,8 +22,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/augur --create-home augur
 COPY --from=build /build/app/augur /build/loadtest/mock/augur-mock-upstream /usr/local/bin/
-# GET over bash's /dev/tcp (no curl here), with $AUGUR_ADMIN_TOKEN as a bearer token when set: the
-# HEALTHCHECK below and deploy/k8s's exec probes.
+# GET over bash's /dev/tcp (no curl here) for the HEALTHCHECK below; /healthz needs no admin token.
 COPY deploy/augur-probe /usr/local/bin/augur-probe
 COPY config/augur.yaml /etc/augur/augur.yaml
 USER augur

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
@@ -78,10 +79,16 @@ class Value {
     return Value(file_, node, path, line);
   }
 
-  // The scalar's text; `expected` names what was wanted, for the error ("a duration").
-  const std::string& scalar(std::string_view expected) const {
+  // The scalar's text with ${NAME} replaced by that environment variable (detail::expand_env),
+  // before any reader parses it, so every value may come from the environment; `expected` names
+  // what was wanted, for the error ("a duration").
+  std::string scalar(std::string_view expected) const {
     if (!node_.IsScalar()) fail("expected " + std::string(expected) + ", got " + kind());
-    return node_.Scalar();
+    auto expanded = detail::expand_env(node_.Scalar(), [](const std::string& name) {
+      return static_cast<const char*>(std::getenv(name.c_str()));
+    });
+    if (!expanded.value) fail(expanded.error);
+    return std::move(*expanded.value);
   }
 
   std::string kind() const {
@@ -246,6 +253,20 @@ Reader endpoint(Endpoint& out) {
     if (!ep.value) v.fail("bad address " + quoted(s) + ": " + ep.error);
     out = *ep.value;
   };
+}
+
+// A bearer token is compared with the Authorization header's value, which cannot hold a control
+// character and loses blanks at its ends: such a token could never match. Usually it is a Secret
+// written with `echo` (a trailing newline), now that the token can come from the environment.
+void check_token(const Value& v, const std::string& token) {
+  for (unsigned char ch : token)
+    if (ch < 0x20 || ch == 0x7f)
+      v.fail(ch == '\n' || ch == '\r'
+                 ? "the token holds a line break (a Secret made with echo? use printf or "
+                   "--from-literal)"
+                 : "the token holds a control character");
+  if (!token.empty() && (token.front() == ' ' || token.back() == ' '))
+    v.fail("the token starts or ends with a blank, which no Authorization header keeps");
 }
 
 // One of a fixed set of words.
@@ -593,7 +614,11 @@ Config read_config(const Value& root, const std::string& source) {
                 [&c](const Value& v) {
                   read_map(v, {
                                   {"listen", endpoint(c.admin.listen)},
-                                  {"token", text(c.admin.token)},
+                                  {"token",
+                                   [&c](const Value& t) {
+                                     text(c.admin.token)(t);
+                                     check_token(t, c.admin.token);
+                                   }},
                               });
                 }},
                {"threads", count(c.threads, 0, 1024)},
@@ -660,7 +685,7 @@ Config read_config(const Value& root, const std::string& source) {
                                      duration(l.half_life)(x);
                                      if (l.half_life.count() > 0 && l.half_life < Duration{1000})
                                        x.fail("must be 0 (no decay) or at least 1s, got " +
-                                              quoted(x.node().Scalar()));
+                                              quoted(x.scalar("a duration")));
                                    }},
                                   {"max_paths", count(l.max_paths, 1, 10'000'000)},
                                   {"max_call_indices", count(l.max_call_indices, 1, 1'000'000)},

@@ -330,6 +330,52 @@ Parsed<Url> url(std::string_view s) {
   return R::ok(std::move(u));
 }
 
+Parsed<std::string> expand_env(std::string_view text,
+                               const std::function<const char*(const std::string&)>& lookup) {
+  const auto name_start = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+  };
+  const auto name_char = [&](char c) { return name_start(c) || (c >= '0' && c <= '9'); };
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t dollar = text.find('$', i);
+    if (dollar == std::string_view::npos) {
+      out.append(text.substr(i));
+      break;
+    }
+    out.append(text.substr(i, dollar - i));
+    const std::string_view rest = text.substr(dollar);
+    if (rest.starts_with("$${")) {  // the escape: a literal ${
+      out.append("${");
+      i = dollar + 3;
+      continue;
+    }
+    if (!rest.starts_with("${")) {  // a lone $ (a password's, a regex's) is just a character
+      out.push_back('$');
+      i = dollar + 1;
+      continue;
+    }
+    const std::size_t close = rest.find('}', 2);
+    if (close == std::string_view::npos)
+      return Parsed<std::string>::bad("unterminated ${ (no closing }; write $${ for a literal ${)");
+    const std::string name(rest.substr(2, close - 2));
+    if (name.empty() || !name_start(name.front()) ||
+        !std::all_of(name.begin(), name.end(), name_char)) {
+      return Parsed<std::string>::bad("bad environment variable name \"" + name +
+                                      "\" in ${...} (letters, digits and _, not starting with a "
+                                      "digit; write $${ for a literal ${)");
+    }
+    const char* value = lookup(name);
+    if (value == nullptr)
+      return Parsed<std::string>::bad("environment variable " + name + " is not set");
+    out.append(value);
+    i = dollar + close + 1;
+  }
+  return Parsed<std::string>::ok(std::move(out));
+}
+
 std::string nearest(std::string_view word, std::span<const std::string_view> candidates) {
   std::string best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();

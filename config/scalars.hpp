@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -44,6 +45,13 @@ struct Url {
   std::string base_path;  // "" or "/prefix" without a trailing slash
 };
 Parsed<Url> url(std::string_view text);
+
+// `text` with each ${NAME} (NAME = [A-Za-z_][A-Za-z0-9_]*) replaced by lookup(NAME), textually,
+// so a value can be put together from several ("redis://${HOST}:6379"). `$${` is a literal `${`;
+// any other `$` stays as it is. An unset variable (lookup returns null), a `${` without its `}`
+// and a bad name are errors. The result is not scanned again.
+Parsed<std::string> expand_env(std::string_view text,
+                               const std::function<const char*(const std::string&)>& lookup);
 
 // The candidate closest to `word` by edit distance when it is close enough to be a likely typo
 // ("conect" -> "connect"); empty otherwise.

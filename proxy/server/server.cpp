@@ -440,8 +440,12 @@ asio::awaitable<void> Server::admin_session(tcp::socket socket) {
 
     http::response<http::string_body> res{http::status::ok, req.version()};
     res.set(http::field::server, "augur");
+    // /healthz and /readyz say only whether augur runs and takes traffic, and Kubernetes and
+    // Docker probes cannot send a header from a Secret: they answer without the token. Everything
+    // else (metrics, stats, the trie, agents, unknown paths) needs it once admin.token is set.
+    const bool open = path == "/healthz" || path == "/readyz";
     const auto& token = rt->config->admin.token;
-    if (!token.empty() && req[http::field::authorization] != "Bearer " + token) {
+    if (!open && !token.empty() && req[http::field::authorization] != "Bearer " + token) {
       res = error_response(ProxyError::unauthorized, "missing or wrong bearer token", req.version(),
                            keep_alive);
       res.set(http::field::www_authenticate, "Bearer");

@@ -96,7 +96,7 @@ class Mock(Process):
 class Augur(Process):
     """augur serve with a YAML config written from text (or no config: the embedded default)."""
 
-    def __init__(self, config_text=None, extra_args=(), preexec=None, cwd=None):
+    def __init__(self, config_text=None, extra_args=(), preexec=None, cwd=None, env=None):
         self.config_path = None
         argv = [os.path.abspath(AUGUR_BIN), "serve"]
         if config_text is not None:
@@ -106,7 +106,7 @@ class Augur(Process):
             argv += ["--config", self.config_path]
         argv += list(extra_args)
         super().__init__(argv, r"augur listening on ([\d.]+):(\d+) admin ([\d.]+):(\d+)",
-                         preexec=preexec, cwd=cwd)
+                         env=env, preexec=preexec, cwd=cwd)
         self.port = int(self.match.group(2))
         self.admin_port = int(self.match.group(4))
 

@@ -1,8 +1,10 @@
-"""deploy/k8s against augur itself: the ConfigMap's template, rendered by the init container's own
-command, passes `augur check-config`; the container ports, probes and Services point at the
-listen and admin addresses of that config; the grace period covers the drain; and the probe
-commands, run against a live augur with that config, pass with the Secret's token, fail without
-it, and the readiness probe fails while augur drains. Needs PyYAML (python3-yaml)."""
+"""deploy/k8s against augur itself: the ConfigMap's augur.yaml, with the environment the container
+gives augur (POD_NAME from the downward API, AUGUR_ADMIN_TOKEN from the Secret), passes `augur
+check-config`, and fails naming the variable when one is missing; the container ports, httpGet
+probes and Services point at the listen and admin addresses of that config; the grace period
+covers the drain; and against a live augur with that config the probes answer as the kubelet
+needs (no token), /metrics still wants the Secret's token, and readiness fails while augur
+drains. Needs PyYAML (python3-yaml)."""
 
 import os
 import re
@@ -13,13 +15,14 @@ import unittest
 
 import yaml
 
-from harness import AUGUR_BIN, Augur, IntegrationTest, wait_until
+from harness import AUGUR_BIN, Augur, IntegrationTest, request, wait_until
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 K8S = os.path.join(REPO, "deploy", "k8s")
 PROBE = os.path.join(REPO, "deploy", "augur-probe")
 POD = "augur-6d5f8c7b9-x2x4q"
-# Every character single-quoted YAML, the shell or awk could treat specially.
+# Characters YAML, a shell or a second expansion could treat specially: augur must take the
+# Secret's bytes as they are (the variable's value is not expanded again).
 TOKEN = "s3cr'et\"\\&$x%`y ${POD_NAME}"
 
 
@@ -61,89 +64,97 @@ class K8sConfig(IntegrationTest):
         cls.deployment = find(cls.docs, "Deployment", "augur")
         pod = cls.deployment["spec"]["template"]["spec"]
         cls.pod = pod
-        cls.init = next(c for c in pod["initContainers"] if c["name"] == "render-config")
         cls.container = next(c for c in pod["containers"] if c["name"] == "augur")
         cls.configmap = find(cls.docs, "ConfigMap", "augur-config")
+        cls.text = cls.configmap["data"]["augur.yaml"]
 
-    def render(self, env, tmp):
-        """Runs the init container's command with its volumes at folders under tmp: the
-        ConfigMap's keys as files (a configMap volume), an empty folder for the emptyDir.
-        Returns (completed process, {mountPath: folder}, the main container's config path)."""
-        volumes = {v["name"]: v for v in self.pod["volumes"]}
-        mounts = {}
-        for m in self.init["volumeMounts"]:
-            folder = os.path.join(tmp, m["name"])
-            os.makedirs(folder, exist_ok=True)
-            volume = volumes[m["name"]]
-            if "configMap" in volume:
-                self.assertEqual(volume["configMap"]["name"], self.configmap["metadata"]["name"])
-                for key, text in self.configmap["data"].items():
-                    with open(os.path.join(folder, key), "w") as f:
-                        f.write(text)
+    def container_env(self, token=TOKEN):
+        """The environment the kubelet gives augur: each `env` entry resolved from the downward
+        API (the pod's name) or the Secret augur-admin (token). None leaves the token out, as a
+        Secret without the key would if the reference were optional."""
+        env = {"PATH": os.environ["PATH"]}
+        for var in self.container["env"]:
+            source = var.get("valueFrom", {})
+            if "fieldRef" in source:
+                self.assertEqual(source["fieldRef"]["fieldPath"], "metadata.name", var["name"])
+                env[var["name"]] = POD
+            elif "secretKeyRef" in source:
+                self.assertEqual(source["secretKeyRef"], {"name": "augur-admin", "key": "token"})
+                if token is not None:
+                    env[var["name"]] = token
             else:
-                self.assertIn("emptyDir", volume)
-            mounts[m["mountPath"]] = folder
+                env[var["name"]] = var["value"]
+        return env
 
-        def local(arg):
-            for mount, folder in mounts.items():
-                if arg.startswith(mount + "/"):
-                    return folder + arg[len(mount):]
-            return arg
-
-        argv = [local(a) for a in self.init["command"] + self.init.get("args", [])]
-        proc = subprocess.run(argv, env={"PATH": os.environ["PATH"], **env},
-                              capture_output=True, text=True, timeout=30)
-        # augur reads the file the init container wrote, through the same volume.
+    def config_file(self, tmp, text=None):
+        """The ConfigMap's augur.yaml where the configMap volume puts it for augur's --config."""
         args = self.container["args"]
         config_path = args[args.index("--config") + 1]
-        main_mounts = {m["mountPath"]: m["name"] for m in self.container["volumeMounts"]}
-        mount = next(m for m in main_mounts if config_path.startswith(m + "/"))
-        self.assertIn(mount, mounts, "augur's config is not on a volume the init container writes")
-        return proc, local(config_path)
+        mounts = {m["mountPath"]: m["name"] for m in self.container["volumeMounts"]}
+        mount = next(m for m in mounts if config_path.startswith(m + "/"))
+        volume = next(v for v in self.pod["volumes"] if v["name"] == mounts[mount])
+        self.assertEqual(volume["configMap"]["name"], self.configmap["metadata"]["name"])
+        key = config_path[len(mount) + 1:]
+        self.assertIn(key, self.configmap["data"])
+        path = os.path.join(tmp, key)
+        with open(path, "w") as f:
+            f.write(self.configmap["data"][key] if text is None else text)
+        return path
 
-    def rendered(self, tmp, token=TOKEN):
-        proc, path = self.render({"POD_NAME": POD, "AUGUR_ADMIN_TOKEN": token}, tmp)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        with open(path) as f:
-            return path, f.read()
-
-    def test_rendered_config_passes_check_config_with_pod_name_and_token(self):
+    def check_config(self, env, text=None):
         with tempfile.TemporaryDirectory() as tmp:
-            path, text = self.rendered(tmp)
-            check = subprocess.run([AUGUR_BIN, "check-config", path], capture_output=True,
-                                   text=True, timeout=30)
-            self.assertEqual(check.returncode, 0, check.stderr)
-            cfg = yaml.safe_load(text)
-            # The Secret's bytes exactly (quotes doubled, nothing else touched, no expansion of
-            # what the token itself contains), and the downward API's pod name.
-            self.assertEqual(cfg["admin"]["token"], TOKEN)
-            self.assertEqual(cfg["store"]["replica"], POD)
-            self.assertEqual(cfg["store"]["kind"], "redis")
-            self.assertEqual(os.stat(path).st_mode & 0o077, 0, "the token is readable by others")
-            # The template itself, unrendered, is what the ConfigMap shows: still a valid config
-            # (so a mistake in it shows up here, not as a crash-looping pod).
-            template = os.path.join(tmp, "template.yaml")
-            with open(template, "w") as f:
-                f.write(self.configmap["data"]["augur.yaml"])
-            check = subprocess.run([AUGUR_BIN, "check-config", template], capture_output=True,
-                                   text=True, timeout=30)
-            self.assertEqual(check.returncode, 0, check.stderr)
+            path = self.config_file(tmp, text)
+            got = subprocess.run([AUGUR_BIN, "check-config", path], env=env, capture_output=True,
+                                 text=True, timeout=30)
+            return got, path
 
-    def test_render_refuses_a_token_with_a_line_break(self):
-        # `echo TOKEN | kubectl create secret --from-file` leaves a newline in the token, which
-        # the probes would send but augur's config would not hold: refuse to start instead.
-        with tempfile.TemporaryDirectory() as tmp:
-            proc, path = self.render({"POD_NAME": POD, "AUGUR_ADMIN_TOKEN": "abc\n"}, tmp)
-            self.assertNotEqual(proc.returncode, 0)
-            self.assertIn("line break", proc.stderr)
-            self.assertFalse(os.path.exists(path))
-            proc, path = self.render({"AUGUR_ADMIN_TOKEN": "abc"}, tmp)  # no downward API
-            self.assertNotEqual(proc.returncode, 0)
+    def test_configmap_passes_check_config_with_the_containers_environment(self):
+        got, _ = self.check_config(self.container_env())
+        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertIn(": ok (1 upstream(s)", got.stdout)
+        # The secret and the pod name come from the environment: the ConfigMap holds neither,
+        # and every variable it names is one the container sets.
+        cfg = yaml.safe_load(self.text)
+        self.assertEqual(cfg["admin"]["token"], "${AUGUR_ADMIN_TOKEN}")
+        self.assertEqual(cfg["store"]["replica"], "${POD_NAME}")
+        self.assertEqual(cfg["store"]["kind"], "redis")
+        named = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", self.text))
+        self.assertEqual(named, {v["name"] for v in self.container["env"]})
+
+    def test_check_config_fails_naming_a_missing_variable(self):
+        got, path = self.check_config(self.container_env(token=None))
+        self.assertEqual(got.returncode, 2, got.stdout)
+        line = next(i for i, l in enumerate(self.text.splitlines(), 1)
+                    if "${AUGUR_ADMIN_TOKEN}" in l)
+        self.assertIn(f"{path}:{line}: admin.token: environment variable AUGUR_ADMIN_TOKEN is not "
+                      "set", got.stderr)
+        # Without the downward API: store.replica.
+        env = self.container_env()
+        del env["POD_NAME"]
+        got, _ = self.check_config(env)
+        self.assertEqual(got.returncode, 2)
+        self.assertIn("store.replica: environment variable POD_NAME is not set", got.stderr)
+        # `echo TOKEN | kubectl create secret --from-file` leaves a newline in the token, which no
+        # Authorization header can carry: refused at start rather than a 401 forever.
+        got, _ = self.check_config(self.container_env(token="abc\n"))
+        self.assertEqual(got.returncode, 2)
+        self.assertIn("admin.token", got.stderr)
+        self.assertIn("line break", got.stderr)
+
+    def test_no_init_container_and_nothing_writable(self):
+        self.assertNotIn("initContainers", self.pod)
+        self.assertTrue(self.container["securityContext"]["readOnlyRootFilesystem"])
+        # augur writes nothing (access log to stdout, learning to Redis): its only volume is the
+        # ConfigMap, read-only.
+        for m in self.container["volumeMounts"]:
+            self.assertTrue(m.get("readOnly"), m)
+        self.assertEqual([list(set(v) - {"name"}) for v in self.pod["volumes"]], [["configMap"]])
+        cfg = yaml.safe_load(self.text)
+        self.assertEqual(cfg["access_log"], "stdout")
+        self.assertNotIn("snapshot_file", cfg["store"])
 
     def test_ports_probes_and_services_match_the_config(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            _, text = self.rendered(tmp)
-        cfg = yaml.safe_load(text)
+        cfg = yaml.safe_load(self.text)
         listen, admin = cfg["listen"], cfg["admin"]["listen"]
         # Services and the kubelet reach the pod's IP, not its loopback.
         for endpoint in (listen, admin):
@@ -151,12 +162,20 @@ class K8sConfig(IntegrationTest):
         ports = {p["name"]: p["containerPort"] for p in self.container["ports"]}
         self.assertEqual(ports, {"http": port_of(listen), "admin": port_of(admin)})
 
-        # Probes run inside the container: loopback reaches the admin listener on any interface.
+        def container_port(port):
+            return ports[port] if isinstance(port, str) else port
+
+        # httpGet probes on the admin listener, no headers (nothing from a Secret).
         expected = {"startupProbe": "/readyz", "readinessProbe": "/readyz",
                     "livenessProbe": "/healthz"}
         for probe, path in expected.items():
-            command = self.container[probe]["exec"]["command"]
-            self.assertEqual(command, ["augur-probe", path, f"127.0.0.1:{port_of(admin)}"], probe)
+            self.assertEqual(set(self.container[probe]) & {"exec", "tcpSocket", "grpc"}, set(),
+                             probe)
+            get = self.container[probe]["httpGet"]
+            self.assertEqual(get["path"], path, probe)
+            self.assertEqual(container_port(get["port"]), port_of(admin), probe)
+            self.assertEqual(get.get("scheme", "HTTP"), "HTTP", probe)
+            self.assertNotIn("httpHeaders", get, probe)
 
         # Each Service's targetPort resolves to the container port of the listener it is for.
         def target(svc_name):
@@ -164,22 +183,24 @@ class K8sConfig(IntegrationTest):
             labels = self.deployment["spec"]["template"]["metadata"]["labels"]
             self.assertTrue(all(labels.get(k) == v for k, v in svc["spec"]["selector"].items()))
             (port,) = svc["spec"]["ports"]
-            t = port["targetPort"]
-            return ports[t] if isinstance(t, str) else t
+            return container_port(port["targetPort"])
 
         self.assertEqual(target("augur"), port_of(listen))
         self.assertEqual(target("augur-admin"), port_of(admin))
 
-        # The optional ServiceMonitor scrapes /metrics on the admin Service's port.
+        # The optional ServiceMonitor scrapes /metrics on the admin Service's port, with the
+        # token (augur still asks for it there).
         with open(os.path.join(K8S, "monitoring", "servicemonitor.yaml")) as f:
             monitor = yaml.safe_load(f)
         admin_svc = find(self.docs, "Service", "augur-admin")
         (endpoint,) = monitor["spec"]["endpoints"]
         self.assertEqual(endpoint["path"], "/metrics")
         self.assertEqual(endpoint["port"], admin_svc["spec"]["ports"][0]["name"])
+        self.assertEqual(endpoint["authorization"]["credentials"],
+                         {"name": "augur-admin", "key": "token"})
 
     def test_grace_period_covers_prestop_delay_and_drain(self):
-        cfg = yaml.safe_load(self.configmap["data"]["augur.yaml"])
+        cfg = yaml.safe_load(self.text)
         command = self.container["lifecycle"]["preStop"]["exec"]["command"]
         self.assertEqual(command[0], "sleep")
         pause = float(command[1])
@@ -198,49 +219,57 @@ class K8sConfig(IntegrationTest):
         admin_listen = re.search(r'"--admin-listen", "([^"]+)"', cmd).group(1)
         self.assertEqual(port_of(check.group(1)), port_of(admin_listen))
 
-    def probe(self, command, admin_port, token):
-        """Runs a probe's exec command as the kubelet would in the container: augur-probe from
-        the repository, the admin address swapped for the live augur's ephemeral port."""
-        argv = [PROBE] + command[1:-1] + [f"127.0.0.1:{admin_port}"]
-        env = {"PATH": os.environ["PATH"]}
-        if token is not None:
-            env["AUGUR_ADMIN_TOKEN"] = token
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    def http_probe(self, probe, admin_port):
+        """The kubelet's httpGet probe: GET path on the admin port, no Authorization header (the
+        pod IP becomes loopback, the port augur's ephemeral one). Returns the status."""
+        return request(admin_port, "GET", self.container[probe]["httpGet"]["path"],
+                       timeout=5).status
+
+    def augur_probe(self, admin_port, path="/healthz"):
+        """The Dockerfile's HEALTHCHECK, with no token in its environment."""
+        return subprocess.run([PROBE, path, f"127.0.0.1:{admin_port}"],
+                              env={"PATH": os.environ["PATH"]}, capture_output=True, text=True,
+                              timeout=30)
 
     def test_probes_against_a_live_augur_with_this_config(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            _, text = self.rendered(tmp)
-        # The same config with ephemeral loopback ports and a drain long enough to watch
+        # The ConfigMap's config with ephemeral loopback ports and a drain long enough to watch
         # readiness fail while augur still serves.
-        text = re.sub(r"(?m)^shutdown_delay: .*$", "shutdown_delay: 3s", text)
+        text = re.sub(r"(?m)^shutdown_delay: .*$", "shutdown_delay: 3s", self.text)
         # The cluster's Redis name does not resolve here; a refused loopback port is quicker than
         # a resolver timeout (augur serves without Redis either way).
         text = text.replace("redis://augur-redis:6379", "redis://127.0.0.1:1")
         self.assertIn("redis://127.0.0.1:1", text)
+        self.assertIn("shutdown_delay: 3s", text)
         augur = self.own(Augur(text, extra_args=["--listen", "127.0.0.1:0",
-                                                 "--admin-listen", "127.0.0.1:0"]))
-        readiness = self.container["readinessProbe"]["exec"]["command"]
-        liveness = self.container["livenessProbe"]["exec"]["command"]
-        startup = self.container["startupProbe"]["exec"]["command"]
-        for command in (startup, readiness, liveness):
-            got = self.probe(command, augur.admin_port, TOKEN)
-            self.assertEqual(got.returncode, 0, f"{command}: {got.stderr}")
-            # augur's admin endpoints need the token, so the probe must send it.
-            for token in (None, "wrong"):
-                got = self.probe(command, augur.admin_port, token)
-                self.assertEqual(got.returncode, 1, command)
-                self.assertIn("401", got.stderr)
+                                                 "--admin-listen", "127.0.0.1:0"],
+                               env=self.container_env()))
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            self.assertEqual(self.http_probe(probe, augur.admin_port), 200, probe)
+        got = self.augur_probe(augur.admin_port)
+        self.assertEqual(got.returncode, 0, got.stderr)
+        # Everything else on the admin port still wants the Secret's token, byte for byte.
+        for headers in ({}, {"Authorization": "Bearer wrong"},
+                        {"Authorization": "Bearer ${AUGUR_ADMIN_TOKEN}"}):
+            self.assertEqual(request(augur.admin_port, "GET", "/metrics", headers=headers).status,
+                             401, headers)
+        resp = request(augur.admin_port, "GET", "/metrics",
+                       headers={"Authorization": f"Bearer {TOKEN}"})
+        self.assertEqual(resp.status, 200)
+        self.assertIn(b"augur_requests_total", resp.body)
+        # augur-probe reports what a 401 looks like, so a HEALTHCHECK on a guarded path fails.
+        got = self.augur_probe(augur.admin_port, "/metrics")
+        self.assertEqual(got.returncode, 1)
+        self.assertIn("401", got.stderr)
 
         # SIGTERM with shutdown_delay: readiness fails (the endpoint leaves the Service) while
         # liveness still passes (the kubelet must not restart a draining pod).
         augur.signal(signal.SIGTERM)
         wait_until("the readiness probe to fail",
-                   lambda: self.probe(readiness, augur.admin_port, TOKEN).returncode == 1,
+                   lambda: self.http_probe("readinessProbe", augur.admin_port) == 503,
                    deadline=10)
-        got = self.probe(liveness, augur.admin_port, TOKEN)
-        self.assertEqual(got.returncode, 0, got.stderr)
+        self.assertEqual(self.http_probe("livenessProbe", augur.admin_port), 200)
         self.assertEqual(augur.wait(timeout=30), 0)
-        got = self.probe(liveness, augur.admin_port, TOKEN)
+        got = self.augur_probe(augur.admin_port)
         self.assertEqual(got.returncode, 1)
         self.assertIn("cannot connect", got.stderr)
 

@@ -157,11 +157,15 @@ class AdminToken(IntegrationTest):
         mock = self.own(Mock())
         augur = self.own(Augur(config([("mock", mock.url)],
                                       admin="{ listen: 127.0.0.1:0, token: s3cret }")))
-        for path in ("/metrics", "/v1/augur/stats", "/v1/augur/trie"):
+        for path in ("/metrics", "/v1/augur/stats", "/v1/augur/trie", "/v1/augur/agents"):
             for token in (None, "wrong"):
                 resp = admin_get(augur, path, token)
                 self.assertOpenAIError(resp, 401)
                 self.assertEqual(resp.header("www-authenticate"), "Bearer")
+        # The probe endpoints say only "alive" and "ready": no token needed.
+        for path in ("/healthz", "/readyz"):
+            for token in (None, "wrong"):
+                self.assertEqual(admin_get(augur, path, token).status, 200, (path, token))
         resp = admin_get(augur, "/metrics", "s3cret")
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.header("content-type"), "text/plain; version=0.0.4; charset=utf-8")

@@ -552,10 +552,20 @@ class Config(IntegrationTest):
         mock = self.own(Mock())
         augur = self.own(Augur(config([("mock", mock.url)],
                                       admin="{ listen: 127.0.0.1:0, token: s3cret }")))
-        self.assertOpenAIError(request(augur.admin_port, "GET", "/healthz"), 401)
-        self.assertOpenAIError(request(augur.admin_port, "GET", "/readyz",
-                                       headers={"Authorization": "Bearer wrong"}), 401)
-        ok = request(augur.admin_port, "GET", "/readyz", headers={"Authorization": "Bearer s3cret"})
+        # /healthz and /readyz are open (probes cannot send a Secret), whatever token is sent.
+        for path, body in (("/healthz", b"ok\n"), ("/readyz", b"ready\n")):
+            for headers in ({}, {"Authorization": "Bearer wrong"},
+                            {"Authorization": "Bearer s3cret"}):
+                resp = request(augur.admin_port, "GET", path, headers=headers)
+                self.assertEqual(resp.status, 200, (path, headers))
+                self.assertEqual(resp.body, body)
+        # Everything else still needs the token, a query string or unknown path included.
+        for path in ("/metrics", "/v1/augur/stats", "/v1/augur/trie", "/v1/augur/agents",
+                     "/metrics?x=/healthz", "/healthz/../metrics", "/nope"):
+            self.assertOpenAIError(request(augur.admin_port, "GET", path), 401)
+            self.assertOpenAIError(request(augur.admin_port, "GET", path,
+                                           headers={"Authorization": "Bearer wrong"}), 401)
+        ok = request(augur.admin_port, "GET", "/metrics", headers={"Authorization": "Bearer s3cret"})
         self.assertEqual(ok.status, 200)
         # The proxy listener itself is not behind the admin token.
         self.assertEqual(request(augur.port, "GET", "/v1/models").status, 200)

@@ -27,6 +27,9 @@ sed 's/^\(\( *\)image: augur:local\)$/\1\n\2imagePullPolicyy: Always/' \
 # A wrong type: a port number as a word.
 sed 's/containerPort: 8080/containerPort: eighty-eighty/' \
   "$repo_dir/deploy/k8s/deployment.yaml" > "$broken/wrong-type.yaml"
+# An unknown field in an httpGet probe.
+sed 's/^\( *\)path: \/healthz$/&\n\1pathh: \/healthz/' \
+  "$repo_dir/deploy/k8s/deployment.yaml" > "$broken/probe-unknown-field.yaml"
 # An unknown field in a Service's port.
 sed 's/^\( *\)targetPort: http$/&\n\1targetport: http/' \
   "$repo_dir/deploy/k8s/service.yaml" > "$broken/service-unknown-field.yaml"

@@ -178,7 +178,8 @@ async function validateFile(file, label) {
 async function selfTest(deployment) {
   const broken = {
     'an unknown field in a container': (d) => { d.spec.template.spec.containers[0].imagePullPolicyy = 'Always'; },
-    'an unknown field in a probe': (d) => { d.spec.template.spec.containers[0].readinessProbe.exec.cmd = ['x']; },
+    'an unknown field in a probe': (d) => { d.spec.template.spec.containers[0].readinessProbe.httpGet.pathh = '/readyz'; },
+    'a wrong type (httpGet path: 8080)': (d) => { d.spec.template.spec.containers[0].livenessProbe.httpGet.path = 8080; },
     'an unknown field at the top of spec': (d) => { d.spec.replica = 2; },
     'a wrong type (replicas: "two")': (d) => { d.spec.replicas = 'two'; },
     'a wrong type (containerPort: "8080")': (d) => { d.spec.template.spec.containers[0].ports[0].containerPort = '8080'; },

@@ -3,9 +3,11 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -629,4 +631,128 @@ TEST_CASE("a damaged config is always a ConfigError, never a crash or another ex
     }
   }
   CHECK(loaded > 0);
+}
+
+namespace {
+
+// Sets (or, with nullptr, unsets) an environment variable for one test, restoring it after.
+struct EnvVar {
+  std::string name;
+  std::optional<std::string> saved;
+  EnvVar(std::string n, const char* value) : name(std::move(n)) {
+    if (const char* old = std::getenv(name.c_str())) saved = old;
+    if (value != nullptr)
+      ::setenv(name.c_str(), value, 1);
+    else
+      ::unsetenv(name.c_str());
+  }
+  ~EnvVar() {
+    if (saved)
+      ::setenv(name.c_str(), saved->c_str(), 1);
+    else
+      ::unsetenv(name.c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("${NAME} in any value is that environment variable, textually, before parsing") {
+  const EnvVar token("AUGUR_TEST_TOKEN", "s3cr'et \"${NOT_EXPANDED}\" $x");
+  const EnvVar pod("AUGUR_TEST_POD", "augur-6d5f8c7b9-x2x4q");
+  const EnvVar host("AUGUR_TEST_HOST", "redis.internal");
+  const EnvVar port("AUGUR_TEST_PORT", "6380");
+  const EnvVar drain("AUGUR_TEST_DRAIN", "90");
+  const EnvVar threads("AUGUR_TEST_THREADS", "3");
+  const EnvVar empty("AUGUR_TEST_EMPTY", "");
+  const Config c = load_string(R"(
+admin:
+  token: ${AUGUR_TEST_TOKEN}
+threads: ${AUGUR_TEST_THREADS}
+upstreams:
+  - name: up-${AUGUR_TEST_POD}
+    url: "http://${AUGUR_TEST_HOST}:${AUGUR_TEST_PORT}/v1"
+store:
+  kind: redis
+  url: redis://${AUGUR_TEST_HOST}:${AUGUR_TEST_PORT}/2
+  replica: '${AUGUR_TEST_POD}'
+  namespace: 'literal-$${AUGUR_TEST_POD}-cost$5-$'
+shutdown_timeout: ${AUGUR_TEST_DRAIN}s
+shutdown_delay: ${AUGUR_TEST_EMPTY}250ms
+)",
+                               "env.yaml");
+  // The variable's bytes exactly; what the value itself holds is not expanded again.
+  CHECK(c.admin.token == "s3cr'et \"${NOT_EXPANDED}\" $x");
+  CHECK(c.threads == 3);
+  REQUIRE(c.upstreams.size() == 1);
+  CHECK(c.upstreams[0].name == "up-augur-6d5f8c7b9-x2x4q");
+  CHECK(c.upstreams[0].host == "redis.internal");
+  CHECK(c.upstreams[0].port == 6380);
+  CHECK(c.upstreams[0].base_path == "/v1");
+  CHECK(c.store.url == "redis://redis.internal:6380/2");
+  CHECK(c.store.replica == "augur-6d5f8c7b9-x2x4q");
+  // $${ is a literal ${; a $ not followed by { stays.
+  CHECK(c.store.ns == "literal-${AUGUR_TEST_POD}-cost$5-$");
+  CHECK(c.shutdown_timeout == seconds(90));
+  CHECK(c.shutdown_delay == milliseconds(250));
+}
+
+TEST_CASE("an unset variable or a malformed ${ is an error with file, line and key") {
+  const EnvVar unset("AUGUR_TEST_UNSET", nullptr);
+  const EnvVar set("AUGUR_TEST_SET", "x");
+  auto e = error_of("listen: 127.0.0.1:8080\nadmin:\n  token: ${AUGUR_TEST_UNSET}\n");
+  CHECK(std::string(e.what()) ==
+        "test.yaml:3: admin.token: environment variable AUGUR_TEST_UNSET is not set");
+
+  // Inside a longer value, and in a number: the same error, before any parsing.
+  e = error_of("upstreams:\n  - name: a\n    url: http://h:${AUGUR_TEST_UNSET}\n");
+  CHECK(e.line() == 3);
+  CHECK(e.key() == "upstreams[0].url");
+  CHECK(e.message() == "environment variable AUGUR_TEST_UNSET is not set");
+  e = error_of("limits:\n  body_timeout: ${AUGUR_TEST_UNSET}s\n");
+  CHECK(e.key() == "limits.body_timeout");
+  CHECK(e.message().find("AUGUR_TEST_UNSET") != std::string::npos);
+
+  // A value that expands to something of the wrong type fails as that type's error.
+  e = error_of("threads: ${AUGUR_TEST_SET}\n");
+  CHECK(e.key() == "threads");
+  CHECK(e.message().find("\"x\"") != std::string::npos);
+
+  // No closing brace, an empty name, a name with a bad character or a leading digit.
+  e = error_of("admin:\n  token: ab${AUGUR_TEST_SET\n");
+  CHECK(e.line() == 2);
+  CHECK(e.key() == "admin.token");
+  CHECK(e.message().find("unterminated ${") != std::string::npos);
+  for (const char* bad : {"${}", "${AUGUR-TEST}", "${1ABC}", "${ AUGUR_TEST_SET }", "$${x}${"}) {
+    CAPTURE(bad);
+    e = error_of(std::string("store:\n  replica: '") + bad + "'\n");
+    CHECK(e.line() == 2);
+    CHECK(e.key() == "store.replica");
+  }
+
+  // load_file, as `augur check-config` and a SIGHUP reload use it, names the file.
+  const TempFile f(
+      "upstreams:\n  - name: a\n    url: http://h\nstore:\n  replica: ${AUGUR_TEST_UNSET}\n");
+  try {
+    load_file(f.path.string());
+    FAIL("loaded with an unset variable");
+  } catch (const ConfigError& err) {
+    CHECK(std::string(err.what()) == f.path.string() +
+                                         ":5: store.replica: environment variable "
+                                         "AUGUR_TEST_UNSET is not set");
+  }
+}
+
+TEST_CASE("an admin token no Authorization header can carry is an error") {
+  // `echo TOKEN | kubectl create secret --from-file` leaves a newline at the end.
+  const EnvVar echoed("AUGUR_TEST_ECHOED", "s3cret\n");
+  auto e = error_of("admin:\n  token: ${AUGUR_TEST_ECHOED}\n");
+  CHECK(e.line() == 2);
+  CHECK(e.key() == "admin.token");
+  CHECK(e.message().find("line break") != std::string::npos);
+  e = error_of("admin:\n  token: \"a\\tb\"\n");
+  CHECK(e.message().find("control character") != std::string::npos);
+  e = error_of("admin:\n  token: \" s3cret\"\n");
+  CHECK(e.message().find("blank") != std::string::npos);
+  // Blanks inside, quotes and any other printable character are fine.
+  CHECK(load_string("admin:\n  token: \"a b'\\\"$%\"\n", "t.yaml").admin.token == "a b'\"$%");
 }

@@ -138,3 +138,37 @@ TEST_CASE("typo suggestions pick the close word and only a close one") {
   CHECK(detail::nearest("Total", keys) == "total");
   CHECK(detail::nearest("banana", keys) == "");
 }
+
+TEST_CASE("expand_env: ${NAME} textually, $${ as a literal ${, a lone $ kept") {
+  const auto env = [](const std::string& name) -> const char* {
+    if (name == "A") return "alpha";
+    if (name == "_b1") return "${A}";
+    if (name == "EMPTY") return "";
+    return nullptr;
+  };
+  const auto ok = [&](std::string_view in) {
+    auto r = detail::expand_env(in, env);
+    CAPTURE(in);
+    CAPTURE(r.error);
+    REQUIRE(r.value.has_value());
+    return *r.value;
+  };
+  CHECK(ok("") == "");
+  CHECK(ok("plain") == "plain");
+  CHECK(ok("${A}") == "alpha");
+  CHECK(ok("x${A}y${A}") == "xalphayalpha");
+  CHECK(ok("${_b1}") == "${A}");  // a value is not expanded again
+  CHECK(ok("[${EMPTY}]") == "[]");
+  CHECK(ok("$${A}") == "${A}");
+  CHECK(ok("$$${A}") == "$${A}");  // left to right: a lone $, then the $${ escape
+  CHECK(ok("$A $ {A} cost$5 $") == "$A $ {A} cost$5 $");
+  CHECK(ok("}{$") == "}{$");
+
+  CHECK(detail::expand_env("${NOPE}", env).error == "environment variable NOPE is not set");
+  for (const char* bad : {"${", "${A", "x${A${A}", "${}", "${1A}", "${A-B}", "${A B}", "${ A}"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(detail::expand_env(bad, env).value.has_value());
+  }
+  CHECK(detail::expand_env("${A", env).error.find("unterminated") != std::string::npos);
+  CHECK(detail::expand_env("${A-B}", env).error.find("\"A-B\"") != std::string::npos);
+}
