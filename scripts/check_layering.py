@@ -44,7 +44,7 @@ ALLOWED = {
             "proxy/observe", "proxy/server", "loadtest"},
     # Fuzz targets drive the parsers directly.
     "fuzz": {"common", "config", "learning/trie", "proxy/net", "proxy/http", "proxy/context",
-             "proxy/hints"},
+             "proxy/hints", "proxy/observe"},
 }
 # Shared test support (tests/) may reach anything a test needs; tests include it.
 TEST_SUPPORT = "tests"
