@@ -23,6 +23,17 @@ inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
   return h ^ (h >> 31);
 }
 
+// hash_bytes for the many short strings of a JSON message (keys, roles, ids): up to 16 bytes are
+// loaded as two words and mixed inline; longer ones go to XXH3. Not equal to hash_bytes.
+inline std::uint64_t hash_short(std::string_view s) noexcept {
+  if (s.size() > 16) return hash_bytes(s);
+  std::uint64_t lo = 0, hi = 0;
+  const std::size_t first = s.size() < 8 ? s.size() : 8;
+  if (first > 0) __builtin_memcpy(&lo, s.data(), first);
+  if (s.size() > 8) __builtin_memcpy(&hi, s.data() + 8, s.size() - 8);
+  return mix(mix(s.size(), lo), hi);
+}
+
 // Text hashed word by word (ASCII blanks separate words). With `mask_digits`, a word holding an
 // ASCII digit counts only as "a word was here": "Today is 2026-12-06, account 88412" and "Today is
 // 2027-01-02, account 1337" hash alike. Continue a hash across pieces by passing it back as `h`.

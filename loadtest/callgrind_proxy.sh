@@ -98,7 +98,7 @@ measure() {
   requests=$(awk '/ requests in / { print $1; exit }' "$TMP/$name.wrk")
   # The dump made by callgrind_control is part 1, one file per thread (suffix -01 is the main
   # thread); each "summary:" line counts since the counters were zeroed.
-  instructions=$(cat "$TMP/callgrind.out.$name.1"-* | awk '/^summary:/ { t += $2 } END { printf "%d\n", t + 0 }')
+  instructions=$(cat "$TMP/callgrind.out.$name.1"-* | awk '/^summary:/ { t += $2 } END { printf "%.0f\n", t + 0 }')
   main=$(awk '/^summary:/ { print $2; exit }' "$TMP/callgrind.out.$name.1-01")
   [[ -n $requests && $instructions -gt 0 && $requests -gt 0 ]] || die "$name: no count ($TMP)"
   echo "$name $requests $instructions $main $(awk '/^summary:/ { print $2; exit }' \

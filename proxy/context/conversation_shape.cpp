@@ -4,7 +4,9 @@
 #include "proxy/context/conversation_shape.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <span>
 
 #include "common/printable.hpp"
 #include "common/text_hash.hpp"
@@ -36,7 +38,7 @@ std::string_view string_of(dom::element e) {
 std::uint64_t hash_element(dom::element e, std::uint64_t h) {
   switch (e.type()) {
     case dom::element_type::STRING:
-      return mix(mix(h, t_string), hash_bytes(string_of(e)));
+      return mix(mix(h, t_string), hash_short(string_of(e)));
     case dom::element_type::INT64:
       return mix(mix(h, t_int), static_cast<std::uint64_t>(int64_t(e)));
     case dom::element_type::UINT64:
@@ -58,7 +60,7 @@ std::uint64_t hash_element(dom::element e, std::uint64_t h) {
     case dom::element_type::OBJECT:
       h = mix(h, t_object);
       for (dom::key_value_pair field : dom::object(e)) {
-        h = hash_element(field.value, mix(h, hash_bytes(field.key)));
+        h = hash_element(field.value, mix(h, hash_short(field.key)));
       }
       return mix(h, t_end);
   }
@@ -98,14 +100,30 @@ bool has_tool_result_part(dom::element content) {
   return false;
 }
 
-// The system prompt's pieces, hashed as they come and kept as views for the agent rules.
+// Hashing text word by word costs a hash per word; the same system prompt and task come with
+// every call of a run. Each io thread remembers its recent texts' word hashes by a hash of their
+// raw bytes (one pass at memory speed), direct-mapped: a collision only costs a recomputation.
+std::uint64_t word_hash(std::span<const std::string_view> pieces, bool mask_digits) {
+  struct Slot {
+    std::uint64_t raw = 0;
+    std::uint64_t words = 0;
+  };
+  thread_local std::array<Slot, 1024> cache{};
+  std::uint64_t raw = mask_digits ? 0x6d61736b : 0x706c61696e;
+  for (const std::string_view p : pieces) raw = hash_bytes(p, mix(raw, p.size()));
+  Slot& slot = cache[raw % cache.size()];
+  if (slot.raw == raw && raw != 0) return slot.words;
+  std::uint64_t words = 0;
+  for (const std::string_view p : pieces) words = hash_words(p, mask_digits, words);
+  slot = {raw, words};
+  return words;
+}
+
+// The system prompt's pieces, kept as views (valid during the read) for its hash and the rules.
 struct SystemText {
-  std::uint64_t hash = 0;
-  std::vector<std::string_view> pieces;  // views into the parsed body (valid during the read)
-  void add(std::string_view s) {
-    hash = hash_words(s, true, hash);
-    pieces.push_back(s);
-  }
+  std::vector<std::string_view> pieces;
+  void add(std::string_view s) { pieces.push_back(s); }
+  std::uint64_t hash() const { return pieces.empty() ? 0 : word_hash(pieces, true); }
   bool contains(std::string_view needle) const {
     return std::any_of(pieces.begin(), pieces.end(), [&](std::string_view p) {
       return p.find(needle) != std::string_view::npos;
@@ -115,8 +133,8 @@ struct SystemText {
 
 enum class Kind { system, user_turn, tool_result, other };
 
-// What one message (or Responses input item) is. A user message's text goes to `text`.
-Kind kind_of(dom::element m, SystemText& system, std::uint64_t& text) {
+// What one message (or Responses input item) is. A user message's text pieces go to `text`.
+Kind kind_of(dom::element m, SystemText& system, std::vector<std::string_view>& text) {
   dom::object o;
   if (m.get_object().get(o) != simdjson::SUCCESS) return Kind::other;
   const std::string_view role = member(o, "role");
@@ -131,9 +149,8 @@ Kind kind_of(dom::element m, SystemText& system, std::uint64_t& text) {
   }
   if (role != "user" || !has_content) return Kind::other;
   if (has_tool_result_part(content)) return Kind::tool_result;  // Messages
-  std::uint64_t h = 0;
-  for_each_text(content, [&](std::string_view s) { h = hash_words(s, false, h); });
-  text = h;
+  text.clear();
+  for_each_text(content, [&](std::string_view s) { text.push_back(s); });
   return Kind::user_turn;
 }
 
@@ -190,29 +207,27 @@ void read_conversation(dom::object root, std::span<const AgentRule> rules, Conve
 
   // The message hashes first: system messages among them feed the agent, which seeds the chain.
   std::vector<std::uint64_t> hashes;
-  const auto add = [&](dom::element m, Kind kind, std::uint64_t text) {
+  std::vector<std::string_view> text;
+  const auto add = [&](dom::element m, Kind kind) {
     if (kind == Kind::user_turn) {
       out.last_user_turn = static_cast<std::int64_t>(hashes.size());
-      if (out.task == 0) out.task = text == 0 ? 1 : text;
+      if (out.task == 0) out.task = std::max<std::uint64_t>(word_hash(text, false), 1);
     }
     hashes.push_back(hash_element(m, 0));
   };
   dom::array items;
   if (list.get_array().get(items) == simdjson::SUCCESS) {
     hashes.reserve(items.size());
-    for (dom::element m : items) {
-      std::uint64_t text = 0;
-      const Kind kind = kind_of(m, system, text);
-      add(m, kind, text);
-    }
+    for (dom::element m : items) add(m, kind_of(m, system, text));
   } else if (list.is_string()) {  // Responses: one input string is one user message
-    add(list, Kind::user_turn, hash_words(string_of(list), false));
+    text = {string_of(list)};
+    add(list, Kind::user_turn);
   } else {
     return;
   }
 
   std::sort(tool_hashes.begin(), tool_hashes.end());
-  std::uint64_t agent = mix(system.hash, tool_hashes.size());
+  std::uint64_t agent = mix(system.hash(), tool_hashes.size());
   for (const std::uint64_t t : tool_hashes) agent = mix(agent, t);
   out.agent = agent;
   out.prefix.resize(hashes.size());
