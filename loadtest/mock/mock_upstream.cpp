@@ -131,7 +131,7 @@ Controls read_controls(const Request& req) {
     } else if (beast::iequals(key, "fault-after")) {
       c.fault_after = parse_count(value);
     } else if (beast::iequals(key, "tool-calls")) {
-      c.tool_calls = value.data() != nullptr ? value : std::string_view("", 0);
+      c.tool_calls = value.data() != nullptr ? value : std::string_view{""};
     } else if (beast::iequals(key, "fault")) {
       c.fault_text = value;
       c.fault = parse_fault(value);
