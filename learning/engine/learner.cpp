@@ -13,6 +13,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "common/unix_time.hpp"
 #include "learning/engine/redis_sync.hpp"
 #include "learning/trie/nat_json.hpp"
 
@@ -24,10 +25,6 @@ namespace {
 constexpr auto poll_interval = std::chrono::milliseconds(20);
 // A run longer than this is closed and the rest counted as a new run (bounded memory).
 constexpr std::size_t max_calls_per_run = 10000;
-
-std::int64_t unix_ms(Learner::Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 double log_error(double predicted, double actual) {
   return std::abs(std::log((std::max(predicted, 0.0) + 1) / (std::max(actual, 0.0) + 1)));

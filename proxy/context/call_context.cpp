@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "common/printable.hpp"
+#include "common/unix_time.hpp"
 
 namespace augur::proxy {
 namespace {
@@ -260,36 +261,26 @@ Session session_of(const std::string_view (&found)[slots]) {
   return {run, parent, agent_header};
 }
 
-}  // namespace
-
-bool names_run(const RequestHead& headers) {
-  bool named = false;
-  headers.for_each([&](auto, std::string_view name, std::string_view value) {
-    if (named || trim(value).empty()) return;
-    switch (slot_of(name)) {
-      case nat_run_id:
-      case prefix_id:
-      case dynamo_session_id:
-      case claude_session:
-      case codex_thread:
-      case opencode_session:
-        named = true;
-        break;
-      default:
-        break;
-    }
-  });
-  return named;
-}
-
-ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
-  // Values as Dynamo reads them: trimmed, and an empty one is absent. The first field of a name
-  // counts.
-  std::string_view found[slots] = {};
+// The context headers' values as Dynamo reads them: trimmed, and an empty one is absent. The
+// first field of a name counts.
+void read_context_headers(const RequestHead& headers, std::string_view (&found)[slots]) {
   headers.for_each([&](auto, std::string_view name, std::string_view value) {
     const int i = slot_of(name);
     if (i >= 0 && found[i].empty()) found[i] = trim(value);
   });
+}
+
+}  // namespace
+
+bool names_run(const RequestHead& headers) {
+  std::string_view found[slots] = {};
+  read_context_headers(headers, found);
+  return !session_of(found).run.empty();
+}
+
+ClientContext parse_client_context(const RequestHead& headers, const RequestInfo& info) {
+  std::string_view found[slots] = {};
+  read_context_headers(headers, found);
   // Dynamo's parse_bool_opt: 1, true, on, yes (any case) are true; anything else is not.
   const auto is_true = [](std::string_view v) {
     return v == "1" || ascii_iequals(v, "true") || ascii_iequals(v, "on") ||
@@ -558,12 +549,6 @@ std::uint64_t RunTable::evicted() const {
 
 namespace {
 
-std::int64_t unix_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The run of a call that named none, from its conversation (see extract_context). Sets run_id,
 // path (when the client sent none) and source.
 void infer_run(const ConversationShape& conv, ConversationTable& table, const RunTable& runs,
@@ -572,13 +557,13 @@ void infer_run(const ConversationShape& conv, ConversationTable& table, const Ru
   auto found = table.find(conv);
   // A conversation whose run has ended (idle, or the table forgot it) starts a new run.
   if (found && !runs.live(found->place.run_id, now)) found.reset();
-  if (found && !found->new_turn) {
+  const bool continues = found && !found->new_turn;
+  const std::string name = table.agent_name(conv, !continues, unix_now_ms());
+  if (continues) {
     ctx.run_id = found->place.run_id;
     if (!client_path) ctx.path = found->place.path;
     ctx.source = RunSource::conversation;
-    table.agent_name(conv, false, unix_now_ms());
   } else {
-    const std::string name = table.agent_name(conv, true, unix_now_ms());
     std::optional<ConversationTable::Place> parent;
     if (!found && conv.task != 0) parent = table.take_task(conv.task);
     if (parent && !runs.live(parent->run_id, now)) parent.reset();

@@ -4,6 +4,7 @@
 
 #include <boost/beast/http/write.hpp>
 
+#include "common/unix_time.hpp"
 #include "proxy/http/request_checks.hpp"
 #include "proxy/server/client_session.hpp"
 #include "proxy/server/server.hpp"
@@ -14,10 +15,6 @@ namespace augur::proxy {
 using namespace session_io;
 
 namespace {
-
-std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 // Consumes the empty lines (CRLF) that start `buffer`; true when nothing else is left in it.
 bool skip_empty_lines(beast::flat_buffer& buffer) {
@@ -203,7 +200,7 @@ void ClientSession::begin_request(bool client_keep_alive) {
   rc_.response_end = {};
   rc_.record = RequestRecord{};
   rc_.meter.reset(false);  // a request that gets no response must not keep the last one's
-  rc_.record.call.started_at_ms = unix_ms(std::chrono::system_clock::now());
+  rc_.record.call.started_at_ms = unix_now_ms();
 }
 
 // Hands the request's record to the worker (metrics, access log, learning).
