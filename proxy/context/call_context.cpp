@@ -556,21 +556,23 @@ void infer_run(const ConversationShape& conv, ConversationTable& table, const Ru
   const bool client_path = !ctx.path.empty();
   auto found = table.find(conv);
   // A conversation whose run has ended (idle, or the table forgot it) starts a new run.
-  if (found && !runs.live(found->place.run_id, now)) found.reset();
+  if (found && !runs.live(found->place->run_id, now)) found.reset();
   const bool continues = found && !found->new_turn;
   const std::string name = table.agent_name(conv, !continues, unix_now_ms());
+  std::shared_ptr<const ConversationTable::Place> place;
   if (continues) {
-    ctx.run_id = found->place.run_id;
-    if (!client_path) ctx.path = found->place.path;
+    ctx.run_id = found->place->run_id;
+    if (!client_path) ctx.path = found->place->path;
     ctx.source = RunSource::conversation;
+    if (!client_path) place = std::move(found->place);  // the run's calls share its place
   } else {
-    std::optional<ConversationTable::Place> parent;
+    std::shared_ptr<const ConversationTable::Place> parent;
     if (!found && conv.task != 0) parent = table.take_task(conv.task);
     if (parent && !runs.live(parent->run_id, now)) parent.reset();
     if (parent) {  // a sub-agent: its calls are calls of the parent's run, one level down
-      ctx.run_id = std::move(parent->run_id);
+      ctx.run_id = parent->run_id;
       if (!client_path) {
-        ctx.path = std::move(parent->path);
+        ctx.path = parent->path;
         if (ctx.path.size() < kMaxPathNames) ctx.path.push_back(name);
       }
       ctx.source = RunSource::sub_agent;
@@ -580,7 +582,10 @@ void infer_run(const ConversationShape& conv, ConversationTable& table, const Ru
       ctx.source = RunSource::conversation;
     }
   }
-  table.remember(conv.prefix.back(), {ctx.run_id, ctx.path});
+  if (!place)
+    place = std::make_shared<const ConversationTable::Place>(
+        ConversationTable::Place{ctx.run_id, ctx.path});
+  table.remember(conv.prefix.back(), std::move(place));
 }
 
 }  // namespace

@@ -1,62 +1,69 @@
 #include "proxy/context/conversations.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 namespace augur::proxy {
 
 ConversationTable::ConversationTable(std::size_t max_conversations)
-    : max_entries_(std::max<std::size_t>(max_conversations, 1)) {}
+    : max_entries_(std::clamp<std::size_t>(max_conversations, 1, UINT32_MAX)) {}
 
 std::optional<ConversationTable::Found> ConversationTable::find(const ConversationShape& conv) {
   // The call before this one sent a prefix of this list: the longest remembered prefix wins.
   // The list's own full hash is not looked up: a call that repeats a list extends nothing.
   std::lock_guard lock(mu_);
   for (std::size_t n = conv.prefix.size(); n-- > 1;) {
-    const auto it = index_.find(conv.prefix[n - 1]);
+    const std::uint64_t key = conv.prefix[n - 1];
+    const auto it = index_.find(key);
     if (it == index_.end()) continue;
-    Entry& e = *it->second;
-    lru_.splice(lru_.begin(), lru_, it->second);
+    // Used now: the entry moves to the ring's newest slot.
+    std::shared_ptr<const Place> place = std::move(ring_[it->second].place);
+    put(key, place, false);
     // Messages from position n on were added since: a user turn among them is a new task.
-    return Found{e.place, conv.last_user_turn >= static_cast<std::int64_t>(n)};
+    return Found{std::move(place), conv.last_user_turn >= static_cast<std::int64_t>(n)};
   }
   return std::nullopt;
 }
 
-void ConversationTable::put(std::uint64_t key, Entry entry) {
-  auto& index = entry.task ? tasks_ : index_;
+void ConversationTable::put(std::uint64_t key, std::shared_ptr<const Place> place, bool task) {
+  Index& index = task ? tasks_ : index_;
   if (const auto it = index.find(key); it != index.end()) {
-    *it->second = std::move(entry);
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return;
+    ring_[it->second].place.reset();
+    index.erase(it);
   }
-  if (lru_.size() >= max_entries_) {
-    const Entry& oldest = lru_.back();
-    (oldest.task ? tasks_ : index_).erase(oldest.key);
-    lru_.pop_back();
+  std::size_t slot = ring_.size();
+  if (slot < max_entries_) {
+    ring_.emplace_back();
+  } else {
+    slot = next_;
+    next_ = (next_ + 1) % max_entries_;
+    // A live slot is its key's entry in its index (moving a key frees its old slot first).
+    if (Slot& oldest = ring_[slot]; oldest.place) (oldest.task ? tasks_ : index_).erase(oldest.key);
   }
-  lru_.push_front(std::move(entry));
-  index.emplace(key, lru_.begin());
+  ring_[slot] = Slot{key, std::move(place), task};
+  index.emplace(key, static_cast<std::uint32_t>(slot));
 }
 
-void ConversationTable::remember(std::uint64_t key, const Place& place) {
+void ConversationTable::remember(std::uint64_t key, std::shared_ptr<const Place> place) {
   std::lock_guard lock(mu_);
-  put(key, Entry{key, place, false});
+  put(key, std::move(place), false);
 }
 
 void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks, const Place& parent) {
+  if (tasks.empty()) return;
+  const auto place = std::make_shared<const Place>(parent);
   std::lock_guard lock(mu_);
   for (const std::uint64_t t : tasks.first(std::min(tasks.size(), kMaxTasksPerCall))) {
-    put(t, Entry{t, parent, true});
+    put(t, place, true);
   }
 }
 
-std::optional<ConversationTable::Place> ConversationTable::take_task(std::uint64_t task) {
+std::shared_ptr<const ConversationTable::Place> ConversationTable::take_task(std::uint64_t task) {
   std::lock_guard lock(mu_);
   const auto it = tasks_.find(task);
-  if (it == tasks_.end()) return std::nullopt;
-  std::optional<Place> parent = std::move(it->second->place);
-  lru_.erase(it->second);
+  if (it == tasks_.end()) return nullptr;
+  std::shared_ptr<const Place> parent = std::move(ring_[it->second].place);
   tasks_.erase(it);
   return parent;
 }

@@ -3,8 +3,14 @@
 // agents seen so far. Keeps hashes, run ids and agent names only, never prompt text; bounded by
 // `max_conversations` with least-recently-used eviction. Thread-safe (one mutex; each call holds
 // it for a few hash lookups).
+//
+// Laid out for a table that is large and cold: entries sit in one ring of fixed-size slots (a
+// slot is reused in place, so remembering a call allocates nothing but its run's place, which all
+// of the run's entries share) and keys are found through open-addressing maps, so a lookup is a
+// cache miss or two rather than a walk through nodes.
 #pragma once
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -30,7 +36,7 @@ class ConversationTable {
   // An earlier call this conversation extends, and whether the messages added since open a new
   // user turn (which starts a new run of the same agent).
   struct Found {
-    Place place;
+    std::shared_ptr<const Place> place;  // never null
     bool new_turn = false;
   };
   struct Agent {
@@ -52,13 +58,14 @@ class ConversationTable {
 
   // The remembered call whose message list `conv`'s extends the most, if any.
   std::optional<Found> find(const ConversationShape& conv);
-  // Remembers that the call whose chained hash is `key` belongs to `place`.
-  void remember(std::uint64_t key, const Place& place);
+  // Remembers that the call whose chained hash is `key` belongs to `place` (shared: a run's calls
+  // hand on the place their run was found under).
+  void remember(std::uint64_t key, std::shared_ptr<const Place> place);
   // Task texts (hashes) found in the tool-call arguments of a response in `parent`: a new
   // conversation that opens with one of them is a sub-agent of that run.
   void add_tasks(std::span<const std::uint64_t> tasks, const Place& parent);
-  // The run that handed out `task`, if any (each task starts one sub-agent: it is used up).
-  std::optional<Place> take_task(std::uint64_t task);
+  // The run that handed out `task`, or null (each task starts one sub-agent: it is used up).
+  std::shared_ptr<const Place> take_task(std::uint64_t task);
 
   // The agent's path name (a configured one, else "agent-<8 hex>"), counting the call (and a run
   // when `new_run`) under it.
@@ -68,20 +75,23 @@ class ConversationTable {
   std::size_t size() const;           // conversations remembered
 
  private:
-  struct Entry {
-    std::uint64_t key;
-    Place place;
+  // A ring slot; `place` null: free (its key moved on, was taken, or was never set).
+  struct Slot {
+    std::uint64_t key = 0;
+    std::shared_ptr<const Place> place;
     bool task = false;  // a pending sub-agent task rather than a conversation
   };
-  using Lru = std::list<Entry>;  // most recently used first
-  void put(std::uint64_t key, Entry entry);
+  using Index = boost::unordered_flat_map<std::uint64_t, std::uint32_t>;  // key -> slot
+  // Writes the entry into the ring's next slot (the oldest, evicted, once the ring is full).
+  void put(std::uint64_t key, std::shared_ptr<const Place> place, bool task);
 
   std::size_t max_entries_;
   mutable std::mutex mu_;
-  Lru lru_;
-  std::unordered_map<std::uint64_t, Lru::iterator> index_;  // conversation keys
-  std::unordered_map<std::uint64_t, Lru::iterator> tasks_;  // pending task hashes
-  std::list<Agent> agents_;                                 // most recently seen first
+  std::vector<Slot> ring_;  // grows to max_entries_, then wraps at next_
+  std::size_t next_ = 0;
+  Index index_;              // conversation keys
+  Index tasks_;              // pending task hashes
+  std::list<Agent> agents_;  // most recently seen first
   std::unordered_map<std::uint64_t, std::list<Agent>::iterator> agent_index_;
 };
 

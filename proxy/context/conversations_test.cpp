@@ -13,6 +13,11 @@ using namespace augur::proxy;
 
 namespace {
 
+std::shared_ptr<const ConversationTable::Place> place(std::string run_id) {
+  return std::make_shared<const ConversationTable::Place>(
+      ConversationTable::Place{std::move(run_id), {}});
+}
+
 ConversationShape shape_of(const std::string& body, Dialect d = Dialect::chat_completions,
                            std::span<const AgentRule> rules = {}) {
   return parse_request_body(body, d, rules).conversation;
@@ -151,20 +156,20 @@ TEST_CASE("conversations are bounded, least recently used first") {
   ConversationShape s;
   s.prefix = {11, 12};
   s.last_user_turn = 0;
-  for (std::uint64_t k = 1; k <= 5; ++k) table.remember(k, {"r" + std::to_string(k), {}});
+  for (std::uint64_t k = 1; k <= 5; ++k) table.remember(k, place("r" + std::to_string(k)));
   CHECK(table.size() == 3);
-  table.remember(11, {"r11", {}});
+  table.remember(11, place("r11"));
   CHECK(table.size() == 3);
   const auto found = table.find(s);
   REQUIRE(found);
-  CHECK(found->place.run_id == "r11");
+  CHECK(found->place->run_id == "r11");
   CHECK_FALSE(found->new_turn);
-  table.remember(6, {"r6", {}});
-  table.remember(7, {"r7", {}});
+  table.remember(6, place("r6"));
+  table.remember(7, place("r7"));
   CHECK(table.find(s));  // found last: the most recently used
-  table.remember(8, {"r8", {}});
-  table.remember(9, {"r9", {}});
-  table.remember(10, {"r10", {}});
+  table.remember(8, place("r8"));
+  table.remember(9, place("r9"));
+  table.remember(10, place("r10"));
   CHECK_FALSE(table.find(s));
 }
 
