@@ -21,6 +21,14 @@ request = function()
   n = n + 1
   local run = math.floor((n - 1) / 4)
   local step = (n - 1) % 4
+  -- The mock answers as the agent's next call says it did: a tool call for the first three, a
+  -- final answer (which ends the run) for the last.
+  if step < 3 then
+    wrk.headers["x-mock-tool-calls"] = '[{"name":"read_incident","arguments":"{\\"id\\":\\"INC-' ..
+      (4001 + step) .. '\\"}"}]'
+  else
+    wrk.headers["x-mock-tool-calls"] = nil
+  end
   local parts = {system, '{"role":"user","content":"Run ' .. prefix .. "-" .. run ..
     ': find the three most recent incidents for service checkout and summarise the root ' ..
     'causes."}'}

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <charconv>
 #include <cstdio>
 #include <deque>
@@ -335,7 +336,9 @@ struct RunTable::Shard {
   mutable std::mutex mu;
   std::list<RunState>
       lru;  // front = most recently used; list nodes never move, so views stay valid
-  std::unordered_map<HashedId, std::list<RunState>::iterator, HashedIdHash>
+  // Open addressing: a full table of idle runs is cold, and a lookup should cost one or two
+  // cache misses, not a walk through nodes.
+  boost::unordered_flat_map<HashedId, std::list<RunState>::iterator, HashedIdHash>
       index;  // keys view RunState::id
   std::uint64_t evicted = 0;
 
@@ -560,10 +563,12 @@ void infer_run(const ConversationShape& conv, ConversationTable& table, const Ru
   const bool continues = found && !found->new_turn;
   const std::string name = table.agent_name(conv, !continues, unix_now_ms());
   std::shared_ptr<const ConversationTable::Place> place;
+  bool sub_agent = false;
   if (continues) {
     ctx.run_id = found->place->run_id;
     if (!client_path) ctx.path = found->place->path;
     ctx.source = RunSource::conversation;
+    sub_agent = found->place->sub_agent;
     if (!client_path) place = std::move(found->place);  // the run's calls share its place
   } else {
     std::shared_ptr<const ConversationTable::Place> parent;
@@ -576,15 +581,18 @@ void infer_run(const ConversationShape& conv, ConversationTable& table, const Ru
         if (ctx.path.size() < kMaxPathNames) ctx.path.push_back(name);
       }
       ctx.source = RunSource::sub_agent;
+      sub_agent = true;
     } else {
       ctx.run_id = generate_run_id();
       if (!client_path) ctx.path = {name};
       ctx.source = RunSource::conversation;
     }
   }
-  if (!place)
+  ctx.ends_at_answer = !sub_agent;
+  if (!place) {
     place = std::make_shared<const ConversationTable::Place>(
-        ConversationTable::Place{ctx.run_id, ctx.path});
+        ConversationTable::Place{ctx.run_id, ctx.path, sub_agent});
+  }
   table.remember(conv.prefix.back(), std::move(place));
 }
 
@@ -615,6 +623,9 @@ CallContext extract_context(const RequestHead& headers, const RequestInfo& info,
     }
   } else if (conversations && !info.conversation.prefix.empty()) {
     infer_run(info.conversation, *conversations, runs, ctx, now);
+    // A Responses answer may be continued by naming it (previous_response_id), even after a
+    // final answer: such runs end by the idle timeout.
+    if (info.dialect == Dialect::responses) ctx.ends_at_answer = false;
   } else if (info.dialect == Dialect::responses) {
     // A Responses call with nothing to go by starts a run later calls may continue by naming
     // its response (no client id: no router session for it).

@@ -65,6 +65,10 @@ struct CallContext {
   bool client_final = false;         // the client marked this call as its run's last
   // Where the run id came from; absent for a generated id (a run of one call).
   std::optional<RunSource> source;
+  // The run was inferred from this call's own conversation (not a sub-agent's, which is counted
+  // in its parent's run; not a Responses call, whose answer a later call may continue by naming
+  // it): an answer without a tool call is the agent's last and ends the run.
+  bool ends_at_answer = false;
 };
 
 // What the client told us, before any counting. Pure function of the request.

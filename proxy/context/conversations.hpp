@@ -32,6 +32,7 @@ class ConversationTable {
   struct Place {
     std::string run_id;
     std::vector<std::string> path;
+    bool sub_agent = false;  // a sub-agent's conversation, counted in its parent's run
   };
   // An earlier call this conversation extends, and whether the messages added since open a new
   // user turn (which starts a new run of the same agent).

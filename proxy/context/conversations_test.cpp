@@ -135,6 +135,16 @@ TEST_CASE("the table continues runs, starts one per new turn and hands tasks to 
   REQUIRE(sub.path.size() == 2);
   CHECK(sub.path[0] == c1.path[0]);
   CHECK(sub.calls_in_run == 3);  // counted in the parent run
+  // The agent's own conversation ends its run with a final answer; a sub-agent's does not.
+  CHECK(c1.ends_at_answer);
+  CHECK(c2.ends_at_answer);
+  CHECK_FALSE(sub.ends_at_answer);
+  const auto sub2 = call(chat(
+      "You compare fares.",
+      R"({"role":"user","content":"Compare fares on 3 airlines"},)" + kAnswer + "," + kResult));
+  CHECK(sub2.run_id == c1.run_id);
+  CHECK(sub2.source == RunSource::conversation);
+  CHECK_FALSE(sub2.ends_at_answer);
   // A task starts one sub-agent: the same text again is a new run.
   const auto again = call(
       chat("You compare fares.", R"({"role":"user","content":"Compare fares on 3 airlines"})"));
@@ -147,7 +157,7 @@ TEST_CASE("the table continues runs, starts one per new turn and hands tasks to 
   CHECK(agents[1].calls == 4);
   const auto events = runs.events();
   CHECK(events[static_cast<int>(RunSource::conversation)].started == 4);
-  CHECK(events[static_cast<int>(RunSource::conversation)].continued == 1);
+  CHECK(events[static_cast<int>(RunSource::conversation)].continued == 2);  // c2, sub2
   CHECK(events[static_cast<int>(RunSource::sub_agent)].continued == 1);
 }
 

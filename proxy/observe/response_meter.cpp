@@ -345,6 +345,7 @@ void ResponseMeter::lex(std::string_view piece) {
             continue;
           }
           state_ = State::out;
+          tool_call_ = tool_call_ || c == '{';
           if (c == '{' && objects_.size() < kMaxArgumentBytes) {
             state_ = State::raw_object;
             object_depth_ = 0;
@@ -362,6 +363,7 @@ void ResponseMeter::lex(std::string_view piece) {
           }
           state_ = State::out;
           if (c == '"') {
+            tool_call_ = true;
             args_capturing_ = args_.size() < kMaxArgumentBytes;
             state_ = State::in_string;
             escape_ = false;

@@ -59,6 +59,10 @@ class ResponseMeter {
   // Messages body is read for them only from its first `"tool_calls"` or `"tool_use"` on. At most
   // kMaxTasks, from the first kMaxArgumentBytes.
   std::vector<std::uint64_t> tool_tasks() const;
+  // Whether the response made a tool call: it carried a tool call's arguments (chat, Responses;
+  // Messages streams' partial_json) or a tool_use block's input (Messages), read where
+  // tool_tasks() reads them. An answer without one is an agent's final answer.
+  bool tool_call() const { return tool_call_; }
   static constexpr std::size_t kMaxArgumentBytes = 16 * 1024;
   static constexpr std::size_t kMaxTasks = 16;
   static constexpr std::size_t kMinTaskBytes = 8;
@@ -97,6 +101,7 @@ class ResponseMeter {
   bool stream_ = false;
   bool lex_json_ = false;        // a JSON body with tool calls: lexed from there on
   bool args_capturing_ = false;  // inside a tool call's arguments string
+  bool tool_call_ = false;       // a tool call's arguments or input was reached
   std::string args_;             // their raw (still escaped) contents, concatenated
   std::string objects_;          // Messages' tool_use inputs, as JSON text
   std::uint32_t object_depth_ = 0;

@@ -302,4 +302,54 @@ TEST_CASE("tool calls' argument texts are read in every dialect, streamed or not
   CHECK(m.output_tokens() == 16u);
   // No tool calls: no tasks.
   CHECK(tasks_of(kStream, true, Dialect::chat_completions, 5).empty());
+
+  // Each of these makes a tool call; so does one whose arguments are empty.
+  const auto tool_call = [](const std::string& body, bool stream, Dialect d, std::size_t step) {
+    ResponseMeter meter;
+    meter.reset(stream, d);
+    feed_in_pieces(meter, body, step);
+    return meter.tool_call();
+  };
+  for (std::size_t step : {1, 7, 4096}) {
+    CAPTURE(step);
+    CHECK(tool_call(chat_json, false, Dialect::chat_completions, step));
+    CHECK(tool_call(chat_stream, true, Dialect::chat_completions, step));
+    CHECK(tool_call(responses_json, false, Dialect::responses, step));
+    CHECK(tool_call(messages_stream, true, Dialect::messages, step));
+    CHECK(tool_call(messages_json, false, Dialect::messages, step));
+    CHECK(tool_call(R"({"choices":[{"message":{"tool_calls":[{"function":{"name":"now",)"
+                    R"("arguments":""}}]}}]})",
+                    false, Dialect::chat_completions, step));
+    CHECK(tool_call(R"({"content":[{"type":"tool_use","name":"now","input":{}}]})", false,
+                    Dialect::messages, step));
+  }
+}
+
+TEST_CASE("a final answer makes no tool call, in every dialect, streamed or not") {
+  using augur::proxy::Dialect;
+  const auto tool_call = [](const std::string& body, bool stream, Dialect d) {
+    ResponseMeter meter;
+    meter.reset(stream, d);
+    feed_in_pieces(meter, body, 3);
+    return meter.tool_call();
+  };
+  CHECK_FALSE(tool_call(kStream, true, Dialect::chat_completions));
+  // vLLM answers plain text with an empty tool_calls list.
+  CHECK_FALSE(tool_call(R"({"choices":[{"message":{"content":"Done: the arguments are in.",)"
+                        R"("tool_calls":[]},"finish_reason":"stop"}],)"
+                        R"("usage":{"completion_tokens":6}})",
+                        false, Dialect::chat_completions));
+  CHECK_FALSE(tool_call(R"({"id":"resp_1","output":[{"type":"message","content":[{"type":)"
+                        R"("output_text","text":"input and arguments"}]}],)"
+                        R"("usage":{"output_tokens":3}})",
+                        false, Dialect::responses));
+  CHECK_FALSE(tool_call(R"({"id":"msg_1","content":[{"type":"text","text":"Sunny"}],)"
+                        R"("stop_reason":"end_turn","usage":{"input_tokens":9,"output_tokens":1}})",
+                        false, Dialect::messages));
+  CHECK_FALSE(
+      tool_call("event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+                "{\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n"
+                "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                "\"delta\":{\"type\":\"text_delta\",\"text\":\"Sunny\"}}\n\n",
+                true, Dialect::messages));
 }

@@ -38,6 +38,7 @@ struct RequestContext {
   bool client_keep_alive = false;
   RequestInfo info;                  // the body's facts
   bool llm_call = false;             // counted in a run, given hints, learned from
+  bool end_run_at_answer = false;    // an inferred run: a final answer (no tool call) ends it
   Hints hints;                       // the prediction (LLM calls)
   bool inject_per_upstream = false;  // several candidates: each attempt writes its own formats
   std::string original_body;         // then the client's body, to start each attempt from

@@ -85,6 +85,7 @@ void ClientSession::predict_call(RequestContext& rc) {
   call.path = std::move(ctx.path);
   call.call_index = ctx.call_index;
   call.calls_in_run = ctx.calls_in_run;
+  rc.end_run_at_answer = ctx.ends_at_answer;
   call.hints = injected(rc.hints);
   call.shape.model = rc.info.model;
   call.shape.request_bytes = body_.size();
@@ -222,7 +223,17 @@ Task<bool> ClientSession::forward() {
 bool ClientSession::conclude(RequestContext& rc, const AttemptResult& last) {
   auto& record = rc.record;
   auto& call = record.call;
-  if (rc.llm_call) worker_.server().runs().touch(call.run_id, Clock::now());
+  if (rc.llm_call) {
+    // An inferred run's final answer (whole, 2xx, no tool call) ends it: its conversation can
+    // only go on with a new user turn, which starts a new run. Learning closes it at once.
+    if (rc.end_run_at_answer && last.kind == Attempt::done && !last.truncated &&
+        call.status / 100 == 2 && !rc.meter.tool_call()) {
+      call.run_end = true;
+      worker_.server().runs().forget(call.run_id);
+    } else {
+      worker_.server().runs().touch(call.run_id, Clock::now());
+    }
+  }
   record.status = call.status;
   switch (last.kind) {
     case Attempt::done:

@@ -75,6 +75,73 @@ class DialectsThroughTheProxy(IntegrationTest):
                     self.assertEqual([h["expected-output-tokens"] for h in hints],
                                      ["100", "200", "300"])
 
+    def test_a_headerless_agents_final_answer_ends_its_run_at_once(self):
+        """An agent sending no run header: its first call's answer makes a tool call, so the
+        run goes on and the next call (the list plus the call and its result) continues it; that
+        call's answer makes none, which is the agent's last answer: the run ends then, not at the
+        idle timeout. In each dialect, streamed and not (the answers are the mock's, read as they
+        are relayed). Responses excepted: a later call may continue any answer by naming it in
+        previous_response_id, so its runs end by the idle timeout."""
+        calls = [{"name": "lookup", "arguments": json.dumps({"q": "weather in Porto"})}]
+
+        def conversation(dialect, answered):
+            """The body of the first call, or, with `answered`, of the one after it."""
+            if dialect == "chat":
+                body = {"model": "m", "messages": [
+                    {"role": "system", "content": "You look things up."},
+                    {"role": "user", "content": "Weather in Porto?"}],
+                    "tools": [{"type": "function", "function": {"name": "lookup"}}]}
+                if answered:
+                    body["messages"] += [
+                        {"role": "assistant", "content": None, "tool_calls": [
+                            {"id": "c1", "type": "function", "function": calls[0]}]},
+                        {"role": "tool", "tool_call_id": "c1", "content": "Sunny"}]
+                return "/v1/chat/completions", body
+            if dialect == "responses":
+                body = {"model": "m", "instructions": "You look things up.",
+                        "tools": [{"type": "function", "name": "lookup"}],
+                        "input": [{"role": "user", "content": "Weather in Porto?"}]}
+                if answered:
+                    body["input"] += [
+                        {"type": "function_call", "call_id": "c1", **calls[0]},
+                        {"type": "function_call_output", "call_id": "c1", "output": "Sunny"}]
+                return "/v1/responses", body
+            body = {"model": "m", "max_tokens": 64, "system": "You look things up.",
+                    "tools": [{"name": "lookup", "input_schema": {"type": "object"}}],
+                    "messages": [{"role": "user", "content": "Weather in Porto?"}]}
+            if answered:
+                body["messages"] += [
+                    {"role": "assistant", "content": [
+                        {"type": "tool_use", "id": "c1", "name": "lookup",
+                         "input": {"q": "weather in Porto"}}]},
+                    {"role": "user", "content": [
+                        {"type": "tool_result", "tool_use_id": "c1", "content": "Sunny"}]}]
+            return "/v1/messages", body
+
+        for dialect in ("chat", "responses", "messages"):
+            for stream in (False, True):
+                with self.subTest(dialect=dialect, stream=stream):
+                    augur, _ = self.start(hints="[nat_headers]")
+
+                    def send(answered, extra):
+                        path, body = conversation(dialect, answered)
+                        body["stream"] = stream
+                        resp = request(augur.port, "POST", path, json.dumps(body).encode(),
+                                       extra)
+                        self.assertEqual(resp.status, 200, resp.body)
+                        seen = json.loads(resp.header("x-mock-request-headers"))
+                        agents = request(augur.admin_port, "GET", "/v1/augur/agents").json()
+                        return seen["x-nat-call-index"], agents
+
+                    index, agents = send(False, {"x-mock-tool-calls": json.dumps(calls)})
+                    self.assertEqual(index, "1")
+                    self.assertEqual(agents["runs_in_flight"], 1)  # a tool call: it goes on
+                    index, agents = send(True, {})
+                    self.assertEqual(index, "2")  # the same run
+                    over = dialect != "responses"  # a final answer: over
+                    self.assertEqual(agents["runs_in_flight"], 0 if over else 1)
+                    self.assertEqual(agents["runs"]["conversation"]["ended"], 1 if over else 0)
+
     def test_responses_chained_by_previous_response_id_are_one_run(self):
         mock = self.own(Mock())
         up = f'{{ name: mock, url: "{mock.url}", hints: [nat_headers] }}'
