@@ -205,8 +205,9 @@ void read_conversation(dom::object root, std::span<const AgentRule> rules, Conve
   }
   if (!have_list) return;
 
-  // The message hashes first: system messages among them feed the agent, which seeds the chain.
-  std::vector<std::uint64_t> hashes;
+  // The message hashes first (into `prefix`, chained in place below): system messages among them
+  // feed the agent, which seeds the chain.
+  std::vector<std::uint64_t>& hashes = out.prefix;
   std::vector<std::string_view> text;
   const auto add = [&](dom::element m, Kind kind) {
     if (kind == Kind::user_turn) {
@@ -230,9 +231,8 @@ void read_conversation(dom::object root, std::span<const AgentRule> rules, Conve
   std::uint64_t agent = mix(system.hash(), tool_hashes.size());
   for (const std::uint64_t t : tool_hashes) agent = mix(agent, t);
   out.agent = agent;
-  out.prefix.resize(hashes.size());
   std::uint64_t chain = agent;
-  for (std::size_t i = 0; i < hashes.size(); ++i) out.prefix[i] = chain = mix(chain, hashes[i]);
+  for (std::uint64_t& h : out.prefix) h = chain = mix(chain, h);
   for (const AgentRule& rule : rules) {
     if (matches(rule, system, out.tools)) {
       out.agent_name = rule.name;
