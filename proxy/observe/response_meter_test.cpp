@@ -252,6 +252,14 @@ std::vector<std::uint64_t> tasks_of(const std::string& body, bool stream, augur:
   return m.tool_tasks();
 }
 
+// Whether the response made a tool call, fed in pieces of `step` bytes.
+bool tool_call_of(const std::string& body, bool stream, augur::proxy::Dialect d, std::size_t step) {
+  ResponseMeter m;
+  m.reset(stream, d);
+  feed_in_pieces(m, body, step);
+  return m.tool_call();
+}
+
 const std::string kTaskText = "Research the history of Lisbon trams";
 
 }  // namespace
@@ -304,34 +312,25 @@ TEST_CASE("tool calls' argument texts are read in every dialect, streamed or not
   CHECK(tasks_of(kStream, true, Dialect::chat_completions, 5).empty());
 
   // Each of these makes a tool call; so does one whose arguments are empty.
-  const auto tool_call = [](const std::string& body, bool stream, Dialect d, std::size_t step) {
-    ResponseMeter meter;
-    meter.reset(stream, d);
-    feed_in_pieces(meter, body, step);
-    return meter.tool_call();
-  };
   for (std::size_t step : {1, 7, 4096}) {
     CAPTURE(step);
-    CHECK(tool_call(chat_json, false, Dialect::chat_completions, step));
-    CHECK(tool_call(chat_stream, true, Dialect::chat_completions, step));
-    CHECK(tool_call(responses_json, false, Dialect::responses, step));
-    CHECK(tool_call(messages_stream, true, Dialect::messages, step));
-    CHECK(tool_call(messages_json, false, Dialect::messages, step));
-    CHECK(tool_call(R"({"choices":[{"message":{"tool_calls":[{"function":{"name":"now",)"
-                    R"("arguments":""}}]}}]})",
-                    false, Dialect::chat_completions, step));
-    CHECK(tool_call(R"({"content":[{"type":"tool_use","name":"now","input":{}}]})", false,
-                    Dialect::messages, step));
+    CHECK(tool_call_of(chat_json, false, Dialect::chat_completions, step));
+    CHECK(tool_call_of(chat_stream, true, Dialect::chat_completions, step));
+    CHECK(tool_call_of(responses_json, false, Dialect::responses, step));
+    CHECK(tool_call_of(messages_stream, true, Dialect::messages, step));
+    CHECK(tool_call_of(messages_json, false, Dialect::messages, step));
+    CHECK(tool_call_of(R"({"choices":[{"message":{"tool_calls":[{"function":{"name":"now",)"
+                       R"("arguments":""}}]}}]})",
+                       false, Dialect::chat_completions, step));
+    CHECK(tool_call_of(R"({"content":[{"type":"tool_use","name":"now","input":{}}]})", false,
+                       Dialect::messages, step));
   }
 }
 
 TEST_CASE("a final answer makes no tool call, in every dialect, streamed or not") {
   using augur::proxy::Dialect;
   const auto tool_call = [](const std::string& body, bool stream, Dialect d) {
-    ResponseMeter meter;
-    meter.reset(stream, d);
-    feed_in_pieces(meter, body, 3);
-    return meter.tool_call();
+    return tool_call_of(body, stream, d, 3);
   };
   CHECK_FALSE(tool_call(kStream, true, Dialect::chat_completions));
   // vLLM answers plain text with an empty tool_calls list.
