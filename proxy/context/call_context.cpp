@@ -9,7 +9,6 @@
 #include <atomic>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <charconv>
-#include <cstdio>
 #include <deque>
 #include <list>
 #include <mutex>
@@ -17,6 +16,7 @@
 #include <unordered_map>
 
 #include "common/printable.hpp"
+#include "common/text_hash.hpp"
 #include "common/unix_time.hpp"
 
 namespace augur::proxy {
@@ -147,11 +147,17 @@ std::string generate_run_id() {
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   }();
   static std::atomic<std::uint64_t> counter{0};
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "augur-%016llx-%llx",
-                        static_cast<unsigned long long>(process_tag),
-                        static_cast<unsigned long long>(counter.fetch_add(1)) + 1);
-  return std::string(buf, static_cast<std::size_t>(n));
+  // "augur-<tag, 16 hex digits>-<counter in hex>", written by hand: snprintf costs more than the
+  // rest of a new run's bookkeeping.
+  constexpr std::string_view kDigits = "0123456789abcdef";
+  std::string id = "augur-0000000000000000-";
+  for (std::size_t i = 0; i < 16; ++i) id[6 + i] = kDigits[(process_tag >> (60 - 4 * i)) & 15];
+  char count[16];
+  std::size_t n = 0;
+  for (std::uint64_t c = counter.fetch_add(1) + 1; c != 0 || n == 0; c >>= 4)
+    count[n++] = kDigits[c & 15];
+  while (n > 0) id += count[--n];
+  return id;
 }
 
 namespace {
@@ -329,7 +335,7 @@ struct HashedIdHash {
   std::size_t operator()(const HashedId& k) const noexcept { return k.hash; }
 };
 
-std::size_t hash_id(std::string_view run_id) { return std::hash<std::string_view>{}(run_id); }
+std::size_t hash_id(std::string_view run_id) { return hash_bytes(run_id); }
 }  // namespace
 
 struct RunTable::Shard {

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <thread>
@@ -40,6 +41,21 @@ TEST_CASE("run id: x-nat-run-id, then x-prefix-id, then x-dynamo-session-id, the
   CHECK(parse_client_context(h, info).run_id == "nat-run");
   h.set("X-NAT-Run-Id", "   ");  // blank: falls through to the next source
   CHECK(parse_client_context(h, info).run_id == "prefix");
+}
+
+TEST_CASE("generated run ids: augur-<16 hex process tag>-<hex counter>, one per call") {
+  const std::string a = generate_run_id();
+  const std::string b = generate_run_id();
+  const auto well_formed = [](const std::string& id) {
+    if (id.size() < 24 || id.compare(0, 6, "augur-") != 0 || id[22] != '-') return false;
+    const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    return std::all_of(id.begin() + 6, id.begin() + 22, hex) &&
+           std::all_of(id.begin() + 23, id.end(), hex) && id[23] != '0';
+  };
+  CHECK(well_formed(a));
+  CHECK(well_formed(b));
+  CHECK(a.substr(0, 23) == b.substr(0, 23));  // one process tag
+  CHECK(std::stoull(b.substr(23), nullptr, 16) == std::stoull(a.substr(23), nullptr, 16) + 1);
 }
 
 TEST_CASE("body prefix id: only a trailing -d<digits> is dropped") {

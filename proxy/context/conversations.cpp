@@ -50,6 +50,19 @@ void ConversationTable::remember(std::uint64_t key, std::shared_ptr<const Place>
   put(key, std::move(place), false);
 }
 
+void ConversationTable::forget(std::span<const std::uint64_t> prefix, std::string_view run_id) {
+  std::lock_guard lock(mu_);
+  for (const std::uint64_t key : prefix) {
+    const auto it = index_.find(key);
+    if (it == index_.end()) continue;
+    // Another run's conversation may share the opening messages (same agent, same first task).
+    if (Slot& slot = ring_[it->second]; slot.place->run_id == run_id) {
+      slot.place.reset();  // a free slot; the ring reuses it in turn
+      index_.erase(it);
+    }
+  }
+}
+
 void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks, const Place& parent) {
   if (tasks.empty()) return;
   const auto place = std::make_shared<const Place>(parent);

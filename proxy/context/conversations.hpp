@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -62,6 +63,11 @@ class ConversationTable {
   // Remembers that the call whose chained hash is `key` belongs to `place` (shared: a run's calls
   // hand on the place their run was found under).
   void remember(std::uint64_t key, std::shared_ptr<const Place> place);
+  // The conversation whose chained hashes are `prefix` got its final answer in run `run_id`: it
+  // can only go on with a new user turn, which starts a new run whether or not its calls are
+  // remembered, so they are forgotten now rather than aging out (which keeps a table of finished
+  // conversations from growing cold and full).
+  void forget(std::span<const std::uint64_t> prefix, std::string_view run_id);
   // Task texts (hashes) found in the tool-call arguments of a response in `parent`: a new
   // conversation that opens with one of them is a sub-agent of that run.
   void add_tasks(std::span<const std::uint64_t> tasks, const Place& parent);

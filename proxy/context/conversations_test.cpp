@@ -183,6 +183,26 @@ TEST_CASE("conversations are bounded, least recently used first") {
   CHECK_FALSE(table.find(s));
 }
 
+TEST_CASE("a finished conversation's calls are forgotten, another run's are kept") {
+  ConversationTable table(8);
+  // Run r1's conversation: three calls, remembered under its growing list's hashes.
+  const std::vector<std::uint64_t> list = {21, 22, 23, 24, 25};
+  const auto r1 = place("r1");
+  for (const std::uint64_t key : {21, 23, 25}) table.remember(key, r1);
+  table.remember(30, place("r2"));  // another conversation
+  table.remember(22, place("r3"));  // another run that shares r1's opening
+  CHECK(table.size() == 5);
+  table.forget(list, "r1");
+  CHECK(table.size() == 2);
+  ConversationShape s;
+  s.prefix = {21, 22, 23, 24, 25, 26};
+  const auto found = table.find(s);  // r1's calls are gone; r3's entry is not
+  REQUIRE(found);
+  CHECK(found->place->run_id == "r3");
+  s.prefix = {30, 31};
+  CHECK(table.find(s));
+}
+
 TEST_CASE("a conversation continues while its run is live, sub-agents included") {
   RunTable runs(1000, std::chrono::seconds(30));
   ConversationTable table(1000);

@@ -86,6 +86,8 @@ void ClientSession::predict_call(RequestContext& rc) {
   call.call_index = ctx.call_index;
   call.calls_in_run = ctx.calls_in_run;
   rc.end_run_at_answer = ctx.ends_at_answer;
+  rc.conversation_inferred =
+      ctx.source == RunSource::conversation || ctx.source == RunSource::sub_agent;
   call.hints = injected(rc.hints);
   call.shape.model = rc.info.model;
   call.shape.request_bytes = body_.size();
@@ -224,14 +226,20 @@ bool ClientSession::conclude(RequestContext& rc, const AttemptResult& last) {
   auto& record = rc.record;
   auto& call = record.call;
   if (rc.llm_call) {
-    // An inferred run's final answer (whole, 2xx, no tool call) ends it: its conversation can
-    // only go on with a new user turn, which starts a new run. Learning closes it at once.
-    if (rc.end_run_at_answer && last.kind == Attempt::done && !last.truncated &&
-        call.status / 100 == 2 && !rc.meter.tool_call()) {
+    // A final answer (whole, 2xx, no tool call): its conversation can only go on with a new user
+    // turn, which starts a new run, so the calls remembered for it are done with. It ends an
+    // inferred run (learning closes it at once).
+    const bool final_answer = last.kind == Attempt::done && !last.truncated &&
+                              call.status / 100 == 2 && !rc.meter.tool_call();
+    auto& server = worker_.server();
+    if (auto* table = server.conversations(); table && final_answer && rc.conversation_inferred) {
+      table->forget(rc.info.conversation.prefix, call.run_id);
+    }
+    if (final_answer && rc.end_run_at_answer) {
       call.run_end = true;
-      worker_.server().runs().forget(call.run_id);
+      server.runs().forget(call.run_id);
     } else {
-      worker_.server().runs().touch(call.run_id, Clock::now());
+      server.runs().touch(call.run_id, Clock::now());
     }
   }
   record.status = call.status;

@@ -199,6 +199,7 @@ void ClientSession::begin_request(bool client_keep_alive) {
   rc_.connect_time = {};
   rc_.response_end = {};
   rc_.end_run_at_answer = false;
+  rc_.conversation_inferred = false;
   rc_.record = RequestRecord{};
   rc_.meter.reset(false);  // a request that gets no response must not keep the last one's
   rc_.record.call.started_at_ms = unix_now_ms();

@@ -136,11 +136,14 @@ class DialectsThroughTheProxy(IntegrationTest):
                     index, agents = send(False, {"x-mock-tool-calls": json.dumps(calls)})
                     self.assertEqual(index, "1")
                     self.assertEqual(agents["runs_in_flight"], 1)  # a tool call: it goes on
+                    self.assertEqual(agents["conversations"], 1)
                     index, agents = send(True, {})
                     self.assertEqual(index, "2")  # the same run
                     over = dialect != "responses"  # a final answer: over
                     self.assertEqual(agents["runs_in_flight"], 0 if over else 1)
                     self.assertEqual(agents["runs"]["conversation"]["ended"], 1 if over else 0)
+                    # Its conversation is finished in every dialect: nothing of it is kept.
+                    self.assertEqual(agents["conversations"], 0)
 
     def test_responses_chained_by_previous_response_id_are_one_run(self):
         mock = self.own(Mock())
