@@ -24,14 +24,28 @@ inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
 }
 
 // hash_bytes for the many short strings of a JSON message (keys, roles, ids): up to 16 bytes are
-// loaded as two words and mixed inline; longer ones go to XXH3. Not equal to hash_bytes.
+// read as two (overlapping) fixed-size loads and mixed inline, with no call; longer ones go to
+// XXH3. With the length mixed in, the loads determine the string. Not equal to hash_bytes.
 inline std::uint64_t hash_short(std::string_view s) noexcept {
-  if (s.size() > 16) return hash_bytes(s);
+  const std::size_t n = s.size();
+  const char* p = s.data();
+  if (n > 16) return hash_bytes(s);
+  const auto load = [](const char* at, auto word) {
+    __builtin_memcpy(&word, at, sizeof word);
+    return static_cast<std::uint64_t>(word);
+  };
   std::uint64_t lo = 0, hi = 0;
-  const std::size_t first = s.size() < 8 ? s.size() : 8;
-  if (first > 0) __builtin_memcpy(&lo, s.data(), first);
-  if (s.size() > 8) __builtin_memcpy(&hi, s.data() + 8, s.size() - 8);
-  return mix(mix(s.size(), lo), hi);
+  if (n > 8) {
+    lo = load(p, std::uint64_t{});
+    hi = load(p + n - 8, std::uint64_t{});
+  } else if (n >= 4) {
+    lo = load(p, std::uint32_t{});
+    hi = load(p + n - 4, std::uint32_t{});
+  } else if (n > 0) {  // 1 to 3 bytes: the first, middle and last are all of them
+    lo = static_cast<unsigned char>(p[0]) | static_cast<unsigned char>(p[n / 2]) << 8 |
+         static_cast<unsigned char>(p[n - 1]) << 16;
+  }
+  return mix(mix(n, lo), hi);
 }
 
 // Text hashed word by word (ASCII blanks separate words). With `mask_digits`, a word holding an
