@@ -1,8 +1,21 @@
 #include "proxy/net/deadline.hpp"
 
+#include <time.h>
+
 #include <boost/asio/error.hpp>
 
 namespace augur::proxy {
+
+std::chrono::steady_clock::time_point coarse_now() noexcept {
+#if defined(CLOCK_MONOTONIC_COARSE)
+  timespec ts{};
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) {
+    return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                                 std::chrono::nanoseconds(ts.tv_nsec));
+  }
+#endif
+  return std::chrono::steady_clock::now();
+}
 
 // Shared with the timer handler, which may run after the Deadline is gone: `socket` is cleared
 // then, and `generation` makes a superseded wait's late completion harmless.
@@ -28,7 +41,7 @@ Deadline::~Deadline() {
 void Deadline::arm(Clock::duration d) {
   auto& s = *state_;
   s.fired = false;
-  s.deadline = Clock::now() + d;
+  s.deadline = coarse_now() + d;
   if (!s.waiting || s.deadline < s.timer_at) wait(state_, s.deadline);
 }
 

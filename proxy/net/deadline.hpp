@@ -12,6 +12,12 @@
 
 namespace augur::proxy {
 
+// The time to set deadlines and idle stamps by: CLOCK_MONOTONIC as of the kernel's last tick
+// (1-4 ms old), at a quarter of a precise read's cost; a request takes a dozen of them. The
+// steady clock is CLOCK_MONOTONIC too, so the two compare: a deadline set from this one ends at
+// most a tick early. Durations that are reported or learned keep the precise clock.
+std::chrono::steady_clock::time_point coarse_now() noexcept;
+
 class Deadline {
  public:
   using Clock = std::chrono::steady_clock;

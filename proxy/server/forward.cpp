@@ -207,7 +207,7 @@ Task<bool> ClientSession::forward() {
         last = {Attempt::failed, ProxyError::upstream_refused,
                 "upstream closed the connection before responding"};
       }
-      if (last.upstream_reusable) pool.give_back(std::move(conn), Clock::now());
+      if (last.upstream_reusable) pool.give_back(std::move(conn), coarse_now());
       break;
     }
     if (last.kind != Attempt::connect_failed) break;
@@ -239,7 +239,7 @@ bool ClientSession::conclude(RequestContext& rc, const AttemptResult& last) {
       call.run_end = true;
       server.runs().forget(call.run_id);
     } else {
-      server.runs().touch(call.run_id, Clock::now());
+      server.runs().touch(call.run_id, coarse_now());
     }
   }
   record.status = call.status;

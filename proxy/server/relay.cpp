@@ -17,11 +17,11 @@ class PhaseTimer {
  public:
   PhaseTimer(Deadline& deadline, config::Duration total)
       : deadline_(deadline),
-        end_(total.count() > 0 ? Clock::now() + total : Clock::time_point::max()) {}
+        end_(total.count() > 0 ? coarse_now() + total : Clock::time_point::max()) {}
 
   void arm(config::Duration phase) const {
     if (end_ == Clock::time_point::max()) return deadline_.arm(phase);  // no clock read here
-    const auto left = end_ - Clock::now();
+    const auto left = end_ - coarse_now();
     deadline_.arm(left > phase ? Clock::duration(phase) : std::max(left, Clock::duration::zero()));
   }
 
