@@ -137,16 +137,36 @@ struct SystemText {
 
 enum class Kind { system, user_turn, tool_result, other };
 
-// What one message (or Responses input item) is. A user message's text pieces go to `text`.
-Kind kind_of(dom::element m, SystemText& system, std::vector<std::string_view>& text) {
+// What one message (or Responses input item) is, and its hash (hash_element's), in one walk over
+// its members. A user message's text pieces go to `text`.
+Kind read_message(dom::element m, SystemText& system, std::vector<std::string_view>& text,
+                  std::uint64_t& hash) {
   dom::object o;
-  if (m.get_object().get(o) != simdjson::SUCCESS) return Kind::other;
-  const std::string_view role = member(o, "role");
-  const std::string_view type = member(o, "type");
+  if (m.get_object().get(o) != simdjson::SUCCESS) {
+    hash = hash_element(m, 0);
+    return Kind::other;
+  }
+  // The first of each key counts, as a lookup would find it.
+  std::string_view role, type;
+  bool has_role = false, has_type = false, has_content = false;
+  dom::element content;
+  std::uint64_t h = mix(0, t_object);
+  for (const dom::key_value_pair field : o) {
+    h = hash_element(field.value, mix(h, hash_short(field.key)));
+    if (field.key == "role" && !has_role) {
+      role = string_of(field.value);
+      has_role = true;
+    } else if (field.key == "type" && !has_type) {
+      type = string_of(field.value);
+      has_type = true;
+    } else if (field.key == "content" && !has_content) {
+      content = field.value;
+      has_content = true;
+    }
+  }
+  hash = mix(h, t_end);
   if (type == "function_call_output") return Kind::tool_result;        // Responses
   if (role == "tool" || role == "function") return Kind::tool_result;  // chat
-  dom::element content;
-  const bool has_content = o["content"].get(content) == simdjson::SUCCESS;
   if (role == "system" || role == "developer") {
     if (has_content) for_each_text(content, [&](std::string_view s) { system.add(s); });
     return Kind::system;
@@ -213,20 +233,24 @@ void read_conversation(dom::object root, std::span<const AgentRule> rules, Conve
   // feed the agent, which seeds the chain.
   std::vector<std::uint64_t>& hashes = out.prefix;
   std::vector<std::string_view> text;
-  const auto add = [&](dom::element m, Kind kind) {
+  const auto add = [&](std::uint64_t hash, Kind kind) {
     if (kind == Kind::user_turn) {
       out.last_user_turn = static_cast<std::int64_t>(hashes.size());
       if (out.task == 0) out.task = std::max<std::uint64_t>(word_hash(text, false), 1);
     }
-    hashes.push_back(hash_element(m, 0));
+    hashes.push_back(hash);
   };
   dom::array items;
   if (list.get_array().get(items) == simdjson::SUCCESS) {
     hashes.reserve(items.size());
-    for (dom::element m : items) add(m, kind_of(m, system, text));
+    for (dom::element m : items) {
+      std::uint64_t hash = 0;
+      const Kind kind = read_message(m, system, text, hash);
+      add(hash, kind);
+    }
   } else if (list.is_string()) {  // Responses: one input string is one user message
     text = {string_of(list)};
-    add(list, Kind::user_turn);
+    add(hash_element(list, 0), Kind::user_turn);
   } else {
     return;
   }
