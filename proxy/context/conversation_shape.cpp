@@ -125,7 +125,7 @@ std::uint64_t word_hash(std::span<const std::string_view> pieces, bool mask_digi
 
 // The system prompt's pieces, kept as views (valid during the read) for its hash and the rules.
 struct SystemText {
-  std::vector<std::string_view> pieces;
+  std::vector<std::string_view>& pieces;
   void add(std::string_view s) { pieces.push_back(s); }
   std::uint64_t hash() const { return pieces.empty() ? 0 : word_hash(pieces, true); }
   bool contains(std::string_view needle) const {
@@ -178,8 +178,9 @@ Kind read_message(dom::element m, SystemText& system, std::vector<std::string_vi
   return Kind::user_turn;
 }
 
+// Names go to names[used...], reusing the strings a previous body left there.
 void read_tools(dom::array tools, std::vector<std::uint64_t>& hashes,
-                std::vector<std::string>& names) {
+                std::vector<std::string>& names, std::size_t& used) {
   for (dom::element tool : tools) {
     dom::object o;
     if (tool.get_object().get(o) != simdjson::SUCCESS) continue;
@@ -190,8 +191,13 @@ void read_tools(dom::array tools, std::vector<std::uint64_t>& hashes,
     }
     if (name.empty()) continue;
     hashes.push_back(hash_bytes(name));
-    if (names.size() < kMaxToolNames && name.size() <= 64 && printable_ascii(name)) {
-      names.emplace_back(name);
+    if (used < kMaxToolNames && name.size() <= 64 && printable_ascii(name)) {
+      if (used < names.size()) {
+        names[used].assign(name);
+      } else {
+        names.emplace_back(name);
+      }
+      ++used;
     }
   }
 }
@@ -209,10 +215,17 @@ bool matches(const AgentRule& rule, const SystemText& system,
 }  // namespace
 
 void read_conversation(dom::object root, std::span<const AgentRule> rules, ConversationShape& out) {
-  SystemText system;
+  // Scratch lists, kept by the thread between bodies (only views and hashes: nothing outlives
+  // the call), so reading a conversation allocates nothing once they have grown.
+  thread_local std::vector<std::string_view> system_pieces, text;
+  thread_local std::vector<std::uint64_t> tool_hashes;
+  system_pieces.clear();
+  text.clear();
+  tool_hashes.clear();
+  SystemText system{system_pieces};
   dom::element list;
   bool have_list = false;
-  std::vector<std::uint64_t> tool_hashes;
+  std::size_t tool_names = 0;
   for (const dom::key_value_pair field : root) {
     const std::string_view key = field.key;
     if ((key == "messages" || key == "input") && !have_list) {
@@ -223,16 +236,17 @@ void read_conversation(dom::object root, std::span<const AgentRule> rules, Conve
     } else if (key == "tools") {
       dom::array tools;
       if (field.value.get_array().get(tools) == simdjson::SUCCESS) {
-        read_tools(tools, tool_hashes, out.tools);
+        read_tools(tools, tool_hashes, out.tools, tool_names);
       }
     }
   }
+  out.tools.resize(tool_names);
   if (!have_list) return;
 
   // The message hashes first (into `prefix`, chained in place below): system messages among them
   // feed the agent, which seeds the chain.
   std::vector<std::uint64_t>& hashes = out.prefix;
-  std::vector<std::string_view> text;
+  hashes.clear();
   const auto add = [&](std::uint64_t hash, Kind kind) {
     if (kind == Kind::user_turn) {
       out.last_user_turn = static_cast<std::int64_t>(hashes.size());
@@ -249,7 +263,7 @@ void read_conversation(dom::object root, std::span<const AgentRule> rules, Conve
       add(hash, kind);
     }
   } else if (list.is_string()) {  // Responses: one input string is one user message
-    text = {string_of(list)};
+    text.assign(1, string_of(list));
     add(hash_element(list, 0), Kind::user_turn);
   } else {
     return;

@@ -63,9 +63,9 @@ void ConversationTable::forget(std::span<const std::uint64_t> prefix, std::strin
   }
 }
 
-void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks, const Place& parent) {
+void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks, Place parent) {
   if (tasks.empty()) return;
-  const auto place = std::make_shared<const Place>(parent);
+  const auto place = std::make_shared<const Place>(std::move(parent));
   std::lock_guard lock(mu_);
   for (const std::uint64_t t : tasks.first(std::min(tasks.size(), kMaxTasksPerCall))) {
     put(t, place, true);

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <tuple>
 
 #include "common/text_hash.hpp"
 #include "proxy/context/call_context.hpp"
@@ -49,6 +50,38 @@ TEST_CASE("a call that appends the answer and tool results extends the previous 
   CHECK(second.last_user_turn == 1);  // the tool result is not a user turn
   CHECK(first.task == augur::hash_words("Find  flights to\nLisbon", false));
   CHECK(first.tools == std::vector<std::string>{"search"});
+}
+
+TEST_CASE("a RequestInfo parsed into again holds only the new body's facts") {
+  const std::string two_tools =
+      R"([{"type":"function","function":{"name":"search_incidents_by_service"}},)"
+      R"({"type":"function","function":{"name":"read"}}])";
+  RequestInfo info;
+  parse_request_body(info, chat("You book travel.", kTask, two_tools), Dialect::chat_completions,
+                     {}, true);
+  REQUIRE(info.conversation.tools.size() == 2);
+  REQUIRE(info.conversation.prefix.size() == 2);
+  // Fewer tools: the list is trimmed, the reused string holds the new name.
+  parse_request_body(info, chat("You book travel.", kTask, kTools), Dialect::chat_completions, {},
+                     true);
+  CHECK(info.conversation.tools == std::vector<std::string>{"search"});
+  CHECK(info ==
+        parse_request_body(chat("You book travel.", kTask, kTools), Dialect::chat_completions));
+  // Bodies whose conversation is not read leave nothing of the last one.
+  for (const auto& [body, dialect, conversation] :
+       {std::tuple{std::string("not json"), Dialect::chat_completions, true},
+        std::tuple{chat("You book travel.", kTask, two_tools), Dialect::none, true},
+        std::tuple{chat("You book travel.", kTask, two_tools), Dialect::chat_completions, false},
+        std::tuple{std::string(), Dialect::chat_completions, true}}) {
+    parse_request_body(info, chat("You book travel.", kTask, two_tools), Dialect::chat_completions,
+                       {}, true);
+    parse_request_body(info, body, dialect, {}, conversation);
+    CAPTURE(body);
+    CHECK(info.conversation.tools.empty());
+    CHECK(info.conversation.prefix.empty());
+    CHECK(info.conversation.agent == 0);
+    CHECK(info.conversation.task == 0);
+  }
 }
 
 TEST_CASE("the agent is its system prompt without words holding digits, and its tool names") {

@@ -112,42 +112,63 @@ void read_fields(dom::object root, RequestInfo& info) {
   info.no_nvext_key = !nvext_key;
 }
 
-RequestInfo parse_with(dom::parser& parser, std::string_view body, Dialect dialect,
-                       std::span<const AgentRule> rules, bool conversation) {
-  RequestInfo info;
+// Resets `info` to a default RequestInfo for `dialect`, keeping its lists' memory.
+void reset(RequestInfo& info, Dialect dialect) {
+  std::vector<std::uint64_t> prefix = std::move(info.conversation.prefix);
+  std::vector<std::string> tools = std::move(info.conversation.tools);
+  info = RequestInfo{};
   info.dialect = dialect;
+  prefix.clear();
+  info.conversation.prefix = std::move(prefix);
+  info.conversation.tools = std::move(tools);  // read_conversation reuses its strings, then trims
+}
+
+// Whether the conversation was read (which sets its tool names).
+bool parse_with(dom::parser& parser, std::string_view body, std::span<const AgentRule> rules,
+                bool conversation, RequestInfo& info) {
   dom::element doc;
   // realloc_if_needed: copies into a padded buffer (simdjson reads up to 64 bytes past the end).
-  if (parser.parse(body.data(), body.size(), true).get(doc) != simdjson::SUCCESS) return info;
+  if (parser.parse(body.data(), body.size(), true).get(doc) != simdjson::SUCCESS) return false;
   dom::object root;
-  if (doc.get_object().get(root) != simdjson::SUCCESS) return info;
+  if (doc.get_object().get(root) != simdjson::SUCCESS) return false;
   info.json = true;
   read_fields(root, info);
-  if (conversation && dialect != Dialect::none) read_conversation(root, rules, info.conversation);
-  return info;
+  if (!conversation || info.dialect == Dialect::none) return false;
+  read_conversation(root, rules, info.conversation);
+  return true;
 }
 
 }  // namespace
 
-RequestInfo parse_request_body(std::string_view body, Dialect dialect,
-                               std::span<const AgentRule> rules, bool conversation) {
+void parse_request_body(RequestInfo& info, std::string_view body, Dialect dialect,
+                        std::span<const AgentRule> rules, bool conversation) {
+  reset(info, dialect);
+  bool read = false;
   // simdjson rejects an empty document itself, but skipping it avoids touching the parser at all
   // for the common GET / empty-body case.
-  RequestInfo none;
-  none.dialect = dialect;
-  if (body.empty()) return none;
   try {
-    if (body.size() > kReusableParserLimit) {
+    if (body.empty()) {
+      // nothing to read
+    } else if (body.size() > kReusableParserLimit) {
       dom::parser once;
-      return parse_with(once, body, dialect, rules, conversation);
+      read = parse_with(once, body, rules, conversation, info);
+    } else {
+      thread_local dom::parser parser;
+      read = parse_with(parser, body, rules, conversation, info);
     }
-    thread_local dom::parser parser;
-    return parse_with(parser, body, dialect, rules, conversation);
   } catch (const std::bad_alloc&) {
     // Only allocation can throw here (all lookups use error codes): treat as "not JSON" so the
     // request is forwarded untouched rather than failed.
-    return none;
+    reset(info, dialect);
   }
+  if (!read) info.conversation.tools.clear();  // names the last body left for reuse
+}
+
+RequestInfo parse_request_body(std::string_view body, Dialect dialect,
+                               std::span<const AgentRule> rules, bool conversation) {
+  RequestInfo info;
+  parse_request_body(info, body, dialect, rules, conversation);
+  return info;
 }
 
 bool is_llm_call(bool post, const RequestInfo& info) {
