@@ -599,6 +599,7 @@ void infer_run(const ConversationShape& conv, ConversationTable& table, const Ru
     place = std::make_shared<const ConversationTable::Place>(
         ConversationTable::Place{ctx.run_id, ctx.path, sub_agent});
   }
+  ctx.place = place;
   table.remember(conv.prefix.back(), std::move(place));
 }
 

@@ -69,6 +69,9 @@ struct CallContext {
   // in its parent's run; not a Responses call, whose answer a later call may continue by naming
   // it): an answer without a tool call is the agent's last and ends the run.
   bool ends_at_answer = false;
+  // Where the call was remembered in the conversation table (its run was inferred); null
+  // otherwise. Tasks its answer hands out are remembered under the same place.
+  std::shared_ptr<const ConversationTable::Place> place;
 };
 
 // What the client told us, before any counting. Pure function of the request.

@@ -64,8 +64,12 @@ void ConversationTable::forget(std::span<const std::uint64_t> prefix, std::strin
 }
 
 void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks, Place parent) {
+  if (!tasks.empty()) add_tasks(tasks, std::make_shared<const Place>(std::move(parent)));
+}
+
+void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks,
+                                  std::shared_ptr<const Place> place) {
   if (tasks.empty()) return;
-  const auto place = std::make_shared<const Place>(std::move(parent));
   std::lock_guard lock(mu_);
   for (const std::uint64_t t : tasks.first(std::min(tasks.size(), kMaxTasksPerCall))) {
     put(t, place, true);

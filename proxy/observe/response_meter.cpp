@@ -471,11 +471,11 @@ const char* ResponseMeter::copy_object(const char* p, const char* end) {
 
 namespace {
 
-// Decodes one level of JSON string escapes from `s` (which holds no unescaped quote). \uXXXX
-// is kept as it is: only equality of texts matters here, and both sides went through this.
-std::string unescape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
+// Decodes one level of JSON string escapes from `s` (which holds no unescaped quote) into `out`.
+// \uXXXX is kept as it is: only equality of texts matters here, and both sides went through
+// this.
+void unescape(std::string_view s, std::string& out) {
+  out.clear();
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '\\' || i + 1 == s.size()) {
       out += s[i];
@@ -503,7 +503,6 @@ std::string unescape(std::string_view s) {
         out += e;  // \" \\ \/
     }
   }
-  return out;
 }
 
 }  // namespace
@@ -514,7 +513,10 @@ std::vector<std::uint64_t> ResponseMeter::tool_tasks() const {
   // The arguments are JSON text inside JSON strings: one decode gives that text, whose string
   // literals are the texts a tool call hands out (keys too; they are short or never match).
   // Messages' input objects are that text already.
-  const std::string text = unescape(args_) + objects_;
+  // Scratch kept by the thread: a tool-calling answer allocates only the list it returns.
+  thread_local std::string text, literal_text;
+  unescape(args_, text);
+  text += objects_;
   std::size_t i = 0;
   while (tasks.size() < kMaxTasks) {
     const std::size_t open = text.find('"', i);
@@ -524,7 +526,8 @@ std::vector<std::uint64_t> ResponseMeter::tool_tasks() const {
     if (close >= text.size()) break;
     const std::string_view literal(text.data() + open + 1, close - open - 1);
     if (literal.size() >= kMinTaskBytes) {
-      const std::uint64_t h = hash_words(unescape(literal), false);
+      unescape(literal, literal_text);
+      const std::uint64_t h = hash_words(literal_text, false);
       if (std::find(tasks.begin(), tasks.end(), h) == tasks.end()) tasks.push_back(h);
     }
     i = close + 1;

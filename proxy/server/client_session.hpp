@@ -36,15 +36,16 @@ struct RequestContext {
   // connection adopts meanwhile cannot release them.
   std::shared_ptr<const Runtime> rt;
   bool client_keep_alive = false;
-  RequestInfo info;                    // the body's facts
-  bool llm_call = false;               // counted in a run, given hints, learned from
-  bool end_run_at_answer = false;      // an inferred run: a final answer (no tool call) ends it
-  bool conversation_inferred = false;  // its run was found from its conversation (or sub-agent)
-  Hints hints;                         // the prediction (LLM calls)
-  bool inject_per_upstream = false;    // several candidates: each attempt writes its own formats
-  std::string original_body;           // then the client's body, to start each attempt from
-  Clock::time_point started{};         // the whole request read
-  Clock::duration connect_time{};      // spent connecting upstream (not augur's overhead)
+  RequestInfo info;                // the body's facts
+  bool llm_call = false;           // counted in a run, given hints, learned from
+  bool end_run_at_answer = false;  // an inferred run: a final answer (no tool call) ends it
+  // Where the call was remembered in the conversation table (its run was inferred); else null.
+  std::shared_ptr<const ConversationTable::Place> place;
+  Hints hints;                       // the prediction (LLM calls)
+  bool inject_per_upstream = false;  // several candidates: each attempt writes its own formats
+  std::string original_body;         // then the client's body, to start each attempt from
+  Clock::time_point started{};       // the whole request read
+  Clock::duration connect_time{};    // spent connecting upstream (not augur's overhead)
   // The upstream's response was whole, before its last bytes went to the client: the call's end
   // as the learner sees it. Taken before the write, so it precedes anything the client does
   // next (a stamp after the write could land after the client's next call had ended).

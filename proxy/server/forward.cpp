@@ -86,8 +86,7 @@ void ClientSession::predict_call(RequestContext& rc) {
   call.call_index = ctx.call_index;
   call.calls_in_run = ctx.calls_in_run;
   rc.end_run_at_answer = ctx.ends_at_answer;
-  rc.conversation_inferred =
-      ctx.source == RunSource::conversation || ctx.source == RunSource::sub_agent;
+  rc.place = std::move(ctx.place);
   call.hints = injected(rc.hints);
   call.shape.model = rc.info.model;
   call.shape.request_bytes = body_.size();
@@ -232,7 +231,7 @@ bool ClientSession::conclude(RequestContext& rc, const AttemptResult& last) {
     const bool final_answer = last.kind == Attempt::done && !last.truncated &&
                               call.status / 100 == 2 && !rc.meter.tool_call();
     auto& server = worker_.server();
-    if (auto* table = server.conversations(); table && final_answer && rc.conversation_inferred) {
+    if (auto* table = server.conversations(); table && final_answer && rc.place) {
       table->forget(rc.info.conversation.prefix, call.run_id);
     }
     if (final_answer && rc.end_run_at_answer) {

@@ -199,7 +199,7 @@ void ClientSession::begin_request(bool client_keep_alive) {
   rc_.connect_time = {};
   rc_.response_end = {};
   rc_.end_run_at_answer = false;
-  rc_.conversation_inferred = false;
+  rc_.place.reset();
   rc_.record = RequestRecord{};
   rc_.meter.reset(false);  // a request that gets no response must not keep the last one's
   rc_.record.call.started_at_ms = unix_now_ms();
@@ -222,7 +222,9 @@ void ClientSession::finish_request() {
   // Texts its tool calls handed out: a conversation opening with one is a sub-agent of this run.
   if (auto* conversations = worker_.server().conversations();
       conversations && rc_.llm_call && record.call.run_id_from_client) {
-    if (const auto tasks = rc_.meter.tool_tasks(); !tasks.empty()) {
+    if (const auto tasks = rc_.meter.tool_tasks(); !tasks.empty() && rc_.place) {
+      conversations->add_tasks(tasks, rc_.place);  // the place its conversation is under
+    } else if (!tasks.empty()) {
       conversations->add_tasks(tasks, {record.call.run_id, record.call.path});
     }
   }
