@@ -72,7 +72,7 @@ void record_head(RequestContext& rc, unsigned status) {
 void ClientSession::begin_exchange(Socket& upstream) {
   watch_->upstream = &upstream;
   watch_->gone = false;
-  awaiting_since = Clock::now();
+  awaiting_since = coarse_now();  // compared at the worker's tick only
 }
 
 void ClientSession::end_exchange() {
