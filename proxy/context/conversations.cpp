@@ -68,7 +68,7 @@ void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks, Place pa
 }
 
 void ConversationTable::add_tasks(std::span<const std::uint64_t> tasks,
-                                  std::shared_ptr<const Place> place) {
+                                  const std::shared_ptr<const Place>& place) {
   if (tasks.empty()) return;
   std::lock_guard lock(mu_);
   for (const std::uint64_t t : tasks.first(std::min(tasks.size(), kMaxTasksPerCall))) {

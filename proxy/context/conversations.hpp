@@ -70,7 +70,7 @@ class ConversationTable {
   void forget(std::span<const std::uint64_t> prefix, std::string_view run_id);
   // Task texts (hashes) found in the tool-call arguments of a response in `parent`: a new
   // conversation that opens with one of them is a sub-agent of that run.
-  void add_tasks(std::span<const std::uint64_t> tasks, std::shared_ptr<const Place> parent);
+  void add_tasks(std::span<const std::uint64_t> tasks, const std::shared_ptr<const Place>& parent);
   void add_tasks(std::span<const std::uint64_t> tasks, Place parent);
   // The run that handed out `task`, or null (each task starts one sub-agent: it is used up).
   std::shared_ptr<const Place> take_task(std::uint64_t task);

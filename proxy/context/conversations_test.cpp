@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <string>
-#include <tuple>
 
 #include "common/text_hash.hpp"
 #include "proxy/context/call_context.hpp"
@@ -68,15 +67,20 @@ TEST_CASE("a RequestInfo parsed into again holds only the new body's facts") {
   CHECK(info ==
         parse_request_body(chat("You book travel.", kTask, kTools), Dialect::chat_completions));
   // Bodies whose conversation is not read leave nothing of the last one.
-  for (const auto& [body, dialect, conversation] :
-       {std::tuple{std::string("not json"), Dialect::chat_completions, true},
-        std::tuple{chat("You book travel.", kTask, two_tools), Dialect::none, true},
-        std::tuple{chat("You book travel.", kTask, two_tools), Dialect::chat_completions, false},
-        std::tuple{std::string(), Dialect::chat_completions, true}}) {
+  struct Case {
+    std::string body;
+    Dialect dialect;
+    bool conversation;
+  };
+  for (const Case& c :
+       {Case{"not json", Dialect::chat_completions, true},
+        Case{chat("You book travel.", kTask, two_tools), Dialect::none, true},
+        Case{chat("You book travel.", kTask, two_tools), Dialect::chat_completions, false},
+        Case{"", Dialect::chat_completions, true}}) {
     parse_request_body(info, chat("You book travel.", kTask, two_tools), Dialect::chat_completions,
                        {}, true);
-    parse_request_body(info, body, dialect, {}, conversation);
-    CAPTURE(body);
+    parse_request_body(info, c.body, c.dialect, {}, c.conversation);
+    CAPTURE(c.body);
     CHECK(info.conversation.tools.empty());
     CHECK(info.conversation.prefix.empty());
     CHECK(info.conversation.agent == 0);
