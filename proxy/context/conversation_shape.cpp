@@ -39,6 +39,19 @@ std::string_view string_of(dom::element e) {
 // mixes is what the walk waits on).
 std::uint64_t tagged(Tag tag, std::uint64_t v) { return v ^ (tag * 0x9E3779B97F4A7C15ull); }
 
+std::uint64_t hash_element(dom::element e, std::uint64_t h);
+
+// An object's hash (hash_element's), calling `visit(key, value)` on each member on the way.
+template <class Visit>
+std::uint64_t hash_object(dom::object o, std::uint64_t h, Visit&& visit) {
+  h = mix(h, t_object);
+  for (const dom::key_value_pair field : o) {
+    h = hash_element(field.value, mix(h, hash_short(field.key)));
+    visit(field.key, field.value);
+  }
+  return mix(h, t_end);
+}
+
 std::uint64_t hash_element(dom::element e, std::uint64_t h) {
   switch (e.type()) {
     case dom::element_type::STRING:
@@ -62,11 +75,7 @@ std::uint64_t hash_element(dom::element e, std::uint64_t h) {
       for (dom::element child : dom::array(e)) h = hash_element(child, h);
       return mix(h, t_end);
     case dom::element_type::OBJECT:
-      h = mix(h, t_object);
-      for (dom::key_value_pair field : dom::object(e)) {
-        h = hash_element(field.value, mix(h, hash_short(field.key)));
-      }
-      return mix(h, t_end);
+      return hash_object(dom::object(e), h, [](std::string_view, dom::element) {});
   }
   return h;
 }
@@ -150,21 +159,18 @@ Kind read_message(dom::element m, SystemText& system, std::vector<std::string_vi
   std::string_view role, type;
   bool has_role = false, has_type = false, has_content = false;
   dom::element content;
-  std::uint64_t h = mix(0, t_object);
-  for (const dom::key_value_pair field : o) {
-    h = hash_element(field.value, mix(h, hash_short(field.key)));
-    if (field.key == "role" && !has_role) {
-      role = string_of(field.value);
+  hash = hash_object(o, 0, [&](std::string_view key, dom::element value) {
+    if (key == "role" && !has_role) {
+      role = string_of(value);
       has_role = true;
-    } else if (field.key == "type" && !has_type) {
-      type = string_of(field.value);
+    } else if (key == "type" && !has_type) {
+      type = string_of(value);
       has_type = true;
-    } else if (field.key == "content" && !has_content) {
-      content = field.value;
+    } else if (key == "content" && !has_content) {
+      content = value;
       has_content = true;
     }
-  }
-  hash = mix(h, t_end);
+  });
   if (type == "function_call_output") return Kind::tool_result;        // Responses
   if (role == "tool" || role == "function") return Kind::tool_result;  // chat
   if (role == "system" || role == "developer") {

@@ -146,20 +146,20 @@ void parse_request_body(RequestInfo& info, std::string_view body, Dialect dialec
   bool read = false;
   // simdjson rejects an empty document itself, but skipping it avoids touching the parser at all
   // for the common GET / empty-body case.
-  try {
-    if (body.empty()) {
-      // nothing to read
-    } else if (body.size() > kReusableParserLimit) {
-      dom::parser once;
-      read = parse_with(once, body, rules, conversation, info);
-    } else {
-      thread_local dom::parser parser;
-      read = parse_with(parser, body, rules, conversation, info);
+  if (!body.empty()) {
+    try {
+      if (body.size() > kReusableParserLimit) {
+        dom::parser once;
+        read = parse_with(once, body, rules, conversation, info);
+      } else {
+        thread_local dom::parser parser;
+        read = parse_with(parser, body, rules, conversation, info);
+      }
+    } catch (const std::bad_alloc&) {
+      // Only allocation can throw here (all lookups use error codes): treat as "not JSON" so the
+      // request is forwarded untouched rather than failed.
+      reset(info, dialect);
     }
-  } catch (const std::bad_alloc&) {
-    // Only allocation can throw here (all lookups use error codes): treat as "not JSON" so the
-    // request is forwarded untouched rather than failed.
-    reset(info, dialect);
   }
   if (!read) info.conversation.tools.clear();  // names the last body left for reuse
 }

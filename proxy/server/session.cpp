@@ -222,10 +222,12 @@ void ClientSession::finish_request() {
   // Texts its tool calls handed out: a conversation opening with one is a sub-agent of this run.
   if (auto* conversations = worker_.server().conversations();
       conversations && rc_.llm_call && record.call.run_id_from_client) {
-    if (const auto tasks = rc_.meter.tool_tasks(); !tasks.empty() && rc_.place) {
-      conversations->add_tasks(tasks, rc_.place);  // the place its conversation is under
-    } else if (!tasks.empty()) {
-      conversations->add_tasks(tasks, {record.call.run_id, record.call.path});
+    if (const auto tasks = rc_.meter.tool_tasks(); !tasks.empty()) {
+      if (rc_.place) {
+        conversations->add_tasks(tasks, rc_.place);  // the place its conversation is under
+      } else {
+        conversations->add_tasks(tasks, {record.call.run_id, record.call.path});
+      }
     }
   }
   worker_.finish(record);
