@@ -1,7 +1,6 @@
 #include "proxy/server/upstream_pool.hpp"
 
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
@@ -9,7 +8,6 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cerrno>
 #include <stdexcept>
 
 #include "proxy/net/resolve.hpp"
@@ -92,27 +90,25 @@ bool ConnectionPool::unusable(const UpstreamConn& c, Clock::time_point now) {
 }
 
 // A pooled connection must stay silent: any byte or close the upstream sends before the next
-// request goes out is not an answer to it. Arming the wait queues a reactor operation (no system
-// call); it completes, and its handler ignores it, when the next exchange's response arrives.
+// request goes out is not an answer to it. The watch is a one-byte receive with MSG_PEEK rather
+// than a wait for readability: Asio re-arms the epoll registration (an epoll_ctl call) for every
+// new wait, while a receive on a socket whose last read drained it is queued without a system
+// call. Peeking leaves whatever arrived for the exchange that reads it, should a receive complete
+// after its connection was taken.
 void ConnectionPool::watch_idle(UpstreamConn& c) {
   auto& w = *c.idle_watch;
   w.conn = &c;
   w.pooled = true;
   const auto generation = ++w.generation;
-  const int fd = c.socket().native_handle();
-  c.socket().async_wait(Socket::wait_read, [watch = c.idle_watch, generation,
-                                            fd](const boost::system::error_code& ec) {
-    if (ec || !watch->pooled || !watch->conn || watch->generation != generation) return;
-    char byte;
-    const auto r = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      watch_idle(*watch->conn);  // a wake-up with nothing to read: watch on
-      return;
-    }
-    watch->spoiled = r > 0 ? Discard::idle_bytes : Discard::idle_closed;
-    boost::system::error_code ignored;
-    watch->conn->socket().close(ignored);  // the fd goes now; the pool drops the entry later
-  });
+  c.socket().async_receive(
+      asio::buffer(&w.peeked, 1), Socket::message_peek,
+      [watch = c.idle_watch, generation](const boost::system::error_code& ec, std::size_t) {
+        if (ec == asio::error::operation_aborted) return;  // taken from the pool
+        if (!watch->pooled || !watch->conn || watch->generation != generation) return;
+        watch->spoiled = ec ? Discard::idle_closed : Discard::idle_bytes;
+        boost::system::error_code ignored;
+        watch->conn->socket().close(ignored);  // the fd goes now; the pool drops the entry later
+      });
 }
 
 bool ConnectionPool::expired(const UpstreamConn& c, Clock::time_point now) const {
@@ -124,9 +120,11 @@ std::unique_ptr<UpstreamConn> ConnectionPool::take_idle(Clock::time_point now) {
   while (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
-    conn->idle_watch->pooled = false;  // the wait stays queued; its handler ignores it now
-    if (!unusable(*conn, now)) return conn;
+    conn->idle_watch->pooled = false;
     boost::system::error_code ignored;
+    // Drops the queued peek (no system call), so the response read does not queue behind it.
+    conn->socket().cancel(ignored);
+    if (!unusable(*conn, now)) return conn;
     conn->socket().close(ignored);
   }
   return nullptr;

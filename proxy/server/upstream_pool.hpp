@@ -101,14 +101,15 @@ class UpstreamConn {
   std::uint64_t uses = 0;
   bool reused() const { return uses > 0; }
 
-  // While the connection sits in a pool, a wait for readability: an upstream that sends anything
-  // (or closes) then spoils it. Shared with the wait's handler, which may run after the
-  // connection is gone (`conn` is then null).
+  // While the connection sits in a pool, a peeking receive: an upstream that sends anything (or
+  // closes) then spoils it. Shared with the receive's handler, which may run after the connection
+  // is gone (`conn` is then null).
   struct IdleWatch {
     UpstreamConn* conn = nullptr;
-    std::uint64_t generation = 0;  // of the current stay in the pool: older waits are stale
+    std::uint64_t generation = 0;  // of the current stay in the pool: older receives are stale
     bool pooled = false;
     std::optional<Discard> spoiled;
+    char peeked = 0;  // the receive's one-byte buffer; peeking leaves the byte in the socket
   };
   std::shared_ptr<IdleWatch> idle_watch = std::make_shared<IdleWatch>();
 };

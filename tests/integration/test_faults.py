@@ -18,7 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import (Augur, IntegrationTest, Mock, ScriptedUpstream, build_request, chat_body,
-                     config, connect, free_port, read_response, request, sse_events, wait_until)
+                     config, connect, free_port, metric_value, read_response, request, sse_events,
+                     wait_until)
 from redis_server import RedisServer, ReplicaWorkload
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "loadtest"))
@@ -132,6 +133,9 @@ class UpstreamFaults(IntegrationTest):
             time.sleep(0.5)  # > the mock's idle timeout (its sweeper may add up to 50 ms)
         self.assertGreater(len(ids), 1, "the mock never closed an idle connection")
         self.assertEqual(stats(augur)["proxy"]["upstream_errors"], 0)
+        # Each close was seen while the connection sat in the pool, not by the next request.
+        self.assertEqual(metric_value(augur.admin_port, "augur_upstream_conn_discarded_total",
+                                      reason="idle_closed"), len(ids))
 
     def test_others_are_served_while_faults_hang(self):
         augur = self.augur(timeout="8s")  # far longer than the others take, even on a busy box
