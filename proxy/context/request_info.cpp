@@ -19,6 +19,7 @@ namespace dom = simdjson::dom;
 // sized for ordinary requests, and rare huge bodies get a throw-away parser so a single long prompt
 // does not pin tens of MB per io thread for the life of the process.
 constexpr std::size_t kReusableParserLimit = 1u << 20;
+static_assert(kJsonPadding == simdjson::SIMDJSON_PADDING);
 
 std::optional<std::int64_t> as_int(dom::element e) {
   std::int64_t i = 0;
@@ -125,10 +126,10 @@ void reset(RequestInfo& info, Dialect dialect) {
 
 // Whether the conversation was read (which sets its tool names).
 bool parse_with(dom::parser& parser, std::string_view body, std::span<const AgentRule> rules,
-                bool conversation, RequestInfo& info) {
+                bool conversation, bool padded, RequestInfo& info) {
   dom::element doc;
-  // realloc_if_needed: copies into a padded buffer (simdjson reads up to 64 bytes past the end).
-  if (parser.parse(body.data(), body.size(), true).get(doc) != simdjson::SUCCESS) return false;
+  // Unless the caller's buffer is padded, realloc_if_needed copies the body into one that is.
+  if (parser.parse(body.data(), body.size(), !padded).get(doc) != simdjson::SUCCESS) return false;
   dom::object root;
   if (doc.get_object().get(root) != simdjson::SUCCESS) return false;
   info.json = true;
@@ -141,7 +142,7 @@ bool parse_with(dom::parser& parser, std::string_view body, std::span<const Agen
 }  // namespace
 
 void parse_request_body(RequestInfo& info, std::string_view body, Dialect dialect,
-                        std::span<const AgentRule> rules, bool conversation) {
+                        std::span<const AgentRule> rules, bool conversation, bool padded) {
   reset(info, dialect);
   bool read = false;
   // simdjson rejects an empty document itself, but skipping it avoids touching the parser at all
@@ -150,10 +151,10 @@ void parse_request_body(RequestInfo& info, std::string_view body, Dialect dialec
     try {
       if (body.size() > kReusableParserLimit) {
         dom::parser once;
-        read = parse_with(once, body, rules, conversation, info);
+        read = parse_with(once, body, rules, conversation, padded, info);
       } else {
         thread_local dom::parser parser;
-        read = parse_with(parser, body, rules, conversation, info);
+        read = parse_with(parser, body, rules, conversation, padded, info);
       }
     } catch (const std::bad_alloc&) {
       // Only allocation can throw here (all lookups use error codes): treat as "not JSON" so the

@@ -79,8 +79,13 @@ bool is_llm_call(bool post, const RequestInfo& info);
 RequestInfo parse_request_body(std::string_view body, Dialect dialect = Dialect::none,
                                std::span<const AgentRule> rules = {}, bool conversation = true);
 // The same, into `info` (overwritten): the memory its lists hold is reused, which spares a
-// connection that parses one body per request a few allocations each time.
+// connection that parses one body per request a few allocations each time. `padded`: the caller
+// owns kJsonPadding readable bytes past the body's end (their values do not matter), so the
+// parser reads the body where it is instead of copying it into a padded buffer of its own.
 void parse_request_body(RequestInfo& info, std::string_view body, Dialect dialect,
-                        std::span<const AgentRule> rules, bool conversation);
+                        std::span<const AgentRule> rules, bool conversation, bool padded = false);
+
+// How many bytes past a body's end the JSON parser may read (simdjson's SIMDJSON_PADDING).
+inline constexpr std::size_t kJsonPadding = 64;
 
 }  // namespace augur::proxy

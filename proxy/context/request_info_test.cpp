@@ -63,3 +63,25 @@ TEST_CASE("anything that is not a JSON object is json=false, never an exception"
   }
   CHECK(parse_request_body("  {\"model\":\"m\"}\n").json);
 }
+
+TEST_CASE("a padded body is parsed where it is: only its own bytes count, not what follows") {
+  using augur::proxy::kJsonPadding;
+  const std::string body = R"({"model":"m","max_tokens":7})";
+  // The bytes past the end are the caller's and may hold anything: here, the rest of a longer
+  // document, which must not be read as part of this one.
+  const std::string whole = body + R"(,"stream":true})" + std::string(kJsonPadding, '}');
+  augur::proxy::RequestInfo info;
+  parse_request_body(info, std::string_view(whole.data(), body.size()),
+                     augur::proxy::Dialect::chat_completions, {}, true, true);
+  CHECK(info.json);
+  CHECK(info.model == "m");
+  CHECK(*info.max_tokens == 7);
+  CHECK_FALSE(info.stream);
+
+  // A truncated body stays truncated, whatever its padding would complete it with.
+  const std::string cut = R"({"model":"m")";
+  const std::string tail = cut + "}" + std::string(kJsonPadding, ' ');
+  parse_request_body(info, std::string_view(tail.data(), cut.size()),
+                     augur::proxy::Dialect::chat_completions, {}, true, true);
+  CHECK_FALSE(info.json);
+}

@@ -163,7 +163,8 @@ void RequestHead::serialize(std::string& out) const {
   out += "\r\n";
 }
 
-RequestParser::RequestParser(RequestHead& head, std::string& body) : head_(head), body_(body) {
+RequestParser::RequestParser(RequestHead& head, std::string& body, std::size_t body_slack)
+    : head_(head), body_(body), body_slack_(body_slack) {
   head_.clear();
   body_.clear();
   if (body_.capacity() > 64 * 1024) std::string().swap(body_);
@@ -183,7 +184,7 @@ void RequestParser::on_field(field id, std::string_view name, std::string_view v
 
 void RequestParser::on_body_init(const boost::optional<std::uint64_t>& length) {
   // The parser has already checked a declared length against body_limit.
-  if (length) body_.reserve(static_cast<std::size_t>(*length));
+  if (length) body_.reserve(static_cast<std::size_t>(*length) + body_slack_);
 }
 
 std::size_t RequestParser::on_body(std::string_view data, boost::beast::error_code&) {

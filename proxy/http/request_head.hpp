@@ -164,10 +164,11 @@ class RequestHead {
 // The request parser (Http1Parser, Beast's basic_parser semantics) feeding a RequestHead and a
 // body string, both owned by the connection and reused (Beast's request_parser<string_body>
 // built a fresh field tree and body per request). Bounds: header_limit and body_limit. The
-// constructor clears `head` and `body`.
+// constructor clears `head` and `body`. A body of declared length gets `body_slack` more bytes of
+// capacity (room a JSON parser may read past the end).
 class RequestParser final : public Http1Parser<true> {
  public:
-  RequestParser(RequestHead& head, std::string& body);
+  RequestParser(RequestHead& head, std::string& body, std::size_t body_slack = 0);
 
  private:
   void on_request(verb method, std::string_view method_text, std::string_view target,
@@ -178,6 +179,7 @@ class RequestParser final : public Http1Parser<true> {
 
   RequestHead& head_;
   std::string& body_;
+  std::size_t body_slack_;
 };
 
 }  // namespace augur::proxy

@@ -63,7 +63,9 @@ void ClientSession::describe(RequestContext& rc) {
   rc.record.method.assign(head_.method_string());  // a copy: the head's arena grows below
   // The conversation is read only for a call that may need its run inferred.
   const bool infer = rc.rt->config->context.infer && !names_run(head_);
-  parse_request_body(rc.info, body_, dialect_of(rc.record.target), rc.rt->agent_rules, infer);
+  const bool padded = body_.capacity() - body_.size() >= kJsonPadding;
+  parse_request_body(rc.info, body_, dialect_of(rc.record.target), rc.rt->agent_rules, infer,
+                     padded);
   rc.llm_call = is_llm_call(head_.method() == http::verb::post, rc.info);
   rc.record.llm_call = rc.llm_call;
 }

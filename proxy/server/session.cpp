@@ -78,7 +78,7 @@ Task<void> ClientSession::run() {
     // after a POST body).
     if (skip_empty_lines(buffer_)) continue;
 
-    RequestParser parser(head_, body_);
+    RequestParser parser(head_, body_, kJsonPadding);  // describe() parses the body in place
     start_parse(parser, limits);
     beast::error_code ec;
     if (!parse_buffered(parser, buffer_, ec) || !parser.is_header_done()) {
