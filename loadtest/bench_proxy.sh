@@ -136,6 +136,15 @@ cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 
+# How often the kernel took the CPU from the given processes or threads (as for cpu_ticks): their
+# involuntary context switches. With the mock on the same CPU, each is the mock waking up and
+# preempting the proxy, which then waits for the mock to drain its requests.
+preemptions() {
+  local pid
+  for pid in "$@"; do cat "/proc/$pid/status" 2>/dev/null || true; done |
+    awk '/^nonvoluntary_ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
 # ---------------------------------------------------------------------------------------------
 # The upstream.
 start_mock "${PIN_SERVER[@]}"
@@ -247,7 +256,7 @@ per_request() {
     'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0) }'
 }
 
-declare -A P50 P99 RPS CPU IOCPU MOCKCPU ERR
+declare -A P50 P99 RPS CPU IOCPU MOCKCPU PREEMPT ERR
 # Each repetition runs every target once; the proxies swap places every other repetition, so a
 # slow drift of the machine favours neither.
 REVERSED=("${TARGETS[0]}")
@@ -264,15 +273,21 @@ for rep in $(seq "$REPS"); do
     before=$(cpu_ticks ${PROC_PIDS[$t]})
     io_before=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
     mock_before=$(cpu_ticks "$MOCK_PID")
+    # shellcheck disable=SC2086
+    pre_before=$(preemptions $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
     run_wrk "rps-$t-$rep" "$t" "$CONNS" "$DURATION"
     # shellcheck disable=SC2086
     after=$(cpu_ticks ${PROC_PIDS[$t]})
     io_after=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
     mock_after=$(cpu_ticks "$MOCK_PID")
+    # shellcheck disable=SC2086
+    pre_after=$(preemptions $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
     RPS[$t]+="$(wrk_rps "$TMP/rps-$t-$rep.txt") "
     CPU[$t]+="$(per_request "$before" "$after" "$TMP/rps-$t-$rep.txt") "
     IOCPU[$t]+="$(per_request "$io_before" "$io_after" "$TMP/rps-$t-$rep.txt") "
     MOCKCPU[$t]+="$(per_request "$mock_before" "$mock_after" "$TMP/rps-$t-$rep.txt") "
+    PREEMPT[$t]+="$(awk -v d=$((pre_after - pre_before)) -v n="$(wrk_requests "$TMP/rps-$t-$rep.txt")" \
+      'BEGIN { printf "%.2f", (n > 0 ? d / n : 0) }') "
     ERR[$t]=$((${ERR[$t]:-0} + $(wrk_errors "$TMP/lat-$t-$rep.txt") + $(wrk_errors "$TMP/rps-$t-$rep.txt")))
   done
 done
@@ -280,7 +295,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------------------------
 # Report.
-declare -A M50 M99 MRPS MCPU MIO MMOCK
+declare -A M50 M99 MRPS MCPU MIO MMOCK MPRE
 for t in "${TARGETS[@]}"; do
   # shellcheck disable=SC2086
   M50[$t]=$(median ${P50[$t]})
@@ -294,6 +309,8 @@ for t in "${TARGETS[@]}"; do
   MIO[$t]=$(median ${IOCPU[$t]})
   # shellcheck disable=SC2086
   MMOCK[$t]=$(median ${MOCKCPU[$t]})
+  # shellcheck disable=SC2086
+  MPRE[$t]=$(median ${PREEMPT[$t]})
 done
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
@@ -308,18 +325,19 @@ report() {
     "augur: 1 io thread, learning and SONA $([[ $AUGUR_LEARNING == true ]] && echo on || echo off)$(
       [[ $AUGUR_LEARNING == true ]] && echo ", learning thread on CPU $([[ $LEARNING_CPU == client ]] && echo "$CLIENT_CPU" || echo "$SERVER_CPU")")."
   echo
-  echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | of which io thread | mock CPU µs/req | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | of which io thread | mock CPU µs/req | preempted /req | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for t in "${TARGETS[@]}"; do
     if [[ $t == direct ]]; then
-      add50=— add99=— cpu=— io=—
+      add50=— add99=— cpu=— io=— pre=—
     else
       add50=$(calc '%+.0f' "${M50[$t]} - ${M50[direct]}")
       add99=$(calc '%+.0f' "${M99[$t]} - ${M99[direct]}")
       cpu=${MCPU[$t]}
       io=$([[ $t == augur ]] && echo "${MIO[$t]}" || echo "${MCPU[$t]}")
+      pre=${MPRE[$t]}
     fi
-    echo "| $t | ${M50[$t]} | ${M99[$t]} | $add50 | $add99 | ${MRPS[$t]} | $(calc '%.2f' "${MRPS[$t]} / ${MRPS[direct]}") | $cpu | $io | ${MMOCK[$t]} | ${ERR[$t]} |"
+    echo "| $t | ${M50[$t]} | ${M99[$t]} | $add50 | $add99 | ${MRPS[$t]} | $(calc '%.2f' "${MRPS[$t]} / ${MRPS[direct]}") | $cpu | $io | ${MMOCK[$t]} | $pre | ${ERR[$t]} |"
   done
   echo
   if [[ -n ${M50[augur]:-} && -n ${M50[nginx]:-} ]]; then
@@ -353,14 +371,16 @@ report() {
   echo "Raw per repetition:"
   echo
   for t in "${TARGETS[@]}"; do
-    echo "- $t: p50 ${P50[$t]}/ p99 ${P99[$t]}/ RPS ${RPS[$t]}/ proxy CPU ${CPU[$t]}/ $([[ $t == augur ]] && echo "io thread CPU ${IOCPU[$t]}/ ")mock CPU ${MOCKCPU[$t]}"
+    echo "- $t: p50 ${P50[$t]}/ p99 ${P99[$t]}/ RPS ${RPS[$t]}/ proxy CPU ${CPU[$t]}/ $([[ $t == augur ]] && echo "io thread CPU ${IOCPU[$t]}/ ")mock CPU ${MOCKCPU[$t]}$([[ $t != direct ]] && echo "/ preempted ${PREEMPT[$t]}" || true)"
   done
   for n in "${NOTES[@]}"; do echo "- note: $n"; done
   echo
   echo "Added latency is target minus direct, so noise can make it negative. RPS at c=$CONNS has the" \
     "proxy and the mock sharing CPU $SERVER_CPU: it is a relative figure, not a ceiling. CPU µs/req is the" \
     "proxy's user+system time over the throughput run divided by the requests it served (for augur: all" \
-    "its threads, learning included; the next column is its io thread alone)."
+    "its threads, learning included; the next column is its io thread alone). Preempted /req: the" \
+    "proxy's involuntary context switches (augur: its io thread) per request at c=$CONNS, each the mock" \
+    "waking on the shared CPU and running first."
 }
 
 if [[ -n $OUT ]]; then report | tee "$OUT"; else report; fi
