@@ -85,8 +85,7 @@ class Http1Parser {
   bool upgrade() const { return (f_ & kConnectionUpgrade) != 0; }
   bool need_eof() const { return (f_ & kNeedEof) != 0; }
   boost::optional<std::uint64_t> content_length() const {
-    if (f_ & kContentLength) return len0_;
-    return boost::none;
+    return boost::make_optional((f_ & kContentLength) != 0, len0_);
   }
 
   void skip(bool v) { f_ = v ? f_ | kSkipBody : f_ & ~kSkipBody; }  // no body (HEAD response)
