@@ -141,18 +141,18 @@ struct TrieSubscriber::Loop {
     backoff.reset();
     deliver(*version);
 
-    auto last_heard = Clock::now();
-    std::optional<Clock::time_point> ping_sent;
+    // The wait runs to the next PING, or, while one is unanswered, to the end of its answer's time.
+    auto deadline = Clock::now() + options.subscriber_ping_interval;
+    bool ping_out = false;
     for (;;) {
-      const auto deadline = ping_sent ? *ping_sent + options.command_timeout
-                                      : last_heard + options.subscriber_ping_interval;
       switch (wait(c.fd, deadline)) {
         case Wait::stopped:
           return {};
         case Wait::timeout:
-          if (ping_sent) return Error{endpoint.describe() + ": no answer to PING"};
+          if (ping_out) return Error{endpoint.describe() + ": no answer to PING"};
           if (Result<void> r = send(c, {"PING"}); !r) return r;
-          ping_sent = Clock::now();
+          ping_out = true;
+          deadline = Clock::now() + options.command_timeout;
           continue;
         case Wait::ready:
           break;
@@ -164,8 +164,9 @@ struct TrieSubscriber::Loop {
           return Error{detail::context_error(endpoint, c)};
         if (raw == nullptr) break;
         const detail::ReplyPtr reply(static_cast<redisReply*>(raw));
-        last_heard = Clock::now();
-        ping_sent.reset();  // anything the server says proves the connection alive
+        // Anything the server says proves the connection alive.
+        ping_out = false;
+        deadline = Clock::now() + options.subscriber_ping_interval;
         if (is_array_of_strings(*reply, 3) && text(*reply->element[0]) == "message" &&
             reply->element[2]->type == REDIS_REPLY_STRING) {
           const std::string_view payload = text(*reply->element[2]);
