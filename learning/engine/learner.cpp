@@ -88,7 +88,7 @@ void Learner::start() {
   if (redis_) {
     // Resume this replica's state and serve the merged trie every replica built.
     if (auto t = redis_->start(builder_)) {
-      adopt(std::move(t));
+      adopt(std::move(t), redis_->loaded_version());
     } else if (builder_.state().run_count() > 0) {
       runs_since_rebuild_ = 1;
       rebuild(now);
@@ -162,7 +162,7 @@ void Learner::step(Clock::time_point now) {
   }
   tracker_.expire(unix_ms(now));
   if (redis_) {
-    if (auto t = redis_->poll_updates()) adopt(std::move(t));
+    if (auto t = redis_->poll_updates()) adopt(std::move(t), redis_->loaded_version());
   }
   stats_.open_runs.store(tracker_.open_runs(), std::memory_order_relaxed);
   stats_.runs_evicted.store(tracker_.evicted(), std::memory_order_relaxed);
@@ -239,9 +239,11 @@ std::vector<HintErrors> Learner::measure(const ClosedRun& run,
   return errors;
 }
 
-void Learner::adopt(std::shared_ptr<const trie::Trie> trie) {
+void Learner::adopt(std::shared_ptr<const trie::Trie> trie, std::uint64_t version) {
   std::atomic_store(&trie_, trie);
   if (publish_) publish_(std::move(trie));
+  // Reported once served: whoever reads a version from the metric gets that trie's hints.
+  if (version != 0) stats_.trie_version.store(version, std::memory_order_relaxed);
 }
 
 void Learner::rebuild(Clock::time_point now) {
@@ -251,7 +253,7 @@ void Learner::rebuild(Clock::time_point now) {
     // replicas may have learned). Until a merged trie was ever obtained, serve our own.
     runs_since_rebuild_ = 0;
     if (auto t = redis_->sync(builder_, now)) {
-      adopt(std::move(t));
+      adopt(std::move(t), redis_->loaded_version());
       return;
     }
     if (!redis_->never_loaded() || builder_.state().run_count() == 0) return;
@@ -259,7 +261,7 @@ void Learner::rebuild(Clock::time_point now) {
     auto own = std::make_shared<const trie::Trie>(std::move(built.trie));
     stats_.trie_nodes.store(trie::count_nodes(*own), std::memory_order_relaxed);
     stats_.trie_bytes.store(built.json.size(), std::memory_order_relaxed);
-    adopt(std::move(own));
+    adopt(std::move(own), 0);  // not a shared version
     return;
   }
   if (runs_since_rebuild_ == 0) return;
@@ -275,10 +277,9 @@ void Learner::rebuild(Clock::time_point now) {
   auto trie = std::make_shared<const trie::Trie>(std::move(built.trie));
   stats_.trie_nodes.store(trie::count_nodes(*trie), std::memory_order_relaxed);
   stats_.trie_bytes.store(built.json.size(), std::memory_order_relaxed);
-  stats_.trie_version.fetch_add(1, std::memory_order_relaxed);
   stats_.rebuilds.fetch_add(1, std::memory_order_relaxed);
   publish_bounds();
-  adopt(std::move(trie));
+  adopt(std::move(trie), stats_.trie_version.load(std::memory_order_relaxed) + 1);
 }
 
 void Learner::publish_bounds() {

@@ -68,7 +68,8 @@ class Learner {
 
  private:
   void on_closed(ClosedRun&& run);
-  void adopt(std::shared_ptr<const trie::Trie> trie);
+  // Serves `trie`; a nonzero `version` is then reported as the one served.
+  void adopt(std::shared_ptr<const trie::Trie> trie, std::uint64_t version);
   std::vector<HintErrors> measure(const ClosedRun& run,
                                   const std::vector<trie::CallContext>& contexts);
   void load_snapshot();

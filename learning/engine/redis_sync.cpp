@@ -128,7 +128,6 @@ std::shared_ptr<const trie::Trie> RedisSync::load_version() {
   try {
     auto t = std::make_shared<const trie::Trie>(trie::parse_trie(json));
     loaded_version_ = version;
-    stats_.trie_version.store(version, std::memory_order_relaxed);
     stats_.trie_nodes.store(trie::count_nodes(*t), std::memory_order_relaxed);
     stats_.trie_bytes.store(json.size(), std::memory_order_relaxed);
     return t;
@@ -208,7 +207,6 @@ std::shared_ptr<const trie::Trie> RedisSync::sync(trie::Builder& builder, Clock:
   if (!version) return nullptr;
   published_fingerprint_ = std::move(fingerprint);
   loaded_version_ = *version;
-  stats_.trie_version.store(*version, std::memory_order_relaxed);
   stats_.trie_nodes.store(trie::count_nodes(*t), std::memory_order_relaxed);
   stats_.trie_bytes.store(built.json.size(), std::memory_order_relaxed);
   stats_.rebuilds.fetch_add(1, std::memory_order_relaxed);

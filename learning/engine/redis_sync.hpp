@@ -62,6 +62,9 @@ class RedisSync {
   // True when no merged trie was ever obtained from Redis (the learner then serves its own).
   bool never_loaded() const { return loaded_version_ == 0; }
 
+  // The version of the last trie start(), sync() or poll_updates() returned (0: none yet).
+  std::uint64_t loaded_version() const { return loaded_version_; }
+
   // Paths the leader dropped from merged states (reasons merge and trie_bytes), counted at every
   // publish: the replicas' own states keep them.
   const trie::EvictionCounts& leader_evictions() const { return leader_evicted_; }

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import AUGUR_BIN, IntegrationTest, Mock, free_port
+from harness import AUGUR_BIN, IntegrationTest, Mock, free_port, metric_value
 from redis_server import NS, RedisServer, ReplicaWorkload
 
 class SharedLearning(IntegrationTest, ReplicaWorkload):
@@ -138,9 +138,13 @@ class SharedLearning(IntegrationTest, ReplicaWorkload):
         rng = random.Random(5)
         calls = sum(len(self.agent_run(a, f"r{r}", rng)) for r in range(3))
         # Every run learned and published (a slow build, e.g. under TSan, may still be closing the
-        # last run when the first trie appears), then the hints of that trie, read twice to be
-        # sure the replica has adopted it.
+        # last run when the first trie appears) and that version served by the replica: it stores
+        # a trie in Redis a moment before it serves it, and until then answers from the previous
+        # one. Then the hints of that trie, read twice to be sure they are settled.
         self.wait("every run published", lambda: self.calls_in(self.published(redis)) == calls)
+        last = int(redis.command("GET", f"augur:{NS}:trie:version"))
+        self.wait("the replica on that version",
+                  lambda: metric_value(a.admin_port, "augur_trie_version") == last)
         good = self.wait("learned hints", lambda: (h := self.hints(a))
                          and h["prediction-source"] == "exact" and h == self.hints(a) and h)
         version = redis.command("INCR", f"augur:{NS}:trie:version")
