@@ -17,8 +17,8 @@ std::optional<ConversationTable::Found> ConversationTable::find(const Conversati
     const std::uint64_t key = conv.prefix[n - 1];
     const auto it = index_.find(key);
     if (it == index_.end()) continue;
-    // Used now: the entry moves to the ring's newest slot.
-    std::shared_ptr<const Place> place = std::move(ring_[it->second].place);
+    // Used now: the entry becomes the most recently used.
+    std::shared_ptr<const Place> place = std::move(slots_[it->second].place);
     put(key, place, false);
     // Messages from position n on were added since: a user turn among them is a new task.
     return Found{std::move(place), conv.last_user_turn >= static_cast<std::int64_t>(n)};
@@ -26,23 +26,41 @@ std::optional<ConversationTable::Found> ConversationTable::find(const Conversati
   return std::nullopt;
 }
 
+void ConversationTable::unlink(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  (s.prev == kNone ? head_ : slots_[s.prev].next) = s.next;
+  (s.next == kNone ? tail_ : slots_[s.next].prev) = s.prev;
+}
+
+void ConversationTable::release(std::uint32_t slot) {
+  unlink(slot);
+  Slot& s = slots_[slot];
+  s.place.reset();
+  s.next = free_;
+  free_ = slot;
+}
+
 void ConversationTable::put(std::uint64_t key, std::shared_ptr<const Place> place, bool task) {
   Index& index = task ? tasks_ : index_;
   if (const auto it = index.find(key); it != index.end()) {
-    ring_[it->second].place.reset();
+    release(it->second);
     index.erase(it);
   }
-  std::size_t slot = ring_.size();
-  if (slot < max_entries_) {
-    ring_.emplace_back();
+  std::uint32_t slot = free_;
+  if (slot != kNone) {
+    free_ = slots_[slot].next;
+  } else if (slots_.size() < max_entries_) {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
   } else {
-    slot = next_;
-    next_ = (next_ + 1) % max_entries_;
-    // A live slot is its key's entry in its index (moving a key frees its old slot first).
-    if (Slot& oldest = ring_[slot]; oldest.place) (oldest.task ? tasks_ : index_).erase(oldest.key);
+    slot = tail_;  // full: the least recently used entry makes room
+    (slots_[slot].task ? tasks_ : index_).erase(slots_[slot].key);
+    unlink(slot);
   }
-  ring_[slot] = Slot{key, std::move(place), task};
-  index.emplace(key, static_cast<std::uint32_t>(slot));
+  slots_[slot] = Slot{key, std::move(place), kNone, head_, task};
+  (head_ == kNone ? tail_ : slots_[head_].prev) = slot;
+  head_ = slot;
+  index.emplace(key, slot);
 }
 
 void ConversationTable::remember(std::uint64_t key, std::shared_ptr<const Place> place) {
@@ -56,8 +74,8 @@ void ConversationTable::forget(std::span<const std::uint64_t> prefix, std::strin
     const auto it = index_.find(key);
     if (it == index_.end()) continue;
     // Another run's conversation may share the opening messages (same agent, same first task).
-    if (Slot& slot = ring_[it->second]; slot.place->run_id == run_id) {
-      slot.place.reset();  // a free slot; the ring reuses it in turn
+    if (slots_[it->second].place->run_id == run_id) {
+      release(it->second);
       index_.erase(it);
     }
   }
@@ -80,7 +98,8 @@ std::shared_ptr<const ConversationTable::Place> ConversationTable::take_task(std
   std::lock_guard lock(mu_);
   const auto it = tasks_.find(task);
   if (it == tasks_.end()) return nullptr;
-  std::shared_ptr<const Place> parent = std::move(ring_[it->second].place);
+  std::shared_ptr<const Place> parent = std::move(slots_[it->second].place);
+  release(it->second);
   tasks_.erase(it);
   return parent;
 }

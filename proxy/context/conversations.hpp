@@ -4,10 +4,12 @@
 // `max_conversations` with least-recently-used eviction. Thread-safe (one mutex; each call holds
 // it for a few hash lookups).
 //
-// Laid out for a table that is large and cold: entries sit in one ring of fixed-size slots (a
-// slot is reused in place, so remembering a call allocates nothing but its run's place, which all
-// of the run's entries share) and keys are found through open-addressing maps, so a lookup is a
-// cache miss or two rather than a walk through nodes.
+// Laid out so the memory a busy table touches stays small and warm: entries sit in one vector of
+// fixed-size slots, kept in least-recently-used order by a list of slot numbers, and keys are
+// found through open-addressing maps. A freed slot (a finished conversation, a taken task) is the
+// next one used, so while conversations end as fast as they start the same few slots serve them
+// all, however large the bound; remembering a call allocates nothing but its run's place, which
+// all of the run's entries share.
 #pragma once
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -83,20 +85,29 @@ class ConversationTable {
   std::size_t size() const;           // conversations remembered
 
  private:
-  // A ring slot; `place` null: free (its key moved on, was taken, or was never set).
+  static constexpr std::uint32_t kNone = UINT32_MAX;
+  // A slot of the table; `place` null: free (its key moved on, was taken, or was never set).
+  // Live slots form a list from the most (head_) to the least (tail_) recently used; free ones a
+  // stack through `next`.
   struct Slot {
     std::uint64_t key = 0;
     std::shared_ptr<const Place> place;
+    std::uint32_t prev = kNone;
+    std::uint32_t next = kNone;
     bool task = false;  // a pending sub-agent task rather than a conversation
   };
   using Index = boost::unordered_flat_map<std::uint64_t, std::uint32_t>;  // key -> slot
-  // Writes the entry into the ring's next slot (the oldest, evicted, once the ring is full).
+  // Makes `key` the most recently used entry, in a free slot (the least recently used entry's,
+  // evicted, once max_entries_ are held).
   void put(std::uint64_t key, std::shared_ptr<const Place> place, bool task);
+  // Frees a live slot (its index entry is the caller's to erase).
+  void release(std::uint32_t slot);
+  void unlink(std::uint32_t slot);
 
   std::size_t max_entries_;
   mutable std::mutex mu_;
-  std::vector<Slot> ring_;  // grows to max_entries_, then wraps at next_
-  std::size_t next_ = 0;
+  std::vector<Slot> slots_;  // grows to max_entries_
+  std::uint32_t head_ = kNone, tail_ = kNone, free_ = kNone;
   Index index_;              // conversation keys
   Index tasks_;              // pending task hashes
   std::list<Agent> agents_;  // most recently seen first

@@ -220,6 +220,30 @@ TEST_CASE("conversations are bounded, least recently used first") {
   CHECK_FALSE(table.find(s));
 }
 
+TEST_CASE("room a finished conversation leaves is used before anything is evicted") {
+  ConversationTable table(3);
+  table.remember(1, place("r1"));
+  table.remember(2, place("r2"));
+  table.remember(3, place("r3"));
+  const std::vector<std::uint64_t> finished = {3};
+  table.forget(finished, "r3");
+  CHECK(table.size() == 2);
+  table.remember(4, place("r4"));  // fits in r3's room: r1, the oldest, stays
+  CHECK(table.size() == 3);
+  ConversationShape s;
+  s.prefix = {1, 9};
+  const auto found = table.find(s);
+  REQUIRE(found);
+  CHECK(found->place->run_id == "r1");
+  table.remember(5, place("r5"));  // full now: r2, the least recently used, makes room
+  s.prefix = {2, 9};
+  CHECK_FALSE(table.find(s));
+  for (const std::uint64_t key : {1, 4, 5}) {
+    s.prefix = {key, 9};
+    CHECK(table.find(s));
+  }
+}
+
 TEST_CASE("a finished conversation's calls are forgotten, another run's are kept") {
   ConversationTable table(8);
   // Run r1's conversation: three calls, remembered under its growing list's hashes.
