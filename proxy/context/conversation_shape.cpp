@@ -8,6 +8,7 @@
 #include <cstring>
 #include <span>
 
+#include "common/literal.hpp"
 #include "common/printable.hpp"
 #include "common/text_hash.hpp"
 
@@ -106,7 +107,8 @@ bool has_tool_result_part(dom::element content) {
   if (content.get_array().get(parts) != simdjson::SUCCESS) return false;
   for (dom::element part : parts) {
     dom::object o;
-    if (part.get_object().get(o) == simdjson::SUCCESS && member(o, "type") == "tool_result") {
+    if (part.get_object().get(o) == simdjson::SUCCESS &&
+        is_literal(member(o, "type"), "tool_result")) {
       return true;
     }
   }
@@ -160,20 +162,20 @@ Kind read_message(dom::element m, SystemText& system, std::vector<std::string_vi
   bool has_role = false, has_type = false, has_content = false;
   dom::element content;
   hash = hash_object(o, 0, [&](std::string_view key, dom::element value) {
-    if (key == "role" && !has_role) {
+    if (is_literal(key, "role") && !has_role) {
       role = string_of(value);
       has_role = true;
-    } else if (key == "type" && !has_type) {
+    } else if (is_literal(key, "type") && !has_type) {
       type = string_of(value);
       has_type = true;
-    } else if (key == "content" && !has_content) {
+    } else if (is_literal(key, "content") && !has_content) {
       content = value;
       has_content = true;
     }
   });
-  if (type == "function_call_output") return Kind::tool_result;        // Responses
-  if (role == "tool" || role == "function") return Kind::tool_result;  // chat
-  if (role == "system" || role == "developer") {
+  if (is_literal(type, "function_call_output")) return Kind::tool_result;  // Responses
+  if (is_literal(role, "tool") || is_literal(role, "function")) return Kind::tool_result;  // chat
+  if (is_literal(role, "system") || is_literal(role, "developer")) {
     if (has_content) for_each_text(content, [&](std::string_view s) { system.add(s); });
     return Kind::system;
   }
@@ -234,12 +236,12 @@ void read_conversation(dom::object root, std::span<const AgentRule> rules, Conve
   std::size_t tool_names = 0;
   for (const dom::key_value_pair field : root) {
     const std::string_view key = field.key;
-    if ((key == "messages" || key == "input") && !have_list) {
+    if ((is_literal(key, "messages") || is_literal(key, "input")) && !have_list) {
       list = field.value;
       have_list = true;
-    } else if (key == "system" || key == "instructions") {
+    } else if (is_literal(key, "system") || is_literal(key, "instructions")) {
       for_each_text(field.value, [&](std::string_view s) { system.add(s); });
-    } else if (key == "tools") {
+    } else if (is_literal(key, "tools")) {
       dom::array tools;
       if (field.value.get_array().get(tools) == simdjson::SUCCESS) {
         read_tools(tools, tool_hashes, out.tools, tool_names);

@@ -8,6 +8,7 @@
 #include <limits>
 #include <new>
 
+#include "common/literal.hpp"
 #include "proxy/context/conversation_shape.hpp"
 
 namespace augur::proxy {
@@ -66,21 +67,21 @@ void read_fields(dom::object root, RequestInfo& info) {
   for (const dom::key_value_pair field : root) {
     const std::string_view key = field.key;
     const dom::element e = field.value;
-    if (key == "model") {
+    if (is_literal(key, "model")) {
       if (first(model) && e.get_string().get(s) == simdjson::SUCCESS) info.model.assign(s);
-    } else if (key == "max_completion_tokens" || key == "max_output_tokens") {
+    } else if (is_literal(key, "max_completion_tokens") || is_literal(key, "max_output_tokens")) {
       // Chat completions' newer name, and Responses' (Messages uses max_tokens).
       if (first(max_completion)) max_completion_tokens = as_int(e);
-    } else if (key == "max_tokens") {
+    } else if (is_literal(key, "max_tokens")) {
       if (first(max)) max_tokens = as_int(e);
-    } else if (key == "stream") {
+    } else if (is_literal(key, "stream")) {
       if (first(stream) && e.get_bool().get(b) == simdjson::SUCCESS) info.stream = b;
-    } else if (key == "stream_options") {
+    } else if (is_literal(key, "stream_options")) {
       if (first(options) && e.get_object().get(obj) == simdjson::SUCCESS &&
           obj["include_usage"].get_bool().get(b) == simdjson::SUCCESS) {
         info.include_usage = b;
       }
-    } else if (key == "messages" || key == "input") {
+    } else if (is_literal(key, "messages") || is_literal(key, "input")) {
       // Chat's and Messages' message list, Responses' input items (or one input string).
       if (!first(messages)) continue;
       if (e.get_array().get(arr) == simdjson::SUCCESS) {
@@ -88,15 +89,15 @@ void read_fields(dom::object root, RequestInfo& info) {
       } else if (e.is_string()) {
         info.message_count = 1;
       }
-    } else if (key == "tools") {
+    } else if (is_literal(key, "tools")) {
       if (first(tools) && e.get_array().get(arr) == simdjson::SUCCESS) {
         info.has_tools = arr.begin() != arr.end();
       }
-    } else if (key == "previous_response_id") {
+    } else if (is_literal(key, "previous_response_id")) {
       if (e.get_string().get(s) == simdjson::SUCCESS && info.previous_response_id.empty()) {
         info.previous_response_id.assign(s.substr(0, kMaxResponseIdBytes));
       }
-    } else if (key == "nvext") {
+    } else if (is_literal(key, "nvext")) {
       nvext_key = true;
       if (!first(nvext) || e.get_object().get(obj) != simdjson::SUCCESS) continue;
       info.has_nvext = true;

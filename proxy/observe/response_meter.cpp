@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 
+#include "common/literal.hpp"
 #include "common/text_hash.hpp"
 
 #if defined(__SSE2__)
@@ -45,15 +46,15 @@ const char* find_stop(const char* p, const char* const end) noexcept {
 }  // namespace
 
 ResponseMeter::Key ResponseMeter::key_of(std::string_view s) noexcept {
-  if (s == "content") return Key::content;
-  if (s == "text") return Key::text;
-  if (s == "delta") return Key::delta;
-  if (s == "completion_tokens") return Key::completion_tokens;
-  if (s == "output_tokens") return Key::output_tokens;
-  if (s == "id") return Key::id;
-  if (s == "arguments") return Key::arguments;
-  if (s == "partial_json") return Key::partial_json;
-  if (s == "input") return Key::input;
+  if (is_literal(s, "content")) return Key::content;
+  if (is_literal(s, "text")) return Key::text;
+  if (is_literal(s, "delta")) return Key::delta;
+  if (is_literal(s, "completion_tokens")) return Key::completion_tokens;
+  if (is_literal(s, "output_tokens")) return Key::output_tokens;
+  if (is_literal(s, "id")) return Key::id;
+  if (is_literal(s, "arguments")) return Key::arguments;
+  if (is_literal(s, "partial_json")) return Key::partial_json;
+  if (is_literal(s, "input")) return Key::input;
   return Key::none;
 }
 
