@@ -86,7 +86,7 @@ class ConversationTable {
 
  private:
   static constexpr std::uint32_t kNone = UINT32_MAX;
-  // A slot of the table; `place` null: free (its key moved on, was taken, or was never set).
+  // A slot of the table; `place` null: free (its key moved on, was forgotten or was taken).
   // Live slots form a list from the most (head_) to the least (tail_) recently used; free ones a
   // stack through `next`.
   struct Slot {
