@@ -22,6 +22,7 @@ CLIENT_CPU=1     # wrk
 WITH_AUGUR=auto  # auto: if the binary exists
 WITH_NGINX=1
 AUGUR_LEARNING=true  # learning + SONA on, as augur runs by default (--augur-lean: both off)
+AUGUR_INFER=true     # context.infer (--augur-no-infer: off)
 LEARNING_CPU=client  # where augur's learning thread runs: client (wrk's CPU) or server
 MOCK_ECHO=0      # 1: keep the mock's request echo (bigger responses, more mock CPU)
 MOCK_TOKENS=16
@@ -38,6 +39,8 @@ usage: $0 [options]
   --require-augur    fail when augur is missing or does not start
   --no-nginx         skip nginx
   --augur-lean       augur with learning and SONA off (lookup + injection only)
+  --augur-no-infer   augur with run inference off (context.infer: false): with --headerless, what
+                     inferring runs costs, every call then being a run of its own
   --headerless       send loadtest/bench_request_headerless.lua's requests: no run header, 1-3 KB
                      growing conversations, so augur infers every run (default: the NAT-header
                      request of loadtest/bench_request.lua)
@@ -70,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --require-augur) WITH_AUGUR=1; shift ;;
     --no-nginx) WITH_NGINX=0; shift ;;
     --augur-lean) AUGUR_LEARNING=false; shift ;;
+    --augur-no-infer) AUGUR_INFER=false; shift ;;
     --headerless) HEADERLESS=1; shift ;;
     --learning-cpu) LEARNING_CPU=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
@@ -182,7 +186,7 @@ fi
 if [[ $WITH_AUGUR != 0 ]]; then
   AUGUR_PORT=$(free_port)
   AUGUR_ADMIN_PORT=$(free_port)
-  write_augur_conf "$TMP/augur.yaml" "$AUGUR_PORT" "$AUGUR_ADMIN_PORT" "$AUGUR_LEARNING"
+  write_augur_conf "$TMP/augur.yaml" "$AUGUR_PORT" "$AUGUR_ADMIN_PORT" "$AUGUR_LEARNING" "$AUGUR_INFER"
   "${PIN_SERVER[@]}" "$AUGUR_BIN" serve --config "$TMP/augur.yaml" >"$TMP/augur.log" 2>&1 &
   AUGUR_PID=$!
   PIDS+=("$AUGUR_PID")
@@ -323,7 +327,8 @@ report() {
     "median of $REPS repetitions of ${DURATION}s; POST /v1/chat/completions, $REQUEST_DESCRIPTION;" \
     "mock: 1 thread, $MOCK_TOKENS tokens, non-streaming, echo $([[ $MOCK_ECHO == 1 ]] && echo on || echo off);" \
     "augur: 1 io thread, learning and SONA $([[ $AUGUR_LEARNING == true ]] && echo on || echo off)$(
-      [[ $AUGUR_LEARNING == true ]] && echo ", learning thread on CPU $([[ $LEARNING_CPU == client ]] && echo "$CLIENT_CPU" || echo "$SERVER_CPU")")."
+      [[ $AUGUR_LEARNING == true ]] && echo ", learning thread on CPU $([[ $LEARNING_CPU == client ]] && echo "$CLIENT_CPU" || echo "$SERVER_CPU")")$(
+      [[ $AUGUR_INFER == false ]] && echo ", run inference off")."
   echo
   echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | of which io thread | mock CPU µs/req | preempted /req | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
