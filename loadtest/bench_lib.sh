@@ -62,12 +62,12 @@ write_nginx_conf() {
   chmod -R a+rwX "$dir"  # the worker may run as an unprivileged user
 }
 
-# write_augur_conf FILE LISTEN_PORT ADMIN_PORT LEARNING [INFER]: augur with one io thread doing its real
-# per-request work: context tracking (run table), a trie lookup (NAT's fixture; the benchmark's
-# function path is in it), injection of x-nat-* headers plus nvext body hints, and timing every
-# response into the learning queue. LEARNING (true/false) turns learning and SONA on or off;
-# INFER (optional, true/false, default true) is context.infer, run inference for calls with no run
-# header.
+# write_augur_conf FILE LISTEN_PORT ADMIN_PORT LEARNING [INFER]: augur with one io thread doing
+# its real per-request work: context tracking (run table), a trie lookup (NAT's fixture; the
+# benchmark's function path is in it), injection of x-nat-* headers plus nvext body hints, and
+# timing every response into the learning queue. LEARNING (true/false) turns learning and SONA on
+# or off; INFER (true/false, default true) is context.infer: run inference for calls that name
+# no run.
 write_augur_conf() {
   cat >"$1" <<CONF
 listen: 127.0.0.1:$2
