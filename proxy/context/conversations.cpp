@@ -17,11 +17,11 @@ std::optional<ConversationTable::Found> ConversationTable::find(const Conversati
     const std::uint64_t key = conv.prefix[n - 1];
     const auto it = index_.find(key);
     if (it == index_.end()) continue;
-    // Used now: the entry becomes the most recently used.
-    std::shared_ptr<const Place> place = std::move(slots_[it->second].place);
-    put(key, place, false);
+    // Used now: the entry becomes the most recently used, in its slot (its key is unchanged).
+    unlink(it->second);
+    link_front(it->second);
     // Messages from position n on were added since: a user turn among them is a new task.
-    return Found{std::move(place), conv.last_user_turn >= static_cast<std::int64_t>(n)};
+    return Found{slots_[it->second].place, conv.last_user_turn >= static_cast<std::int64_t>(n)};
   }
   return std::nullopt;
 }
@@ -30,6 +30,14 @@ void ConversationTable::unlink(std::uint32_t slot) {
   Slot& s = slots_[slot];
   (s.prev == kNone ? head_ : slots_[s.prev].next) = s.next;
   (s.next == kNone ? tail_ : slots_[s.next].prev) = s.prev;
+}
+
+void ConversationTable::link_front(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  s.prev = kNone;
+  s.next = head_;
+  (head_ == kNone ? tail_ : slots_[head_].prev) = slot;
+  head_ = slot;
 }
 
 void ConversationTable::release(std::uint32_t slot) {
@@ -57,9 +65,8 @@ void ConversationTable::put(std::uint64_t key, std::shared_ptr<const Place> plac
     (slots_[slot].task ? tasks_ : index_).erase(slots_[slot].key);
     unlink(slot);
   }
-  slots_[slot] = Slot{key, std::move(place), kNone, head_, task};
-  (head_ == kNone ? tail_ : slots_[head_].prev) = slot;
-  head_ = slot;
+  slots_[slot] = Slot{key, std::move(place), kNone, kNone, task};
+  link_front(slot);
   index.emplace(key, slot);
 }
 

@@ -103,6 +103,7 @@ class ConversationTable {
   // Frees a live slot (its index entry is the caller's to erase).
   void release(std::uint32_t slot);
   void unlink(std::uint32_t slot);
+  void link_front(std::uint32_t slot);  // makes a slot out of the list its head
 
   std::size_t max_entries_;
   mutable std::mutex mu_;
