@@ -140,6 +140,14 @@ cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 
+# The same, user time only (field 14): with cpu_ticks, splits a proxy's time into its own work and
+# the kernel's (the system calls, and the loopback TCP stack that runs inside them).
+user_ticks() {
+  local pid
+  for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
+    awk '{ sub(/^.*\) /, ""); t += $12 } END { print t + 0 }'
+}
+
 # How often the kernel took the CPU from the given processes or threads (as for cpu_ticks): their
 # involuntary context switches. With the mock on the same CPU, each is the mock waking up and
 # preempting the proxy, which then waits for the mock to drain its requests.
@@ -260,7 +268,7 @@ per_request() {
     'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0) }'
 }
 
-declare -A P50 P99 RPS CPU IOCPU MOCKCPU PREEMPT ERR
+declare -A P50 P99 RPS CPU IOCPU IOUSER MOCKCPU PREEMPT ERR
 # Each repetition runs every target once; the proxies swap places every other repetition, so a
 # slow drift of the machine favours neither.
 REVERSED=("${TARGETS[0]}")
@@ -276,6 +284,9 @@ for rep in $(seq "$REPS"); do
     # shellcheck disable=SC2086 # PROC_PIDS holds a list
     before=$(cpu_ticks ${PROC_PIDS[$t]})
     io_before=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
+    # The thread that serves requests: augur's io thread, nginx's worker (its master sleeps).
+    # shellcheck disable=SC2086
+    user_before=$(user_ticks $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
     mock_before=$(cpu_ticks "$MOCK_PID")
     # shellcheck disable=SC2086
     pre_before=$(preemptions $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
@@ -283,6 +294,8 @@ for rep in $(seq "$REPS"); do
     # shellcheck disable=SC2086
     after=$(cpu_ticks ${PROC_PIDS[$t]})
     io_after=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
+    # shellcheck disable=SC2086
+    user_after=$(user_ticks $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
     mock_after=$(cpu_ticks "$MOCK_PID")
     # shellcheck disable=SC2086
     pre_after=$(preemptions $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
@@ -290,6 +303,7 @@ for rep in $(seq "$REPS"); do
     CPU[$t]+="$(per_request "$before" "$after" "$TMP/rps-$t-$rep.txt") "
     IOCPU[$t]+="$(per_request "$io_before" "$io_after" "$TMP/rps-$t-$rep.txt") "
     MOCKCPU[$t]+="$(per_request "$mock_before" "$mock_after" "$TMP/rps-$t-$rep.txt") "
+    IOUSER[$t]+="$(per_request "$user_before" "$user_after" "$TMP/rps-$t-$rep.txt") "
     PREEMPT[$t]+="$(awk -v d=$((pre_after - pre_before)) -v n="$(wrk_requests "$TMP/rps-$t-$rep.txt")" \
       'BEGIN { printf "%.2f", (n > 0 ? d / n : 0) }') "
     ERR[$t]=$((${ERR[$t]:-0} + $(wrk_errors "$TMP/lat-$t-$rep.txt") + $(wrk_errors "$TMP/rps-$t-$rep.txt")))
@@ -299,7 +313,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------------------------
 # Report.
-declare -A M50 M99 MRPS MCPU MIO MMOCK MPRE
+declare -A M50 M99 MRPS MCPU MIO MUSER MMOCK MPRE
 for t in "${TARGETS[@]}"; do
   # shellcheck disable=SC2086
   M50[$t]=$(median ${P50[$t]})
@@ -311,6 +325,8 @@ for t in "${TARGETS[@]}"; do
   MCPU[$t]=$(median ${CPU[$t]})
   # shellcheck disable=SC2086
   MIO[$t]=$(median ${IOCPU[$t]})
+  # shellcheck disable=SC2086
+  MUSER[$t]=$(median ${IOUSER[$t]})
   # shellcheck disable=SC2086
   MMOCK[$t]=$(median ${MOCKCPU[$t]})
   # shellcheck disable=SC2086
@@ -330,19 +346,20 @@ report() {
       [[ $AUGUR_LEARNING == true ]] && echo ", learning thread on CPU $([[ $LEARNING_CPU == client ]] && echo "$CLIENT_CPU" || echo "$SERVER_CPU")")$(
       [[ $AUGUR_INFER == false ]] && echo ", run inference off")."
   echo
-  echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | of which io thread | mock CPU µs/req | preempted /req | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| target | p50 µs (c=1) | p99 µs (c=1) | added p50 µs | added p99 µs | RPS (c=$CONNS) | RPS vs direct | proxy CPU µs/req | of which io thread | io thread user | mock CPU µs/req | preempted /req | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for t in "${TARGETS[@]}"; do
     if [[ $t == direct ]]; then
-      add50=— add99=— cpu=— io=— pre=—
+      add50=— add99=— cpu=— io=— user=— pre=—
     else
       add50=$(calc '%+.0f' "${M50[$t]} - ${M50[direct]}")
       add99=$(calc '%+.0f' "${M99[$t]} - ${M99[direct]}")
       cpu=${MCPU[$t]}
       io=$([[ $t == augur ]] && echo "${MIO[$t]}" || echo "${MCPU[$t]}")
+      user=${MUSER[$t]}
       pre=${MPRE[$t]}
     fi
-    echo "| $t | ${M50[$t]} | ${M99[$t]} | $add50 | $add99 | ${MRPS[$t]} | $(calc '%.2f' "${MRPS[$t]} / ${MRPS[direct]}") | $cpu | $io | ${MMOCK[$t]} | $pre | ${ERR[$t]} |"
+    echo "| $t | ${M50[$t]} | ${M99[$t]} | $add50 | $add99 | ${MRPS[$t]} | $(calc '%.2f' "${MRPS[$t]} / ${MRPS[direct]}") | $cpu | $io | $user | ${MMOCK[$t]} | $pre | ${ERR[$t]} |"
   done
   echo
   if [[ -n ${M50[augur]:-} && -n ${M50[nginx]:-} ]]; then
@@ -350,7 +367,8 @@ report() {
     echo "augur / nginx: added p50 $(ratio "$(calc '%.0f' "${M50[augur]} - ${M50[direct]}")" "$(calc '%.0f' "${M50[nginx]} - ${M50[direct]}")")," \
       "added p99 $(ratio "$(calc '%.0f' "${M99[augur]} - ${M99[direct]}")" "$(calc '%.0f' "${M99[nginx]} - ${M99[direct]}")")," \
       "RPS $(ratio "${MRPS[augur]}" "${MRPS[nginx]}"), CPU/req $(ratio "${MCPU[augur]}" "${MCPU[nginx]}")," \
-      "io thread CPU/req $(ratio "${MIO[augur]}" "${MCPU[nginx]}")"
+      "io thread CPU/req $(ratio "${MIO[augur]}" "${MCPU[nginx]}")" \
+      "(user $(ratio "${MUSER[augur]}" "${MUSER[nginx]}"), system $(ratio "$(calc '%.2f' "${MIO[augur]} - ${MUSER[augur]}")" "$(calc '%.2f' "${MCPU[nginx]} - ${MUSER[nginx]}")"))"
     echo
     # The same ratios within each repetition (the two ran minutes apart at most), then their
     # median: on a VM whose neighbours come and go, steadier than a ratio of medians.
@@ -376,14 +394,16 @@ report() {
   echo "Raw per repetition:"
   echo
   for t in "${TARGETS[@]}"; do
-    echo "- $t: p50 ${P50[$t]}/ p99 ${P99[$t]}/ RPS ${RPS[$t]}/ proxy CPU ${CPU[$t]}/ $([[ $t == augur ]] && echo "io thread CPU ${IOCPU[$t]}/ ")mock CPU ${MOCKCPU[$t]}$([[ $t != direct ]] && echo "/ preempted ${PREEMPT[$t]}" || true)"
+    echo "- $t: p50 ${P50[$t]}/ p99 ${P99[$t]}/ RPS ${RPS[$t]}/ proxy CPU ${CPU[$t]}/ $([[ $t == augur ]] && echo "io thread CPU ${IOCPU[$t]}/ ")$([[ $t != direct ]] && echo "io thread user ${IOUSER[$t]}/ ")mock CPU ${MOCKCPU[$t]}$([[ $t != direct ]] && echo "/ preempted ${PREEMPT[$t]}" || true)"
   done
   for n in "${NOTES[@]}"; do echo "- note: $n"; done
   echo
   echo "Added latency is target minus direct, so noise can make it negative. RPS at c=$CONNS has the" \
     "proxy and the mock sharing CPU $SERVER_CPU: it is a relative figure, not a ceiling. CPU µs/req is the" \
     "proxy's user+system time over the throughput run divided by the requests it served (for augur: all" \
-    "its threads, learning included; the next column is its io thread alone). Preempted /req: the" \
+    "its threads, learning included; the next column is its io thread alone, nginx's worker for nginx," \
+    "and the one after that its user time: the rest is the kernel's, system calls and the loopback" \
+    "TCP stack that runs inside them). Preempted /req: the" \
     "proxy's involuntary context switches (augur: its io thread) per request at c=$CONNS, each the mock" \
     "waking on the shared CPU and running first."
 }
