@@ -387,3 +387,45 @@ TEST_CASE("a head sent a byte at a time is parsed in linear time") {
   CHECK_FALSE(o.ec);
   CHECK(o.head.find(std::string(60000, 'a')) != std::string::npos);
 }
+
+// Found by fuzz_http1_parser: Beast rejects an HTTP/1.2 start line at its version, while
+// Http1Parser reads it as HTTP/1.1 and rejects what follows (here a status code run into the next
+// word, a field line without a colon). Both reject; only the error differs, as the deliberate
+// difference implies.
+TEST_CASE("a later HTTP/1 minor version rejected further on is the deliberate difference") {
+  Setup s;
+  const std::string response = "HTTP/1.2 200HTTP/1.0 OK\r\nContent-Length1234\r\n\r\n";
+  std::vector<std::string_view> bytes;
+  for (std::size_t i = 0; i < response.size(); ++i) bytes.push_back({&response[i], 1});
+  s.skip = true;
+  auto v = compare<false>(response, s, {{response.substr(0, 23), response.substr(23)}, bytes});
+  INFO(v.mismatch);
+  CHECK(v.mismatch.empty());
+  CHECK_FALSE(v.accepted);
+  s.skip = false;
+  const std::string request = "GET / HTTP/1.3\r\nHost example\r\n\r\n";
+  v = compare<true>(request, s, {{request.substr(0, 9), request.substr(9)}});
+  INFO(v.mismatch);
+  CHECK(v.mismatch.empty());
+  CHECK_FALSE(v.accepted);
+  // Cut short after the version (and a stray space): Http1Parser waits for the line's end.
+  const std::string cut_short = "NPST / HTTP/1.5 ";
+  v = compare<true>(cut_short, s, {{cut_short}});
+  INFO(v.mismatch);
+  CHECK(v.mismatch.empty());
+  CHECK_FALSE(v.accepted);
+}
+
+// Found by fuzz_http1_parser: a chunk line over kMaxChunkLine (Http1Parser's bound, bad_chunk)
+// whose bytes hold bare LFs, each piece between them under the bound. A chunk line ends at CRLF
+// for both parsers; Beast reads the whole line and rejects its extension.
+TEST_CASE("a chunk line over the bound is one line however many bare LFs it holds") {
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=" + std::string(3000, 'x') + "\n" +
+      std::string(2000, 'y') + "\r\nhello\r\n0\r\n\r\n";
+  const auto v =
+      compare<false>(response, Setup{}, {{response.substr(0, 100), response.substr(100)}});
+  INFO(v.mismatch);
+  CHECK(v.mismatch.empty());
+  CHECK_FALSE(v.accepted);
+}
