@@ -132,20 +132,17 @@ fi
 trap bench_cleanup EXIT
 
 # Sum of user+system CPU ticks of the given processes (threads included), or of single threads
-# given as PID/task/TID.
+# given as PID/task/TID. With --user first, user time only: the rest is the kernel's (the system
+# calls, and the loopback TCP stack that runs inside them).
 cpu_ticks() {
-  local pid
+  local pid user=0
+  if [[ ${1:-} == --user ]]; then
+    user=1
+    shift
+  fi
   for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
     # Fields 14/15 (utime/stime) of each line; drop "pid (comm) " first, comm may hold spaces.
-    awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
-}
-
-# The same, user time only (field 14): with cpu_ticks, splits a proxy's time into its own work and
-# the kernel's (the system calls, and the loopback TCP stack that runs inside them).
-user_ticks() {
-  local pid
-  for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
-    awk '{ sub(/^.*\) /, ""); t += $12 } END { print t + 0 }'
+    awk -v user="$user" '{ sub(/^.*\) /, ""); t += $12 + (user ? 0 : $13) } END { print t + 0 }'
 }
 
 # How often the kernel took the CPU from the given processes or threads (as for cpu_ticks): their
@@ -286,7 +283,7 @@ for rep in $(seq "$REPS"); do
     io_before=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
     # The thread that serves requests: augur's io thread, nginx's worker (its master sleeps).
     # shellcheck disable=SC2086
-    user_before=$(user_ticks $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
+    user_before=$(cpu_ticks --user $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
     mock_before=$(cpu_ticks "$MOCK_PID")
     # shellcheck disable=SC2086
     pre_before=$(preemptions $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
@@ -295,7 +292,7 @@ for rep in $(seq "$REPS"); do
     after=$(cpu_ticks ${PROC_PIDS[$t]})
     io_after=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
     # shellcheck disable=SC2086
-    user_after=$(user_ticks $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
+    user_after=$(cpu_ticks --user $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
     mock_after=$(cpu_ticks "$MOCK_PID")
     # shellcheck disable=SC2086
     pre_after=$(preemptions $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
