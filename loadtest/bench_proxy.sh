@@ -282,20 +282,21 @@ for rep in $(seq "$REPS"); do
     before=$(cpu_ticks ${PROC_PIDS[$t]})
     io_before=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
     # The thread that serves requests: augur's io thread, nginx's worker (its master sleeps).
-    # shellcheck disable=SC2086
-    user_before=$(cpu_ticks --user $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
+    serving=$([[ $t == augur ]] && echo "$IO_THREAD" || echo "${PROC_PIDS[$t]}")
+    # shellcheck disable=SC2086 # serving may list processes
+    user_before=$(cpu_ticks --user $serving)
     mock_before=$(cpu_ticks "$MOCK_PID")
     # shellcheck disable=SC2086
-    pre_before=$(preemptions $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
+    pre_before=$(preemptions $serving)
     run_wrk "rps-$t-$rep" "$t" "$CONNS" "$DURATION"
     # shellcheck disable=SC2086
     after=$(cpu_ticks ${PROC_PIDS[$t]})
     io_after=$([[ $t == augur ]] && cpu_ticks "$IO_THREAD" || echo 0)
     # shellcheck disable=SC2086
-    user_after=$(cpu_ticks --user $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
+    user_after=$(cpu_ticks --user $serving)
     mock_after=$(cpu_ticks "$MOCK_PID")
     # shellcheck disable=SC2086
-    pre_after=$(preemptions $([[ $t == augur ]] && echo "$IO_THREAD" || echo ${PROC_PIDS[$t]}))
+    pre_after=$(preemptions $serving)
     RPS[$t]+="$(wrk_rps "$TMP/rps-$t-$rep.txt") "
     CPU[$t]+="$(per_request "$before" "$after" "$TMP/rps-$t-$rep.txt") "
     IOCPU[$t]+="$(per_request "$io_before" "$io_after" "$TMP/rps-$t-$rep.txt") "
