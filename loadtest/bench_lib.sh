@@ -1,6 +1,7 @@
 # bench_lib.sh: what the proxy benchmarks (bench_proxy.sh: time and CPU, callgrind_proxy.sh:
-# instructions) share, so both measure the same setup: the mock upstream, nginx's and augur's
-# configs, the request (bench_request.lua) and the port helpers.
+# instructions, ab_augur.sh: two augur builds) share, so all measure the same setup: the mock
+# upstream, nginx's and augur's configs, the request (bench_request.lua), the port helpers and the
+# CPU-time readers.
 # Source it after setting REPO, TMP, MOCK_BIN, MOCK_TOKENS, MOCK_ECHO, and PIDS=() (every process
 # started here is appended to PIDS, which bench_cleanup stops); it uses the caller's die().
 
@@ -90,3 +91,20 @@ access_log:
   target: "off"
 CONF
 }
+
+# Sum of user+system CPU ticks of the given processes (threads included), or of single threads
+# given as PID/task/TID. With --user first, user time only: the rest is the kernel's (the system
+# calls, and the loopback TCP stack that runs inside them).
+cpu_ticks() {
+  local pid user=0
+  if [[ ${1:-} == --user ]]; then
+    user=1
+    shift
+  fi
+  for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
+    # Fields 14/15 (utime/stime) of each line; drop "pid (comm) " first, comm may hold spaces.
+    awk -v user="$user" '{ sub(/^.*\) /, ""); t += $12 + (user ? 0 : $13) } END { print t + 0 }'
+}
+
+# The median of its arguments (numbers).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

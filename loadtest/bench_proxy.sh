@@ -131,20 +131,6 @@ else
 fi
 trap bench_cleanup EXIT
 
-# Sum of user+system CPU ticks of the given processes (threads included), or of single threads
-# given as PID/task/TID. With --user first, user time only: the rest is the kernel's (the system
-# calls, and the loopback TCP stack that runs inside them).
-cpu_ticks() {
-  local pid user=0
-  if [[ ${1:-} == --user ]]; then
-    user=1
-    shift
-  fi
-  for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
-    # Fields 14/15 (utime/stime) of each line; drop "pid (comm) " first, comm may hold spaces.
-    awk -v user="$user" '{ sub(/^.*\) /, ""); t += $12 + (user ? 0 : $13) } END { print t + 0 }'
-}
-
 # How often the kernel took the CPU from the given processes or threads (as for cpu_ticks): their
 # involuntary context switches. With the mock on the same CPU, each is the mock waking up and
 # preempting the proxy, which then waits for the mock to drain its requests.
@@ -247,7 +233,6 @@ wrk_errors() {
        /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i }
        END { print e + 0 }' "$1"
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "bench_proxy: targets ${TARGETS[*]}; $REPS x (${DURATION}s at c=1 + ${DURATION}s at c=$CONNS) each" >&2
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
