@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ab_augur.sh: is augur build B faster than build A? Both serve at once, behind one mock, and wrk
-# loads them in turn: A then B in each pair, --pairs times. On a VM whose speed drifts from one
-# run to the next (one binary's user time a request has moved by 50% between 5 s runs here), only
-# the ratio within a pair means much; the report gives the median of the pairs' ratios.
+# loads them in turn, --pairs times: A then B, then B then A in the next pair. On a VM whose speed
+# drifts from one run to the next (one binary's user time a request has moved by more than half
+# between 5 s runs here), only the ratio within a pair means much; the report gives the median of
+# the pairs' ratios.
 # Per run: requests a second at --conns connections, and the io thread's user and system time a
 # request. Same setup as bench_proxy.sh (loadtest/bench_lib.sh: mock, config, request, pinning:
 # servers on one CPU, wrk and both learning threads on the other). See --help.
@@ -93,16 +94,14 @@ for k in A B; do
   done
 done
 
-# load K SECONDS: wrk against K; prints "requests rps" (and leaves the io thread's ticks to the
-# caller, which reads them around it).
+# load K SECONDS: wrk against K; prints "requests rps" (the caller reads the io thread's CPU time
+# around it).
 load() {
   taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$2"s -s "$BENCH_REQUEST_LUA" "${URL[$1]}" >"$TMP/wrk.out"
   local errors
-  errors=$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
-                /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i }
-                END { print e + 0 }' "$TMP/wrk.out")
+  errors=$(wrk_errors "$TMP/wrk.out")
   ((errors == 0)) || die "$1: $errors errors in a run: $(cat "$TMP/wrk.out")"
-  awk '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r }' "$TMP/wrk.out"
+  echo "$(wrk_requests "$TMP/wrk.out") $(wrk_rps "$TMP/wrk.out")"
 }
 
 if ((WARMUP > 0)); then
@@ -112,9 +111,12 @@ TICK=$(getconf CLK_TCK)
 RPS_RATIO=() USER_RATIO=() SYS_RATIO=()
 echo "| pair | A RPS | B RPS | A user µs/req | B user µs/req | A system µs/req | B system µs/req |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for pair in $(seq "$PAIRS"); do
   declare -A R U S
-  for k in A B; do
+  order=(A B)
+  ((pair % 2)) || order=(B A)
+  for k in "${order[@]}"; do
     all0=$(cpu_ticks "${IO[$k]}")
     user0=$(cpu_ticks --user "${IO[$k]}")
     out=$(load "$k" "$DURATION")
@@ -136,4 +138,4 @@ echo "B / A, median of $PAIRS pairs: RPS $(median "${RPS_RATIO[@]}")×, io threa
   "$(median "${USER_RATIO[@]}")×, system time $(median "${SYS_RATIO[@]}")× (each pair's RPS ratio:" \
   "${RPS_RATIO[*]})"
 echo "A: ${BINS[0]}; B: ${BINS[1]}; $(basename "$BENCH_REQUEST_LUA"), c=$CONNS, ${DURATION}s runs," \
-  "context.infer: $INFER, learning and SONA on; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "context.infer: $INFER, learning and SONA on; load average before: $LOAD_BEFORE"

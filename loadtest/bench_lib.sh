@@ -108,3 +108,20 @@ cpu_ticks() {
 
 # The median of its arguments (numbers).
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Readers of a file of wrk's output. wrk_pct FILE P: the latency percentile P (wrk --latency),
+# in µs.
+wrk_pct() {
+  awk -v p="$2%" '$1 == p {
+      v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+      f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : -1
+      printf "%.0f\n", v * f; exit }' "$1"
+}
+wrk_rps() { awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' "$1"; }
+wrk_requests() { awk '/ requests in / { print $1; exit }' "$1"; }
+# Non-2xx responses plus socket errors.
+wrk_errors() {
+  awk '/Non-2xx or 3xx responses:/ { e += $NF }
+       /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i }
+       END { print e + 0 }' "$1"
+}

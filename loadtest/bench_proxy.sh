@@ -218,22 +218,6 @@ run_wrk() {
     >"$TMP/$name.txt" 2>&1 || die "wrk failed for $target: $(tail -3 "$TMP/$name.txt")"
 }
 
-# Latency percentile from wrk --latency output, in µs.
-wrk_pct() {
-  awk -v p="$2%" '$1 == p {
-      v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-      f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : -1
-      printf "%.0f\n", v * f; exit }' "$1"
-}
-wrk_rps() { awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' "$1"; }
-wrk_requests() { awk '/ requests in / { print $1; exit }' "$1"; }
-# Non-2xx responses plus socket errors.
-wrk_errors() {
-  awk '/Non-2xx or 3xx responses:/ { e += $NF }
-       /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i }
-       END { print e + 0 }' "$1"
-}
-
 echo "bench_proxy: targets ${TARGETS[*]}; $REPS x (${DURATION}s at c=1 + ${DURATION}s at c=$CONNS) each" >&2
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # Other work on the box (compiles, tests) shows up as p99 in the tens of ms and RPS swings.
