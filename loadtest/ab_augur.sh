@@ -25,7 +25,7 @@ usage() {
   cat <<EOF
 usage: ${0##*/} [options] A_BIN B_BIN
 Runs two augur binaries side by side and reports B / A, paired run by run.
-  --pairs N          A-then-B pairs (default $PAIRS)
+  --pairs N          pairs of runs, A first in odd pairs, B first in even ones (default $PAIRS)
   --duration S       seconds per run (default $DURATION)
   --warmup S         seconds of warm-up per binary before the pairs (default $WARMUP)
   --conns N          wrk connections (default $CONNS)
@@ -94,20 +94,18 @@ for k in A B; do
   done
 done
 
-# load K SECONDS: wrk against K; prints "requests rps" (the caller reads the io thread's CPU time
-# around it).
+# load K SECONDS: wrk against K, its output in $TMP/wrk.out (the caller reads the io thread's CPU
+# time around it).
 load() {
   taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$2"s -s "$BENCH_REQUEST_LUA" "${URL[$1]}" >"$TMP/wrk.out"
   local errors
   errors=$(wrk_errors "$TMP/wrk.out")
   ((errors == 0)) || die "$1: $errors errors in a run: $(cat "$TMP/wrk.out")"
-  echo "$(wrk_requests "$TMP/wrk.out") $(wrk_rps "$TMP/wrk.out")"
 }
 
 if ((WARMUP > 0)); then
-  for k in A B; do load "$k" "$WARMUP" >/dev/null; done
+  for k in A B; do load "$k" "$WARMUP"; done
 fi
-TICK=$(getconf CLK_TCK)
 RPS_RATIO=() USER_RATIO=() SYS_RATIO=()
 echo "| pair | A RPS | B RPS | A user µs/req | B user µs/req | A system µs/req | B system µs/req |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
@@ -119,14 +117,12 @@ for pair in $(seq "$PAIRS"); do
   for k in "${order[@]}"; do
     all0=$(cpu_ticks "${IO[$k]}")
     user0=$(cpu_ticks --user "${IO[$k]}")
-    out=$(load "$k" "$DURATION")
-    read -r n rps <<<"$out"
+    load "$k" "$DURATION"
     all1=$(cpu_ticks "${IO[$k]}")
     user1=$(cpu_ticks --user "${IO[$k]}")
-    R[$k]=$rps
-    U[$k]=$(awk -v t=$((user1 - user0)) -v n="$n" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz / n * 1e6 }')
-    S[$k]=$(awk -v t=$((all1 - all0 - user1 + user0)) -v n="$n" -v hz="$TICK" \
-      'BEGIN { printf "%.2f", t / hz / n * 1e6 }')
+    R[$k]=$(wrk_rps "$TMP/wrk.out")
+    U[$k]=$(per_request "$user0" "$user1" "$TMP/wrk.out")
+    S[$k]=$(per_request $((all0 - user0)) $((all1 - user1)) "$TMP/wrk.out")
   done
   echo "| $pair | ${R[A]} | ${R[B]} | ${U[A]} | ${U[B]} | ${S[A]} | ${S[B]} |"
   RPS_RATIO+=("$(awk -v a="${R[A]}" -v b="${R[B]}" 'BEGIN { printf "%.3f", b / a }')")

@@ -125,3 +125,10 @@ wrk_errors() {
        /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i }
        END { print e + 0 }' "$1"
 }
+
+# per_request BEFORE AFTER WRK_FILE: CPU µs a request between two cpu_ticks readings, over the
+# requests wrk's output in WRK_FILE counts.
+per_request() {
+  awk -v d=$(($2 - $1)) -v hz="$(getconf CLK_TCK)" -v n="$(wrk_requests "$3")" \
+    'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0) }'
+}

@@ -228,12 +228,6 @@ if ((WARMUP > 0)); then
   for t in "${TARGETS[@]}"; do run_wrk "warmup-$t" "$t" "$CONNS" "$WARMUP"; done
 fi
 
-# CPU µs per request of processes $3... between tick counts $1 and $2 for wrk output $4.
-per_request() {
-  awk -v d=$(($2 - $1)) -v hz="$(getconf CLK_TCK)" -v n="$(wrk_requests "$3")" \
-    'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0) }'
-}
-
 declare -A P50 P99 RPS CPU IOCPU IOUSER MOCKCPU PREEMPT ERR
 # Each repetition runs every target once; the proxies swap places every other repetition, so a
 # slow drift of the machine favours neither.
