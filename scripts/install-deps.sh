@@ -16,7 +16,7 @@ if [ "${1:-}" != "--build" ]; then
     curl openssl doctest-dev libbenchmark-dev
     redis-server nginx-light wrk python3
     python3-yaml  # tests/integration/test_deploy_k8s.py reads the Kubernetes manifests
-    valgrind linux-perf  # loadtest/callgrind_proxy.sh and syscalls_proxy.sh
+    valgrind linux-perf  # loadtest/callgrind_proxy.sh, syscalls_proxy.sh and perf_proxy.sh
     prometheus  # the metrics test scrapes augur with a real Prometheus and runs promtool
     clang-format clang-tidy  # scripts/lint.sh
   )
