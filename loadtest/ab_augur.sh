@@ -81,17 +81,9 @@ for k in A B; do
   [[ $k == B ]] && bin=${BINS[1]}
   port=$(free_port)
   write_augur_conf "$TMP/$k.yaml" "$port" "$(free_port)" true "$INFER"
-  taskset -c "$SERVER_CPU" "$bin" serve --config "$TMP/$k.yaml" >"$TMP/$k.log" 2>&1 &
-  pid=$!
-  PIDS+=("$pid")
-  wait_port "$port" 15 "$pid" || die "$k did not start: $(tail -3 "$TMP/$k.log")"
+  start_augur "$bin" "$TMP/$k.yaml" "$port" "$TMP/$k.log"
   URL[$k]=http://127.0.0.1:$port
-  IO[$k]=$pid/task/$pid  # threads: 1, so the main thread serves
-  for task in /proc/"$pid"/task/*; do
-    if [[ $(cat "$task/comm" 2>/dev/null) == augur-learn ]]; then
-      taskset -p -c "$CLIENT_CPU" "${task##*/}" >/dev/null
-    fi
-  done
+  IO[$k]=$AUGUR_PID/task/$AUGUR_PID  # threads: 1, so the main thread serves
 done
 
 # load K SECONDS: wrk against K, its output in $TMP/wrk.out (the caller reads the io thread's CPU

@@ -92,6 +92,22 @@ access_log:
 CONF
 }
 
+# start_augur BIN CONFIG PORT LOG: augur serving CONFIG, pinned to SERVER_CPU, with its learning
+# thread moved to CLIENT_CPU (background work, as on a spare core in a deployment); returns once
+# PORT accepts. Sets AUGUR_PID. For the scripts that pin (ab_augur.sh, perf_proxy.sh).
+start_augur() {
+  local task
+  taskset -c "$SERVER_CPU" "$1" serve --config "$2" >"$4" 2>&1 &
+  AUGUR_PID=$!
+  PIDS+=("$AUGUR_PID")
+  wait_port "$3" 15 "$AUGUR_PID" || die "$1 did not start: $(tail -3 "$4")"
+  for task in /proc/"$AUGUR_PID"/task/*; do
+    if [[ $(cat "$task/comm" 2>/dev/null) == augur-learn ]]; then
+      taskset -p -c "$CLIENT_CPU" "${task##*/}" >/dev/null
+    fi
+  done
+}
+
 # Sum of user+system CPU ticks of the given processes (threads included), or of single threads
 # given as PID/task/TID. With --user first, user time only: the rest is the kernel's (the system
 # calls, and the loopback TCP stack that runs inside them).

@@ -84,15 +84,7 @@ trap bench_cleanup EXIT
 start_mock taskset -c "$SERVER_CPU"
 PORT=$(free_port)
 write_augur_conf "$TMP/augur.yaml" "$PORT" "$(free_port)" "$LEARNING" "$INFER"
-taskset -c "$SERVER_CPU" "$AUGUR_BIN" serve --config "$TMP/augur.yaml" >"$TMP/augur.log" 2>&1 &
-AUGUR_PID=$!
-PIDS+=("$AUGUR_PID")
-wait_port "$PORT" 15 "$AUGUR_PID" || die "augur did not start: $(tail -3 "$TMP/augur.log")"
-for task in /proc/"$AUGUR_PID"/task/*; do
-  if [[ $(cat "$task/comm" 2>/dev/null) == augur-learn ]]; then
-    taskset -p -c "$CLIENT_CPU" "${task##*/}" >/dev/null
-  fi
-done
+start_augur "$AUGUR_BIN" "$TMP/augur.yaml" "$PORT" "$TMP/augur.log"
 
 URL=http://127.0.0.1:$PORT
 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$BENCH_REQUEST_LUA" "$URL" \
