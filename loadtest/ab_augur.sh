@@ -18,6 +18,7 @@ CONNS=64
 MOCK_TOKENS=16
 MOCK_ECHO=0
 INFER=true
+LEARNING=true
 SERVER_CPU=0
 CLIENT_CPU=1
 
@@ -31,6 +32,7 @@ Runs two augur binaries side by side and reports B / A, paired run by run.
   --conns N          wrk connections (default $CONNS)
   --headerless       send bench_request_headerless.lua's calls (no run header: runs inferred)
   --no-infer         context.infer: false for both
+  --lean             learning and SONA off for both
   --mock PATH        augur-mock-upstream binary (env MOCK_BIN; default $MOCK_BIN)
 Environment: BENCH_REQUEST_LUA picks the request (default loadtest/bench_request.lua); any other
 variable reaches both binaries.
@@ -51,6 +53,7 @@ while (($#)); do
     --conns) CONNS=$2; shift 2 ;;
     --headerless) BENCH_REQUEST_LUA=$REPO/loadtest/bench_request_headerless.lua; shift ;;
     --no-infer) INFER=false; shift ;;
+    --lean) LEARNING=false; shift ;;
     --mock) MOCK_BIN=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) die "unknown option: $1 (see --help)" ;;
@@ -80,7 +83,7 @@ for k in A B; do
   bin=${BINS[0]}
   [[ $k == B ]] && bin=${BINS[1]}
   port=$(free_port)
-  write_augur_conf "$TMP/$k.yaml" "$port" "$(free_port)" true "$INFER"
+  write_augur_conf "$TMP/$k.yaml" "$port" "$(free_port)" "$LEARNING" "$INFER"
   start_augur "$bin" "$TMP/$k.yaml" "$port" "$TMP/$k.log"
   URL[$k]=http://127.0.0.1:$port
   IO[$k]=$AUGUR_PID/task/$AUGUR_PID  # threads: 1, so the main thread serves
@@ -126,4 +129,4 @@ echo "B / A, median of $PAIRS pairs: RPS $(median "${RPS_RATIO[@]}")×, io threa
   "$(median "${USER_RATIO[@]}")×, system time $(median "${SYS_RATIO[@]}")× (each pair's RPS ratio:" \
   "${RPS_RATIO[*]})"
 echo "A: ${BINS[0]}; B: ${BINS[1]}; $(basename "$BENCH_REQUEST_LUA"), c=$CONNS, ${DURATION}s runs," \
-  "context.infer: $INFER, learning and SONA on; load average before: $LOAD_BEFORE"
+  "context.infer: $INFER, learning and SONA: $LEARNING; load average before: $LOAD_BEFORE"
