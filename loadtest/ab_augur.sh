@@ -70,12 +70,9 @@ if ! command -v taskset >/dev/null || (($(nproc) < 2)); then die "needs taskset 
 [[ -x $MOCK_BIN ]] || die "mock binary not found: $MOCK_BIN"
 for b in "${BINS[@]}"; do [[ -x $b ]] || die "augur binary not found: $b"; done
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/ab_augur.XXXXXX")
-PIDS=()
-trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
-trap bench_cleanup EXIT
+bench_begin ab_augur
 
 start_mock taskset -c "$SERVER_CPU"
 declare -A URL IO

@@ -2,12 +2,22 @@
 # instructions, ab_augur.sh: two augur builds) share, so all measure the same setup: the mock
 # upstream, nginx's and augur's configs, the request (bench_request.lua), the port helpers and the
 # CPU-time readers.
-# Source it after setting REPO, TMP, MOCK_BIN, MOCK_TOKENS, MOCK_ECHO, and PIDS=() (every process
-# started here is appended to PIDS, which bench_cleanup stops); it uses the caller's die().
+# Source it after setting REPO, MOCK_BIN, MOCK_TOKENS and MOCK_ECHO, then call bench_begin; it uses
+# the caller's die().
 
 # The request wrk sends; BENCH_REQUEST_LUA in the environment picks another (e.g.
 # loadtest/bench_request_headerless.lua, what bench_proxy.sh --headerless sends).
 BENCH_REQUEST_LUA=${BENCH_REQUEST_LUA:-$REPO/loadtest/bench_request.lua}
+
+# bench_begin NAME: the script's scratch directory TMP (NAME.XXXXXX under TMPDIR), PIDS (every
+# process started here is appended to it) and its traps: an interrupt exits, and the exit runs
+# bench_cleanup.
+bench_begin() {
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  PIDS=()
+  trap 'exit 130' INT TERM
+  trap bench_cleanup EXIT
+}
 
 # The scripts' EXIT trap: stops every process in PIDS, then removes TMP unless KEEP_TMP=1.
 bench_cleanup() {

@@ -118,18 +118,15 @@ else
   NOTES+=("no CPU pinning (needs taskset and 2 CPUs)")
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_proxy.XXXXXX")
-PIDS=()
-trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
+bench_begin bench_proxy
 [[ ${HEADERLESS:-0} == 1 ]] && BENCH_REQUEST_LUA=$REPO/loadtest/bench_request_headerless.lua
 if [[ $BENCH_REQUEST_LUA == */bench_request_headerless.lua ]]; then
   REQUEST_DESCRIPTION="1.0-3.4 KB growing conversations (2-8 messages, tools), no run header (runs of 4 calls, inferred)"
 else
   REQUEST_DESCRIPTION="~300-byte body, x-nat-* run headers (runs of 4 calls)"
 fi
-trap bench_cleanup EXIT
 
 # How often the kernel took the CPU from the given processes or threads (as for cpu_ticks): their
 # involuntary context switches. With the mock on the same CPU, each is the mock waking up and

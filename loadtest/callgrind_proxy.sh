@@ -60,12 +60,9 @@ for tool in valgrind callgrind_control wrk; do
 done
 [[ -x $MOCK_BIN ]] || die "mock binary not found: $MOCK_BIN"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/callgrind_proxy.XXXXXX")
-PIDS=()
-trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
-trap bench_cleanup EXIT
+bench_begin callgrind_proxy
 
 # The mock runs under callgrind too: what a proxy's requests cost the upstream (the mock shares
 # a CPU with the proxy in bench_proxy.sh, so that cost is in its RPS figures too).

@@ -74,12 +74,9 @@ done
 [[ -x $AUGUR_BIN ]] || die "augur binary not found: $AUGUR_BIN"
 [[ -x $MOCK_BIN ]] || die "mock binary not found: $MOCK_BIN"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/perf_proxy.XXXXXX")
-PIDS=()
-trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
-trap bench_cleanup EXIT
+bench_begin perf_proxy
 
 start_mock taskset -c "$SERVER_CPU"
 PORT=$(free_port)

@@ -48,12 +48,9 @@ for tool in perf wrk taskset; do
   command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh installs it)"
 done
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/syscalls_proxy.XXXXXX")
-PIDS=()
-trap 'exit 130' INT TERM
 # shellcheck source=loadtest/bench_lib.sh
 source "$REPO/loadtest/bench_lib.sh"
-trap bench_cleanup EXIT
+bench_begin syscalls_proxy
 
 start_mock taskset -c 0
 NGINX_PORT=$(free_port)
