@@ -1,7 +1,7 @@
 # bench_lib.sh: what the proxy benchmarks (bench_proxy.sh: time and CPU, callgrind_proxy.sh:
-# instructions, ab_augur.sh: two augur builds) share, so all measure the same setup: the mock
-# upstream, nginx's and augur's configs, the request (bench_request.lua), the port helpers and the
-# CPU-time readers.
+# instructions, syscalls_proxy.sh: system calls, ab_augur.sh: two augur builds, perf_proxy.sh:
+# sampled time) share, so all measure the same setup: the mock upstream, nginx's and augur's
+# configs, the request (bench_request.lua), the port helpers and the CPU-time readers.
 # Source it after setting REPO, MOCK_BIN, MOCK_TOKENS and MOCK_ECHO, then call bench_begin; it uses
 # the caller's die().
 

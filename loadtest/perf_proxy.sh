@@ -110,7 +110,8 @@ echo "## augur's io thread, sampled (perf_proxy.sh)"
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'):" \
   "$(basename "$BENCH_REQUEST_LUA"), c=$CONNS, ${SECONDS_RUN}s at ${FREQ} Hz, context.infer: $INFER," \
-  "learning and SONA: $LEARNING; $(wrk_rps "$TMP/wrk.txt") requests/s while sampled."
+  "learning and SONA: $LEARNING; wrk: $(wrk_rps "$TMP/wrk.txt") requests/s over its run, sampling" \
+  "included."
 echo
 echo "| where | share of the io thread's time |"
 echo "|---|---:|"
