@@ -92,7 +92,7 @@ measure() {
   wait "$pid" 2>/dev/null || true
   grep -q 'Non-2xx' "$TMP/$name.wrk" && die "$name answered errors: $(cat "$TMP/$name.wrk")"
   local requests instructions main
-  requests=$(awk '/ requests in / { print $1; exit }' "$TMP/$name.wrk")
+  requests=$(wrk_requests "$TMP/$name.wrk")
   # The dump made by callgrind_control is part 1, one file per thread (suffix -01 is the main
   # thread); each "summary:" line counts since the counters were zeroed.
   instructions=$(cat "$TMP/callgrind.out.$name.1"-* | awk '/^summary:/ { t += $2 } END { printf "%.0f\n", t + 0 }')

@@ -72,9 +72,6 @@ EVENTS=recvfrom,sendmsg,writev,readv,epoll_wait,epoll_ctl,getsockopt,setsockopt,
 perf_events=()
 for e in ${EVENTS//,/ }; do perf_events+=(-e "syscalls:sys_enter_$e"); done
 
-# wrk_requests FILE: the requests wrk reports in FILE.
-wrk_requests() { awk '/ requests in / { print $1; exit }' "$1"; }
-
 if [[ $GAPS == 1 ]]; then
   echo "## User-space time between system calls, per proxied request"
   echo
